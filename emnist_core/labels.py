@@ -1,0 +1,83 @@
+"""The EMNIST ByMerge label set: one home for the 47 classes and what they mean.
+
+ByMerge = ByClass (62 classes: 0-9, A-Z, a-z) with the 15 lowercase letters whose shape equals
+their capital (c i j k l m o p s u v w x y z) merged into that capital.
+"""
+
+import string
+
+# ByMerge class index -> character, in the order of the official emnist-bymerge-mapping.txt.
+BYMERGE_CHARS = string.digits + string.ascii_uppercase + "abdefghnqrt"
+NUM_CLASSES = len(BYMERGE_CHARS)  # 47
+NUM_DIGITS = 10  # classes 0..9 are the digits, 10..46 letters
+
+# ByClass index -> character (official emnist-byclass-mapping.txt order).
+BYCLASS_CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
+MERGED_LOWERCASE = "cijklmopsuvwxyz"
+
+# Pairs people and models confuse; EMNIST itself cannot always tell them apart.
+LOOKALIKE_GROUPS = ("0O", "1IL", "2Z", "5S", "9gq", "6b", "4A")
+
+
+def is_digit(index: int) -> bool:
+    return 0 <= index < NUM_DIGITS
+
+
+def char_to_index(char: str) -> int:
+    """ByMerge index of a character; merged lowercase letters map to their capital."""
+    if char in MERGED_LOWERCASE:
+        char = char.upper()
+    index = BYMERGE_CHARS.find(char)
+    if len(char) != 1 or index < 0:
+        raise ValueError(f"{char!r} is not an EMNIST ByMerge character")
+    return index
+
+
+def byclass_to_bymerge(byclass_index: int) -> int:
+    """Map a ByClass label (0..61) to its ByMerge label (0..46)."""
+    if not 0 <= byclass_index < len(BYCLASS_CHARS):
+        raise ValueError(f"ByClass label {byclass_index} is outside 0..61")
+    return char_to_index(BYCLASS_CHARS[byclass_index])
+
+
+def mapping_file_text() -> str:
+    """The official emnist-bymerge-mapping.txt: 'index ascii_code' per line."""
+    return "".join(f"{i} {ord(c)}\n" for i, c in enumerate(BYMERGE_CHARS))
+
+
+def check_mapping_file(text: str, source: str = "mapping file") -> None:
+    """Refuse a mapping file that disagrees with BYMERGE_CHARS (e.g. a ByClass or Balanced one)."""
+    pairs = {}
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            index, code = (int(x) for x in line.split())
+        except ValueError:
+            raise ValueError(f"{source}: line {line_no} is not 'index ascii_code': {line!r}") from None
+        pairs[index] = chr(code)
+    expected = dict(enumerate(BYMERGE_CHARS))
+    if pairs != expected:
+        raise ValueError(f"{source}: not the ByMerge mapping ({len(pairs)} classes, expected 47)")
+
+
+def lookalike_group(char: str) -> str | None:
+    """The look-alike group holding `char` (case as in ByMerge), or None."""
+    for group in LOOKALIKE_GROUPS:
+        if char in group:
+            return group
+    return None
+
+
+def letter_matches(drawn_letter: str, predicted: str, tolerant: bool = False) -> bool:
+    """Does a prediction read a drawn letter correctly (case-insensitive)?
+
+    With `tolerant`, a look-alike digit counts too: o->0, i/l->1, s->5, g/q->9, z->2.
+    """
+    drawn, pred = drawn_letter.lower(), predicted.lower()
+    if pred == drawn:
+        return True
+    return tolerant and pred in TOLERATED_DIGITS.get(drawn, "")
+
+
+TOLERATED_DIGITS = {"o": "0", "i": "1", "l": "1", "s": "5", "g": "9", "q": "9", "z": "2"}

@@ -1,0 +1,78 @@
+"""The CNN. Import-only: the architecture is a ModelConfig, saved inside every checkpoint."""
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    stage_widths: tuple[int, ...] = (32, 64, 128)  # channels of each stage; 2x2 max-pool after each
+    convs_per_stage: tuple[int, ...] = (1, 2, 2)  # 3x3 conv-BN-ReLU layers in each stage
+    residual: bool = True  # add a skip over each stage's convs after the first
+    dropout: float = 0.2  # before the classifier
+    num_classes: int = 47
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        fields = dict(data)
+        for key in ("stage_widths", "convs_per_stage"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+
+# The course report's network, rebuilt for side-by-side benchmarks: 7 plain convs, no skips.
+REPORT_7CONV = ModelConfig(stage_widths=(32, 64, 128), convs_per_stage=(2, 2, 3), residual=False,
+                           dropout=0.5)
+
+
+def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+class Stage(nn.Module):
+    def __init__(self, c_in: int, c_out: int, n_convs: int, residual: bool):
+        super().__init__()
+        self.first = conv_bn_relu(c_in, c_out)
+        self.rest = nn.Sequential(*[conv_bn_relu(c_out, c_out) for _ in range(n_convs - 1)])
+        self.residual = residual and n_convs > 1
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        x = self.first(x)
+        x = x + self.rest(x) if self.residual else self.rest(x)
+        return self.pool(x)
+
+
+class EmnistCNN(nn.Module):
+    """(N, 1, 28, 28) normalised images -> (class logits (N, 47), digit logit (N,)).
+
+    The digit logit is a second head trained beside the classes; the checkpoint records whether
+    it or the summed class probabilities decide digit vs letter (whichever validated better).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        stages, c_in, size = [], 1, 28
+        for width, n_convs in zip(config.stage_widths, config.convs_per_stage):
+            stages.append(Stage(c_in, width, n_convs, config.residual))
+            c_in, size = width, size // 2
+        self.features = nn.Sequential(*stages)
+        n_features = c_in * size * size  # flatten keeps where strokes are, which matters for glyphs
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(n_features, config.num_classes)
+        self.digit_head = nn.Linear(n_features, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.dropout(self.features(x).flatten(1))
+        return self.classifier(features), self.digit_head(features).squeeze(1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

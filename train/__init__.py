@@ -1,0 +1,1 @@
+"""Training, evaluation and benchmarks for the EMNIST ByMerge CNN (`python -m train`)."""

@@ -1,0 +1,165 @@
+"""EMNIST ByMerge data: the official IDX files (plain, gzipped, or inside gzip.zip), checked.
+
+Malformed input is refused with a message naming the file, never silently trained on.
+"""
+
+import gzip
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from emnist_core.labels import NUM_CLASSES, check_mapping_file
+
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 (ubyte, 1 dim)
+SPLITS = ("train", "test")
+OFFICIAL_ZIP = "gzip.zip"
+
+
+class DataError(ValueError):
+    """Input data that cannot be trained on; the message says which file and why."""
+
+
+def idx_name(split: str, kind: str) -> str:
+    """Official file name, e.g. emnist-bymerge-train-images-idx3-ubyte."""
+    return f"emnist-bymerge-{split}-{kind}-{'idx3' if kind == 'images' else 'idx1'}-ubyte"
+
+
+def parse_idx(raw: bytes, source: str, expect_magic: int) -> np.ndarray:
+    """Decode IDX bytes (big-endian header: magic, then one uint32 per dimension, then uint8 data)."""
+    if len(raw) < 8:
+        raise DataError(f"{source}: too short to be an IDX file ({len(raw)} bytes)")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expect_magic:
+        raise DataError(f"{source}: wrong magic number {magic:#010x}, expected {expect_magic:#010x}")
+    n_dims = magic & 0xFF
+    header = 4 + 4 * n_dims
+    if len(raw) < header:
+        raise DataError(f"{source}: truncated header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(n_dims))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"{source}: {len(raw)} bytes, but its header {shape} needs {expected}"
+                        f" ({'truncated' if len(raw) < expected else 'trailing data'})")
+    if expect_magic == IMAGE_MAGIC and shape[1:] != (28, 28):
+        raise DataError(f"{source}: images are {shape[1:]}, expected 28x28")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+        return gzip.decompress(data) if path.suffix == ".gz" else data
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+
+
+def _find_member(data_dir: Path, name: str) -> tuple[bytes, str] | None:
+    """Bytes of an official file from data_dir: plain, .gz, or inside the official gzip.zip."""
+    for candidate in (data_dir / name, data_dir / (name + ".gz")):
+        if candidate.is_file():
+            return _read_bytes(candidate), str(candidate)
+    archive = data_dir / OFFICIAL_ZIP
+    if archive.is_file():
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    if Path(member).name in (name, name + ".gz"):
+                        data = zf.read(member)
+                        source = f"{archive}:{member}"
+                        try:
+                            return (gzip.decompress(data) if member.endswith(".gz") else data), source
+                        except (OSError, EOFError) as error:
+                            raise DataError(f"{source}: cannot decompress ({error})") from None
+        except zipfile.BadZipFile as error:
+            raise DataError(f"{archive}: not a valid zip archive ({error})") from None
+    return None
+
+
+def has_split(data_dir: str | Path, split: str) -> bool:
+    data_dir = Path(data_dir)
+    return all(_find_member(data_dir, idx_name(split, kind)) is not None for kind in ("images", "labels"))
+
+
+def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28) in EMNIST's transposed orientation, labels int64 (N,))."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: no such data folder")
+    found = {}
+    for kind, magic in (("images", IMAGE_MAGIC), ("labels", LABEL_MAGIC)):
+        member = _find_member(data_dir, idx_name(split, kind))
+        if member is None:
+            raise DataError(f"{data_dir}: no {idx_name(split, kind)}[.gz] (nor inside {OFFICIAL_ZIP})")
+        found[kind] = (parse_idx(member[0], member[1], magic), member[1])
+    (images, image_src), (labels, label_src) = found["images"], found["labels"]
+    if len(images) != len(labels):
+        raise DataError(f"{image_src} holds {len(images)} images but {label_src} "
+                        f"{len(labels)} labels")
+    if len(labels) and labels.max() >= NUM_CLASSES:
+        bad = int((labels >= NUM_CLASSES).sum())
+        raise DataError(f"{label_src}: {bad} labels outside 0..{NUM_CLASSES - 1} "
+                        f"(max {labels.max()}): not ByMerge labels")
+    mapping = _find_member(data_dir, "emnist-bymerge-mapping.txt")
+    if mapping is not None:
+        try:
+            check_mapping_file(mapping[0].decode("ascii"), mapping[1])
+        except (UnicodeDecodeError, ValueError) as error:
+            raise DataError(str(error)) from None
+    return images, labels.astype(np.int64)
+
+
+def download(cache_dir: str | Path) -> Path:
+    """Fetch the official archive through torchvision's EMNIST; returns the folder of IDX files."""
+    from torchvision.datasets import EMNIST
+
+    cache_dir = Path(cache_dir)
+    EMNIST(str(cache_dir), split="bymerge", train=True, download=True)
+    return cache_dir / "EMNIST" / "raw"
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train_idx, val_idx): the same fraction of every class goes to validation."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    val = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        rng.shuffle(members)
+        n_val = int(round(len(members) * val_fraction))
+        val.append(members[:n_val])
+    val_idx = np.sort(np.concatenate(val))
+    train_mask = np.ones(len(labels), dtype=bool)
+    train_mask[val_idx] = False
+    return np.flatnonzero(train_mask), val_idx
+
+
+def read_class_prior(path: str | Path) -> np.ndarray:
+    """class-prior.txt ('index char count frequency' rows, '#' comments) -> (47,) frequencies."""
+    path = Path(path)
+    counts = np.zeros(NUM_CLASSES)
+    try:
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                index, _char, count = line.split()[:3]
+                counts[int(index)] = float(count)
+    except (OSError, ValueError, IndexError) as error:
+        raise DataError(f"{path}: not a class-prior file ({error})") from None
+    if (counts <= 0).any():
+        raise DataError(f"{path}: every one of the {NUM_CLASSES} classes needs a positive count")
+    return counts / counts.sum()
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write uint8 data as an IDX file (gzipped when the name ends in .gz): the inverse of parse_idx."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = (IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC) & ~0xFF | array.ndim
+    buffer = io.BytesIO()
+    buffer.write(magic.to_bytes(4, "big"))
+    for dim in array.shape:
+        buffer.write(int(dim).to_bytes(4, "big"))
+    buffer.write(array.tobytes())
+    raw = buffer.getvalue()
+    Path(path).write_bytes(gzip.compress(raw, compresslevel=1) if str(path).endswith(".gz") else raw)

@@ -1,0 +1,106 @@
+"""Score a checkpoint on a split: `python -m train.evaluate --checkpoint PATH --data-dir DIR --split test`.
+
+Writes {"accuracy", "digit_letter_accuracy", "balanced_accuracy", "n", ...} (fractions in 0..1)
+to --json and prints a readable summary. The val split is the checkpoint's own: the same seed and
+fraction that training carved out.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from emnist_core.inference import model_outputs, probabilities
+from emnist_core.labels import NUM_DIGITS
+
+from .data import DataError, load_split, stratified_split
+
+
+def compute_metrics(probs: torch.Tensor, p_digit: torch.Tensor, labels: torch.Tensor,
+                    class_weights: torch.Tensor | None = None) -> dict:
+    """Accuracy figures; with class_weights (target prior / sample prior) also the prior-weighted
+    ones, which estimate accuracy on a set with the target class mix."""
+    labels = labels.long()
+    n_classes = probs.shape[1]
+    correct = (probs.argmax(1) == labels).float()
+    digit_correct = ((p_digit >= 0.5) == (labels < NUM_DIGITS)).float()
+    top5 = (probs.topk(min(5, n_classes), dim=1).indices == labels[:, None]).any(1).float()
+    per_class = torch.full((n_classes,), float("nan"))
+    counts = torch.bincount(labels, minlength=n_classes)
+    hits = torch.bincount(labels, weights=correct, minlength=n_classes)
+    present = counts > 0
+    per_class[present] = hits[present] / counts[present]
+    metrics = {
+        "n": int(len(labels)),
+        "accuracy": correct.mean().item() if len(labels) else float("nan"),
+        "digit_letter_accuracy": digit_correct.mean().item() if len(labels) else float("nan"),
+        "balanced_accuracy": per_class[present].mean().item() if present.any() else float("nan"),
+        "top5_accuracy": top5.mean().item() if len(labels) else float("nan"),
+        "per_class_accuracy": [None if torch.isnan(v) else round(v.item(), 5) for v in per_class],
+    }
+    if class_weights is not None:
+        w = class_weights[labels]
+        metrics["prior_weighted_accuracy"] = ((w * correct).sum() / w.sum()).item()
+        metrics["prior_weighted_digit_letter_accuracy"] = ((w * digit_correct).sum() / w.sum()).item()
+    return metrics
+
+
+def summary(metrics: dict, title: str) -> str:
+    lines = [f"{title}: {metrics['n']} images",
+             f"  accuracy (47 classes)     {metrics['accuracy']:.4f}",
+             f"  digit/letter accuracy     {metrics['digit_letter_accuracy']:.4f}",
+             f"  balanced accuracy         {metrics['balanced_accuracy']:.4f}",
+             f"  top-5 accuracy            {metrics['top5_accuracy']:.4f}"]
+    if "prior_weighted_accuracy" in metrics:
+        lines.append(f"  prior-weighted accuracy   {metrics['prior_weighted_accuracy']:.4f}")
+    return "\n".join(lines)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
+                        help="checkpoint to score (default: the shipped one)")
+    parser.add_argument("--data-dir", required=True, help="folder with the official EMNIST IDX files")
+    parser.add_argument("--split", choices=("train", "val", "test"), default="test",
+                        help="train/val are the checkpoint's own split of the training files")
+    parser.add_argument("--json", help="write the metrics here as JSON")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        images, labels = load_split(args.data_dir, "test" if args.split == "test" else "train")
+    except (CheckpointError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.split != "test":
+        split = checkpoint.training.get("split", {})
+        if "val_fraction" not in split:
+            print(f"error: {args.checkpoint} records no validation split", file=sys.stderr)
+            return 2
+        train_idx, val_idx = stratified_split(labels, split["val_fraction"], split["seed"])
+        keep = val_idx if args.split == "val" else train_idx
+        images, labels = images[keep], labels[keep]
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if args.device == "auto" else args.device)
+    model = checkpoint.build_model(args.checkpoint).to(device)
+    logits, digit_logits = model_outputs(model, torch.from_numpy(np.ascontiguousarray(images)),
+                                         checkpoint.input_spec)
+    probs, p_digit = probabilities(logits, digit_logits, checkpoint.digit_source)
+    metrics = compute_metrics(probs, p_digit, torch.from_numpy(labels))
+    metrics.update(split=args.split, checkpoint=str(args.checkpoint), data_dir=str(args.data_dir))
+    print(summary(metrics, f"{args.checkpoint} on {args.split}"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(metrics, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
