@@ -61,12 +61,11 @@ def check_mapping_file(text: str, source: str = "mapping file") -> None:
         raise ValueError(f"{source}: not the ByMerge mapping ({len(pairs)} classes, expected 47)")
 
 
-def lookalike_group(char: str) -> str | None:
-    """The look-alike group holding `char` (case as in ByMerge), or None."""
-    for group in LOOKALIKE_GROUPS:
-        if char in group:
-            return group
-    return None
+def are_lookalikes(a: str, b: str) -> bool:
+    """Two ByMerge classes people and models mix up: a known look-alike pair, or one letter's two cases."""
+    if a != b and a.lower() == b.lower():
+        return True
+    return any(a in group and b in group for group in LOOKALIKE_GROUPS) and a != b
 
 
 def letter_matches(drawn_letter: str, predicted: str, tolerant: bool = False) -> bool:

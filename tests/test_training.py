@@ -1,0 +1,235 @@
+"""End to end on the glyph fixture: train, score, resume, and refuse bad input with exit code 2.
+
+Small models (widths 8 16, one conv per stage) keep each run to a few seconds on a CPU.
+"""
+
+import contextlib
+import io
+import json
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import write_dataset
+from emnist_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from emnist_core.model import EmnistCNN, ModelConfig
+from train import evaluate
+from train import train as train_module
+
+EPOCHS = 3
+VAL_FRACTION = 0.2  # 300 of the fixture's 1500 training images
+PEAK_LR = 2e-3
+
+
+def train_args(data_dir, out, *extra) -> list[str]:
+    return ["--data-dir", str(data_dir), "--out", str(out), "--epochs", str(EPOCHS), "--batch-size", "64",
+            "--budget-minutes", "5", "--no-progress", "--widths", "8", "16", "--convs", "1", "1",
+            "--val-fraction", str(VAL_FRACTION), "--lr", str(PEAK_LR), *extra]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_sigterm_handler():
+    """train.run installs a SIGTERM handler for the whole process; give pytest its own back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+@dataclass
+class Run:
+    rc: int
+    out: Path
+    stdout: str
+    stderr: str
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.out / "metrics.json").read_text())
+
+
+def run_training(argv) -> Run:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        rc = train_module.main(argv)
+    return Run(rc, Path(argv[argv.index("--out") + 1]), stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def trained(glyph_dataset, tmp_path_factory) -> Run:
+    """One real training run, shared by the tests that only read what it left."""
+    return run_training(train_args(glyph_dataset.dir, tmp_path_factory.mktemp("run")))
+
+
+def run_evaluate(capsys, *argv) -> tuple[int, str, str]:
+    rc = evaluate.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+# ---- a training run ------------------------------------------------------------------------------
+
+def test_training_leaves_checkpoint_metrics_and_plots(trained):
+    assert trained.rc == 0, trained.stderr
+    for name in ("best.pt", "metrics.json", "curves.png", "confusion.png", "per_class.txt", "resume.pt"):
+        assert (trained.out / name).is_file(), name
+    assert (trained.out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "prior correction off" in trained.stdout  # the fixture has no class-prior.txt
+    assert sorted(p.name for p in trained.out.iterdir() if p.suffix == ".tmp") == []
+
+
+def test_training_learns(trained, glyph_dataset):
+    history = trained.metrics["history"]
+    assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    chance = 1 / len(glyph_dataset.classes)
+    assert trained.metrics["val"]["accuracy"] > 0.6 > 3 * chance
+    assert trained.metrics["val"]["n"] == 300
+
+
+def test_official_test_split_is_scored_once_at_the_end(trained):
+    test = trained.metrics["test"]
+    assert test["n"] == 300 and test["accuracy"] > 0.6
+    assert "official test split: 300 images" in trained.stdout
+
+
+def test_checkpoint_records_the_run(trained):
+    checkpoint = load_checkpoint(trained.out / "best.pt")
+    assert checkpoint.model_config == ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
+    assert checkpoint.digit_source in ("sum", "head")
+    record = checkpoint.training
+    assert record["command"].startswith("python -m train --data-dir ")
+    assert record["n_train"] + record["n_val"] == 1500
+    assert record["split"] == {"val_fraction": VAL_FRACTION, "seed": 0, "limit": 0}
+    assert record["metrics"]["val"]["accuracy"] == trained.metrics["val"]["accuracy"]
+    assert len(record["history"]) == EPOCHS
+
+
+def test_report_lists_every_class(trained):
+    lines = (trained.out / "per_class.txt").read_text().splitlines()
+    assert lines[0].startswith("class") and len([l for l in lines[1:48] if l.strip()]) == 47
+
+
+# ---- evaluate ------------------------------------------------------------------------------------
+
+def test_evaluate_on_the_test_split(trained, glyph_dataset, tmp_path, capsys):
+    rc, out, _ = run_evaluate(capsys, "--checkpoint", trained.out / "best.pt", "--data-dir", glyph_dataset.dir,
+                              "--split", "test", "--json", tmp_path / "test.json")
+    assert rc == 0 and "accuracy" in out
+    metrics = json.loads((tmp_path / "test.json").read_text())
+    assert metrics["n"] == 300 and metrics["split"] == "test"
+    for key in ("accuracy", "digit_letter_accuracy", "balanced_accuracy", "top5_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["accuracy"] == pytest.approx(trained.metrics["test"]["accuracy"], abs=1e-6)
+
+
+def test_evaluate_val_reproduces_the_checkpoints_own_split(trained, glyph_dataset, tmp_path, capsys):
+    rc, _, _ = run_evaluate(capsys, "--checkpoint", trained.out / "best.pt", "--data-dir", glyph_dataset.dir,
+                            "--split", "val", "--json", tmp_path / "val.json")
+    metrics = json.loads((tmp_path / "val.json").read_text())
+    assert rc == 0
+    assert metrics["n"] == load_checkpoint(trained.out / "best.pt").training["n_val"]
+    assert metrics["accuracy"] == pytest.approx(trained.metrics["val"]["accuracy"], abs=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="train/evaluate.py ignores the recorded --limit when it rebuilds the "
+                                       "val split, so it scores a different (partly trained-on) set")
+def test_evaluate_val_after_a_limited_run(glyph_dataset, tmp_path, capsys):
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "600", "--epochs", "1"))
+    assert run.rc == 0, run.stderr
+    run_evaluate(capsys, "--checkpoint", run.out / "best.pt", "--data-dir", glyph_dataset.dir,
+                 "--split", "val", "--json", tmp_path / "val.json")
+    n_val = load_checkpoint(run.out / "best.pt").training["n_val"]
+    assert json.loads((tmp_path / "val.json").read_text())["n"] == n_val
+
+
+def test_evaluate_refuses_bad_input(trained, glyph_dataset, tmp_path, capsys):
+    rc, _, err = run_evaluate(capsys, "--checkpoint", tmp_path / "absent.pt", "--data-dir", glyph_dataset.dir)
+    assert rc == 2 and "absent.pt: no such checkpoint file" in err
+    rc, _, err = run_evaluate(capsys, "--checkpoint", trained.out / "best.pt", "--data-dir", tmp_path / "nowhere")
+    assert rc == 2 and "no such data folder" in err
+    bare = tmp_path / "bare.pt"  # a checkpoint that records no training split
+    config = ModelConfig(stage_widths=(8,), convs_per_stage=(1,))
+    save_checkpoint(Checkpoint(config, EmnistCNN(config).state_dict()), bare)
+    rc, _, err = run_evaluate(capsys, "--checkpoint", bare, "--data-dir", glyph_dataset.dir, "--split", "val")
+    assert rc == 2 and "records no validation split" in err
+
+
+# ---- resume --------------------------------------------------------------------------------------
+
+def test_interrupted_run_resumes_where_it_stopped(glyph_dataset, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real_epoch, calls = train_module.train_one_epoch, []
+
+    def ctrl_c_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_one_epoch", ctrl_c_in_epoch_2)
+    first = run_training(train_args(glyph_dataset.dir, out))
+    monkeypatch.undo()
+    assert first.rc == 130 and "continue with --resume" in first.stderr
+    assert (out / "best.pt").is_file() and not (out / "metrics.json").exists()
+    saved = torch.load(out / "resume.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["planned_epochs"] == EPOCHS
+
+    resumed = run_training(train_args(glyph_dataset.dir, out, "--resume"))
+    assert resumed.rc == 0, resumed.stderr
+    assert f"resumed {out / 'resume.pt'} after epoch 1 of {EPOCHS}" in resumed.stdout
+    history = resumed.metrics["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[0] == json.loads(saved["history"])[0]  # epoch 1 kept, not retrained
+    assert history[-1]["lr"] < 0.05 * PEAK_LR  # the cosine schedule went on to its end, not restarted
+    assert resumed.metrics["val"]["accuracy"] > 0.6
+
+    # A finished run has nothing left: --resume keeps the recorded plan, whatever --epochs says.
+    again = run_training(train_args(glyph_dataset.dir, out, "--resume", "--epochs", "5"))
+    assert again.rc == 0 and f"after epoch {EPOCHS} of {EPOCHS}" in again.stdout
+    assert len(again.metrics["history"]) == EPOCHS
+
+
+def test_resume_without_a_previous_run(glyph_dataset, tmp_path):
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--resume"))
+    assert run.rc == 2 and "resume.pt: nothing to resume" in run.stderr
+
+
+# ---- bad input: exit code 2 and a message, no traceback ------------------------------------------
+
+def test_no_data_dir(tmp_path):
+    run = run_training(["--out", str(tmp_path / "run"), "--no-progress"])
+    assert run.rc == 2 and "give --data-dir DIR" in run.stderr
+
+
+def test_missing_data_folder(tmp_path):
+    run = run_training(train_args(tmp_path / "nowhere", tmp_path / "run"))
+    assert run.rc == 2 and f"{tmp_path / 'nowhere'}: no such data folder" in run.stderr
+
+
+def test_malformed_data(glyph_dataset, tmp_path):
+    folder = write_dataset(tmp_path / "data", {"train": (glyph_dataset.train_images[:100],
+                                                         glyph_dataset.train_labels[:99])})
+    run = run_training(train_args(folder, tmp_path / "run"))
+    assert run.rc == 2 and "holds 100 images but" in run.stderr
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_missing_class_prior_file(glyph_dataset, tmp_path):
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--class-prior", str(tmp_path / "p.txt")))
+    assert run.rc == 2 and "p.txt: no such class-prior file" in run.stderr
+
+
+def test_fewer_images_than_one_batch(glyph_dataset, tmp_path):
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "50"))
+    assert run.rc == 2 and "fewer than one batch of 64" in run.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="train/train.py: an empty val split gives NaN scores, best.pt is never "
+                                       "written, and the run ends blaming a missing best.pt")
+def test_empty_validation_split_is_refused_clearly(glyph_dataset, tmp_path):
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "30", "--batch-size", "16",
+                                  "--val-fraction", "0.05", "--epochs", "1"))
+    assert run.rc == 2 and "no such checkpoint file" not in run.stderr
