@@ -53,10 +53,10 @@ class Checkpoint:
     training: dict = field(default_factory=dict)  # command, metrics, time, machine
 
     def build_model(self, source: str = "checkpoint") -> EmnistCNN:
-        model = EmnistCNN(self.model_config)
         try:
+            model = EmnistCNN(self.model_config)
             model.load_state_dict(self.state_dict)
-        except RuntimeError as error:
+        except (RuntimeError, TypeError, ValueError) as error:
             raise CheckpointError(f"{source}: weights do not match its model config: {error}") from None
         return model.eval()
 
@@ -108,7 +108,9 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
             digit_source=payload["digit_source"],
             training=payload["training"],
         )
-    except (KeyError, TypeError) as error:
+        if not isinstance(checkpoint.labels, str) or not isinstance(checkpoint.state_dict, dict):
+            raise TypeError("labels must be a string and state_dict a dict")
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: checkpoint is missing or garbles a field: {error}") from None
     if len(checkpoint.labels) != config.num_classes:
         raise CheckpointError(f"{path}: {len(checkpoint.labels)} labels for a "

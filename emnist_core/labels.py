@@ -53,9 +53,9 @@ def check_mapping_file(text: str, source: str = "mapping file") -> None:
             continue
         try:
             index, code = (int(x) for x in line.split())
-        except ValueError:
+            pairs[index] = chr(code)
+        except (ValueError, OverflowError):
             raise ValueError(f"{source}: line {line_no} is not 'index ascii_code': {line!r}") from None
-        pairs[index] = chr(code)
     expected = dict(enumerate(BYMERGE_CHARS))
     if pairs != expected:
         raise ValueError(f"{source}: not the ByMerge mapping ({len(pairs)} classes, expected 47)")

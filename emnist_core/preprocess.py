@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_SIDE = 384  # larger inputs are shrunk first: plenty for one character, and fast
 WORK_SIDE = 64  # the character's long side at NIST-like scale, where blur and stroke width are set
 NIST_BORDER = 2  # pixels of padding around the character at that scale, as EMNIST added
-STROKE_RANGE = (0.10, 0.18)  # stroke width / long side of the character: EMNIST's usual range
+STROKE_RANGE = (0.12, 0.16)  # stroke width / long side of the character: EMNIST's usual range
 INK_LEVEL = 0.35  # share of full contrast above which a pixel counts as ink
 SPECK_SHARE = 0.02  # ink blobs smaller than this share of the largest one are noise
 MAX_INK_SHARE = 0.6  # more ink than this share of the image is not one drawn character
@@ -138,7 +138,8 @@ def _contrast_to_background(luminance: np.ndarray) -> np.ndarray:
     rim = max(1, min(h, w) // 50)
     border = np.concatenate([luminance[:rim].ravel(), luminance[-rim:].ravel(),
                              luminance[:, :rim].ravel(), luminance[:, -rim:].ravel()])
-    dark_ink = np.median(border) >= np.median(luminance[rim:-rim, rim:-rim]) if h > 2 * rim + 2 else True
+    # The background is what the rim shows: paper brighter than the middle grey means dark ink.
+    dark_ink = np.median(border) >= (luminance.min() + luminance.max()) / 2
     signal = (1.0 - luminance) if dark_ink else luminance  # ink bright from here on
     # The local background (paper under uneven light, or a flat canvas): a wide min-filter
     # removes strokes narrower than the kernel, a blur smooths what is left.

@@ -157,8 +157,6 @@ def test_missing_field_and_unknown_digit_source(tmp_path):
     refused(path, "missing or garbles a field")
 
 
-@pytest.mark.xfail(strict=True, reason="emnist_core/checkpoint.py load_checkpoint lets TypeError/ValueError "
-                                        "of these garbled fields escape (len(labels), load_state_dict, from_dict)")
 @pytest.mark.parametrize("change", [{"labels": 47}, {"state_dict": [1, 2]}, {"model_config": "widths"}],
                          ids=["labels-int", "state_dict-list", "model_config-str"])
 def test_garbled_field_types(tmp_path, change):

@@ -138,8 +138,7 @@ def test_images_not_28x28(tmp_path, small):
     pytest.param(lambda gz: b"plain bytes, not gzip", id="not-gzip"),
     pytest.param(lambda gz: gz[:len(gz) // 2], id="truncated-gzip"),
     pytest.param(lambda gz: gz[:-8] + bytes(8), id="bad-crc"),
-    pytest.param(lambda gz: gz[:20] + bytes(b ^ 0xFF for b in gz[20:60]) + gz[60:], id="garbled-deflate",
-                 marks=pytest.mark.xfail(strict=True, reason="zlib.error escapes train/data.py _read_bytes")),
+    pytest.param(lambda gz: gz[:20] + bytes(b ^ 0xFF for b in gz[20:60]) + gz[60:], id="garbled-deflate"),
 ])
 def test_corrupt_gzip(tmp_path, small, corrupt):
     folder = write_dataset(tmp_path / "data", {"train": small})
@@ -163,8 +162,7 @@ def test_zip_member_failing_its_crc(tmp_path, small):
 
 @pytest.mark.parametrize("corrupt", [
     pytest.param(lambda gz: gz[:len(gz) // 2], id="truncated-gzip-member"),
-    pytest.param(lambda gz: gz[:20] + bytes(b ^ 0xFF for b in gz[20:60]) + gz[60:], id="garbled-gzip-member",
-                 marks=pytest.mark.xfail(strict=True, reason="zlib.error escapes train/data.py _find_member")),
+    pytest.param(lambda gz: gz[:20] + bytes(b ^ 0xFF for b in gz[20:60]) + gz[60:], id="garbled-gzip-member"),
 ])
 def test_zip_member_that_is_a_corrupt_gzip(tmp_path, small, corrupt):
     member = f"gzip/{idx_name('train', 'images')}.gz"
@@ -201,14 +199,12 @@ def test_wrong_mapping_file(tmp_path, small):
     assert "not the ByMerge mapping" in refused(folder, str(mapping))
 
 
-@pytest.mark.xfail(strict=True, reason="train/data.py:109 drops the file name of a UnicodeDecodeError")
 def test_non_ascii_mapping_file(tmp_path, small):
     folder = plain_folder(tmp_path, *small)
     (folder / "emnist-bymerge-mapping.txt").write_bytes("0 48\n1 ¹\n".encode("utf-8"))
     refused(folder, str(folder / "emnist-bymerge-mapping.txt"))
 
 
-@pytest.mark.xfail(strict=True, reason="emnist_core/labels.py:58 chr() ValueError lacks the file name")
 def test_mapping_file_with_an_impossible_code(tmp_path, small):
     folder = plain_folder(tmp_path, *small)
     (folder / "emnist-bymerge-mapping.txt").write_text("0 99999999\n")
@@ -269,10 +265,8 @@ def prior_text(counts) -> str:
     pytest.param(prior_text(range(1, 48)) + "47 ? 5 0\n", id="index-48"),
     pytest.param(prior_text(range(1, 48)) + "3 x\n", id="short-line"),
     pytest.param(prior_text(range(1, 48)).replace("5 x 6", "5 x six"), id="word-count"),
-    pytest.param(prior_text(["nan"] + list(range(2, 48))), id="nan-count",
-                 marks=pytest.mark.xfail(strict=True, reason="read_class_prior accepts a NaN count")),
-    pytest.param(prior_text(range(1, 48)) + "-1 x 5 0\n", id="negative-index",
-                 marks=pytest.mark.xfail(strict=True, reason="read_class_prior: index -1 overwrites class 46")),
+    pytest.param(prior_text(["nan"] + list(range(2, 48))), id="nan-count"),
+    pytest.param(prior_text(range(1, 48)) + "-1 x 5 0\n", id="negative-index"),
 ])
 def test_malformed_class_prior_is_refused(tmp_path, text):
     path = tmp_path / "class-prior.txt"

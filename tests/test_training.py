@@ -73,7 +73,7 @@ def run_evaluate(capsys, *argv) -> tuple[int, str, str]:
 
 def test_training_leaves_checkpoint_metrics_and_plots(trained):
     assert trained.rc == 0, trained.stderr
-    for name in ("best.pt", "metrics.json", "curves.png", "confusion.png", "per_class.txt", "resume.pt"):
+    for name in ("model.pt", "best_epoch.pt", "metrics.json", "curves.png", "confusion.png", "per_class.txt", "resume.pt"):
         assert (trained.out / name).is_file(), name
     assert (trained.out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "prior correction off" in trained.stdout  # the fixture has no class-prior.txt
@@ -96,7 +96,7 @@ def test_official_test_split_is_scored_once_at_the_end(trained):
 
 
 def test_checkpoint_records_the_run(trained):
-    checkpoint = load_checkpoint(trained.out / "best.pt")
+    checkpoint = load_checkpoint(trained.out / "model.pt")
     assert checkpoint.model_config == ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
     assert checkpoint.digit_source in ("sum", "head")
     record = checkpoint.training
@@ -115,7 +115,7 @@ def test_report_lists_every_class(trained):
 # ---- evaluate ------------------------------------------------------------------------------------
 
 def test_evaluate_on_the_test_split(trained, glyph_dataset, tmp_path, capsys):
-    rc, out, _ = run_evaluate(capsys, "--checkpoint", trained.out / "best.pt", "--data-dir", glyph_dataset.dir,
+    rc, out, _ = run_evaluate(capsys, "--checkpoint", trained.out / "model.pt", "--data-dir", glyph_dataset.dir,
                               "--split", "test", "--json", tmp_path / "test.json")
     assert rc == 0 and "accuracy" in out
     metrics = json.loads((tmp_path / "test.json").read_text())
@@ -126,29 +126,27 @@ def test_evaluate_on_the_test_split(trained, glyph_dataset, tmp_path, capsys):
 
 
 def test_evaluate_val_reproduces_the_checkpoints_own_split(trained, glyph_dataset, tmp_path, capsys):
-    rc, _, _ = run_evaluate(capsys, "--checkpoint", trained.out / "best.pt", "--data-dir", glyph_dataset.dir,
+    rc, _, _ = run_evaluate(capsys, "--checkpoint", trained.out / "model.pt", "--data-dir", glyph_dataset.dir,
                             "--split", "val", "--json", tmp_path / "val.json")
     metrics = json.loads((tmp_path / "val.json").read_text())
     assert rc == 0
-    assert metrics["n"] == load_checkpoint(trained.out / "best.pt").training["n_val"]
+    assert metrics["n"] == load_checkpoint(trained.out / "model.pt").training["n_val"]
     assert metrics["accuracy"] == pytest.approx(trained.metrics["val"]["accuracy"], abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="train/evaluate.py ignores the recorded --limit when it rebuilds the "
-                                       "val split, so it scores a different (partly trained-on) set")
 def test_evaluate_val_after_a_limited_run(glyph_dataset, tmp_path, capsys):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "600", "--epochs", "1"))
     assert run.rc == 0, run.stderr
-    run_evaluate(capsys, "--checkpoint", run.out / "best.pt", "--data-dir", glyph_dataset.dir,
+    run_evaluate(capsys, "--checkpoint", run.out / "model.pt", "--data-dir", glyph_dataset.dir,
                  "--split", "val", "--json", tmp_path / "val.json")
-    n_val = load_checkpoint(run.out / "best.pt").training["n_val"]
+    n_val = load_checkpoint(run.out / "model.pt").training["n_val"]
     assert json.loads((tmp_path / "val.json").read_text())["n"] == n_val
 
 
 def test_evaluate_refuses_bad_input(trained, glyph_dataset, tmp_path, capsys):
     rc, _, err = run_evaluate(capsys, "--checkpoint", tmp_path / "absent.pt", "--data-dir", glyph_dataset.dir)
     assert rc == 2 and "absent.pt: no such checkpoint file" in err
-    rc, _, err = run_evaluate(capsys, "--checkpoint", trained.out / "best.pt", "--data-dir", tmp_path / "nowhere")
+    rc, _, err = run_evaluate(capsys, "--checkpoint", trained.out / "model.pt", "--data-dir", tmp_path / "nowhere")
     assert rc == 2 and "no such data folder" in err
     bare = tmp_path / "bare.pt"  # a checkpoint that records no training split
     config = ModelConfig(stage_widths=(8,), convs_per_stage=(1,))
@@ -173,7 +171,7 @@ def test_interrupted_run_resumes_where_it_stopped(glyph_dataset, tmp_path, monke
     first = run_training(train_args(glyph_dataset.dir, out))
     monkeypatch.undo()
     assert first.rc == 130 and "continue with --resume" in first.stderr
-    assert (out / "best.pt").is_file() and not (out / "metrics.json").exists()
+    assert (out / "best_epoch.pt").is_file() and not (out / "metrics.json").exists()
     saved = torch.load(out / "resume.pt", weights_only=True)
     assert saved["epoch"] == 1 and saved["planned_epochs"] == EPOCHS
 
@@ -214,7 +212,7 @@ def test_malformed_data(glyph_dataset, tmp_path):
                                                          glyph_dataset.train_labels[:99])})
     run = run_training(train_args(folder, tmp_path / "run"))
     assert run.rc == 2 and "holds 100 images but" in run.stderr
-    assert not (tmp_path / "run" / "best.pt").exists()
+    assert not (tmp_path / "run" / "best_epoch.pt").exists()
 
 
 def test_missing_class_prior_file(glyph_dataset, tmp_path):
@@ -227,8 +225,6 @@ def test_fewer_images_than_one_batch(glyph_dataset, tmp_path):
     assert run.rc == 2 and "fewer than one batch of 64" in run.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="train/train.py: an empty val split gives NaN scores, best.pt is never "
-                                       "written, and the run ends blaming a missing best.pt")
 def test_empty_validation_split_is_refused_clearly(glyph_dataset, tmp_path):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "30", "--batch-size", "16",
                                   "--val-fraction", "0.05", "--epochs", "1"))

@@ -6,6 +6,7 @@ Malformed input is refused with a message naming the file, never silently traine
 import gzip
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,14 +45,14 @@ def parse_idx(raw: bytes, source: str, expect_magic: int) -> np.ndarray:
                         f" ({'truncated' if len(raw) < expected else 'trailing data'})")
     if expect_magic == IMAGE_MAGIC and shape[1:] != (28, 28):
         raise DataError(f"{source}: images are {shape[1:]}, expected 28x28")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable, for torch
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
         data = path.read_bytes()
         return gzip.decompress(data) if path.suffix == ".gz" else data
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({error})") from None
 
 
@@ -70,7 +71,7 @@ def _find_member(data_dir: Path, name: str) -> tuple[bytes, str] | None:
                         source = f"{archive}:{member}"
                         try:
                             return (gzip.decompress(data) if member.endswith(".gz") else data), source
-                        except (OSError, EOFError) as error:
+                        except (OSError, EOFError, zlib.error) as error:
                             raise DataError(f"{source}: cannot decompress ({error})") from None
         except zipfile.BadZipFile as error:
             raise DataError(f"{archive}: not a valid zip archive ({error})") from None
@@ -106,7 +107,8 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
         try:
             check_mapping_file(mapping[0].decode("ascii"), mapping[1])
         except (UnicodeDecodeError, ValueError) as error:
-            raise DataError(str(error)) from None
+            message = str(error)
+            raise DataError(message if message.startswith(mapping[1]) else f"{mapping[1]}: {message}") from None
     return images, labels.astype(np.int64)
 
 
@@ -144,10 +146,12 @@ def read_class_prior(path: str | Path) -> np.ndarray:
         for line in path.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 index, _char, count = line.split()[:3]
+                if not 0 <= int(index) < NUM_CLASSES:
+                    raise ValueError(f"class index {index} outside 0..{NUM_CLASSES - 1}")
                 counts[int(index)] = float(count)
     except (OSError, ValueError, IndexError) as error:
         raise DataError(f"{path}: not a class-prior file ({error})") from None
-    if (counts <= 0).any():
+    if not np.isfinite(counts).all() or (counts <= 0).any():
         raise DataError(f"{path}: every one of the {NUM_CLASSES} classes needs a positive count")
     return counts / counts.sum()
 

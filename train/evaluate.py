@@ -84,6 +84,8 @@ def main(argv=None) -> int:
         if "val_fraction" not in split:
             print(f"error: {args.checkpoint} records no validation split", file=sys.stderr)
             return 2
+        if split.get("limit"):  # training split only the first `limit` images; so must we
+            images, labels = images[:split["limit"]], labels[:split["limit"]]
         train_idx, val_idx = stratified_split(labels, split["val_fraction"], split["seed"])
         keep = val_idx if args.split == "val" else train_idx
         images, labels = images[keep], labels[keep]

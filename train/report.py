@@ -37,7 +37,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
 def plot_confusion(matrix: torch.Tensor, path: Path) -> None:
     rates = matrix.float() / matrix.sum(1, keepdim=True).clamp(min=1)
     fig, ax = plt.subplots(figsize=(11, 10))
-    image = ax.imshow(rates.sqrt(), cmap="viridis")  # sqrt: small confusions stay visible
+    image = ax.imshow(rates.sqrt().numpy(), cmap="viridis")  # sqrt: small confusions stay visible
     ticks = range(NUM_CLASSES)
     ax.set_xticks(ticks, list(BYMERGE_CHARS), fontsize=7)
     ax.set_yticks(ticks, list(BYMERGE_CHARS), fontsize=7)

@@ -35,6 +35,8 @@ from .evaluate import compute_metrics, summary
 
 PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate strengths of the prior correction
+BEST_EPOCH = "best_epoch.pt"  # the best epoch's weights as trained, written whenever validation improves
+FINAL = "model.pt"  # the finished model: best epoch, prior correction folded in, test-scored
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -187,6 +189,9 @@ def run(args, command: str) -> int:
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
     train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
+    if len(val_idx) == 0:
+        raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
+                        f"--val-fraction {args.val_fraction}; use more data or a larger fraction")
     train_counts = np.bincount(labels[train_idx], minlength=NUM_CLASSES)
     train_prior = (train_counts + 1) / (train_counts + 1).sum()  # +1: no log(0) for absent classes
     prior_path = Path(args.class_prior) if args.class_prior else data_dir / PRIOR_FILE
@@ -232,17 +237,23 @@ def run(args, command: str) -> int:
     if args.resume:
         if not resume_path.is_file():
             raise CheckpointError(f"{resume_path}: nothing to resume")
-        state = torch.load(resume_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"].cpu())
-        step, first_epoch = state["step"], state["epoch"] + 1
-        planned_epochs, history, best = state["planned_epochs"], json.loads(state["history"]), json.loads(state["best"])
-        started -= state["elapsed_s"]
-        print(f"resumed {resume_path} after epoch {state['epoch']} of {planned_epochs}")
+        try:
+            state = torch.load(resume_path, map_location=device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"].cpu())
+            step, first_epoch = state["step"], state["epoch"] + 1
+            planned_epochs, history, best = state["planned_epochs"], json.loads(state["history"]), json.loads(state["best"])
+            started -= state["elapsed_s"]
+        except Exception as error:  # corrupt file, or other model flags than the run had
+            raise CheckpointError(f"{resume_path}: cannot resume from it ({type(error).__name__}: "
+                                  f"{str(error).splitlines()[0][:200]}); resume with the run's own flags") from None
+        # The learning-rate schedule was laid out for the recorded plan, so the plan stands.
+        print(f"resumed {resume_path} after epoch {state['epoch']} of {planned_epochs}"
+              f"{' (--epochs ignored: a resumed run keeps its plan)' if args.epochs != planned_epochs else ''}")
 
     # SIGTERM behaves like Ctrl-C: stop, keep the best checkpoint and the resume state on disk.
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    previous_sigterm = signal.signal(signal.SIGTERM, raise_interrupt)
     reserve_s = 0.0  # time kept back for the final evaluation and saving, measured as we go
 
     def checkpoint_of(m: EmnistCNN, digit_source: str, training: dict) -> Checkpoint:
@@ -280,7 +291,7 @@ def run(args, command: str) -> int:
             if improved:
                 best = {"score": score, "epoch": epoch}
                 save_checkpoint(checkpoint_of(model, "sum", training_record({"epoch": epoch, "val": val})),
-                                out / "best.pt")
+                                out / BEST_EPOCH)
             print(f"epoch {epoch}/{planned_epochs}: loss {loss:.4f} train acc {acc:.4f} | val acc "
                   f"{val['accuracy']:.4f} score {score:.4f} digit/letter {val['digit_letter_accuracy']:.4f}"
                   f"{' *best*' if improved else ''} | {t1 - t0:.0f}s train {t2 - t1:.0f}s eval, "
@@ -302,9 +313,11 @@ def run(args, command: str) -> int:
                 print(f"budget: {args.budget_minutes:g} min allows {planned_epochs} epochs; schedule shortened")
             epoch += 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted: best checkpoint so far is {out / 'best.pt'} (epoch {best['epoch']}); "
+        print(f"\ninterrupted: best checkpoint so far is {out / BEST_EPOCH} (epoch {best['epoch']}); "
               f"continue with --resume --out {out}", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
 
     # ---- final: best epoch, prior-correction strength and digit source chosen on validation ------
     final = finalize(out, best, class_weights, target_prior, train_prior, val_x, val_y, spec, device,
@@ -312,7 +325,7 @@ def run(args, command: str) -> int:
     print(summary(final["val"], "validation (best epoch, final model)"))
     if "test" in final:
         print(summary(final["test"], "official test split"))
-    print(f"done in {(time.time() - started) / 60:.1f} min: {out / 'best.pt'}")
+    print(f"done in {(time.time() - started) / 60:.1f} min: {out / FINAL}")
     return 0
 
 
@@ -320,8 +333,8 @@ def finalize(out, best, class_weights, target_prior, train_prior, val_x, val_y, 
              checkpoint_of, training_record, history, started, args) -> dict:
     from emnist_core.checkpoint import load_checkpoint
 
-    best_ckpt = load_checkpoint(out / "best.pt")
-    model = best_ckpt.build_model(str(out / "best.pt")).to(device)
+    best_ckpt = load_checkpoint(out / BEST_EPOCH)  # never the folded final model: no double correction
+    model = best_ckpt.build_model(str(out / BEST_EPOCH)).to(device)
     logits, digit_logits = model_outputs(model, val_x, spec)
     choice = {"prior_strength": 0.0, "digit_source": "sum"}
     if target_prior is not None:
@@ -362,7 +375,7 @@ def finalize(out, best, class_weights, target_prior, train_prior, val_x, val_y, 
     record = training_record({"epoch": best["epoch"], "metrics": {k: v for k, v in result.items()},
                               "history": history})
     checkpoint = checkpoint_of(model, choice["digit_source"], record)
-    save_checkpoint(checkpoint, out / "best.pt")
+    save_checkpoint(checkpoint, out / FINAL)
     if args.save_to:
         save_checkpoint(checkpoint, args.save_to)
     with open(out / "metrics.json", "w") as f:
