@@ -24,7 +24,7 @@ from emnist_core.model import REPORT_7CONV, EmnistCNN, ModelConfig, count_parame
 
 from .augment import AugmentConfig
 from .train import get_args_parser as training_args_parser
-from .train import machine_description, select_device, train_one_epoch
+from .train import machine_description, make_optimizer, select_device, train_one_epoch
 
 OFFICIAL_TRAIN_IMAGES = 697_932  # EMNIST ByMerge official training split
 NETS = {"default": ModelConfig(), "report-7conv": REPORT_7CONV}
@@ -39,10 +39,7 @@ def training_throughput(config: ModelConfig, device: torch.device, batch_size: i
     model = EmnistCNN(config).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(  # as train.train: no weight decay on biases and BatchNorm
-        [{"params": [p for p in model.parameters() if p.dim() > 1], "weight_decay": train_args.weight_decay},
-         {"params": [p for p in model.parameters() if p.dim() <= 1], "weight_decay": 0.0}],
-        lr=train_args.lr, fused=device.type == "cuda")
+    optimizer = make_optimizer(model, train_args, device)
     n = batch_size * BATCHES_PER_POOL
     generator = torch.Generator(device=device).manual_seed(0)
     images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, device=device, generator=generator)

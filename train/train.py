@@ -90,6 +90,15 @@ def lr_at(step: int, total_steps: int, peak: float, warmup: float) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def make_optimizer(model: EmnistCNN, args, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; no weight decay on biases and BatchNorm parameters."""
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr,
+                             fused=device.type == "cuda")
+
+
 def train_one_epoch(model, optimizer, images, labels, args, step, total_steps, augment_cfg, spec,
                     generator, device, epoch_label) -> tuple[float, float, int]:
     """One pass over the on-device training tensors; returns (mean loss, accuracy, next step)."""
@@ -218,11 +227,7 @@ def run(args, command: str) -> int:
     model = EmnistCNN(config).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.dim() <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr,
-                                  fused=device.type == "cuda")
+    optimizer = make_optimizer(model, args, device)
     step_model = torch.compile(model) if args.compile else model
     print(f"model: {count_parameters(model):,} parameters, {config}")
     augment_cfg = None if args.no_augment else AugmentConfig()
