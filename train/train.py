@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +23,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, save_checkpoint
+from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, load_checkpoint, save_checkpoint
 from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_CLASSES, NUM_DIGITS
 from emnist_core.model import EmnistCNN, ModelConfig, count_parameters
 
-from . import report
+from . import calibrate, report
 from .augment import AugmentConfig, augment
+from .calibrate import PriorCorrection
 from .data import DataError, download, has_split, load_split, read_class_prior, stratified_split
 from .evaluate import compute_metrics, summary
 
 PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
-PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate strengths of the prior correction
 BEST_EPOCH = "best_epoch.pt"  # the best epoch's weights as trained, written whenever validation improves
 FINAL = "model.pt"  # the finished model: best epoch, prior correction folded in, test-scored
 
@@ -138,14 +138,6 @@ def train_one_epoch(model, optimizer, images, labels, args, step, total_steps, a
     return loss_sum / max(1, seen), correct / max(1, seen), step
 
 
-def fold_prior_correction(model: EmnistCNN, class_adjust: torch.Tensor, digit_adjust: float) -> None:
-    """Add log(target prior / training prior) to the output biases, so the saved model predicts
-    under the target class mix with no extra step downstream."""
-    with torch.no_grad():
-        model.classifier.bias += class_adjust.to(model.classifier.bias.device)
-        model.digit_head.bias += digit_adjust
-
-
 def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -176,18 +168,18 @@ def main(argv=None) -> int:
         return 2
 
 
-def raise_interrupt(*_):
-    raise KeyboardInterrupt
+@dataclass
+class TrainingData:
+    data_dir: Path
+    train_x: torch.Tensor  # (N, 28, 28) uint8 on the training device
+    train_y: torch.Tensor
+    val_x: torch.Tensor  # on the CPU: evaluation batches move it
+    val_y: torch.Tensor
+    class_weights: torch.Tensor | None  # target prior / training prior: weighted validation
+    correction: PriorCorrection | None  # from the training pool's class prior to the target's
 
 
-def run(args, command: str) -> int:
-    started = time.time()
-    budget_s = args.budget_minutes * 60
-    device = select_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # ---- data -------------------------------------------------------------------------------
+def load_training_data(args, device: torch.device) -> TrainingData:
     if args.download:
         data_dir = download(args.cache_dir)
     elif args.data_dir:
@@ -201,25 +193,39 @@ def run(args, command: str) -> int:
     if len(val_idx) == 0:
         raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
                         f"--val-fraction {args.val_fraction}; use more data or a larger fraction")
-    train_counts = np.bincount(labels[train_idx], minlength=NUM_CLASSES)
-    train_prior = (train_counts + 1) / (train_counts + 1).sum()  # +1: no log(0) for absent classes
     prior_path = Path(args.class_prior) if args.class_prior else data_dir / PRIOR_FILE
-    target_prior = read_class_prior(prior_path) if prior_path.is_file() else None
-    if args.class_prior and target_prior is None:
+    if args.class_prior and not prior_path.is_file():
         raise DataError(f"{prior_path}: no such class-prior file")
+    weights = correction = None
+    if prior_path.is_file():
+        train_counts = np.bincount(labels[train_idx], minlength=NUM_CLASSES) + 1  # +1: no log(0)
+        train_prior, target_prior = train_counts / train_counts.sum(), read_class_prior(prior_path)
+        weights = torch.from_numpy(target_prior / train_prior).float()
+        correction = PriorCorrection.between(train_prior, target_prior)
+    print(f"data: {len(train_idx)} train / {len(val_idx)} val images from {data_dir}; device "
+          f"{machine_description(device)}; prior correction "
+          f"{'towards ' + str(prior_path) if correction else 'off (no class-prior file)'}")
+    return TrainingData(data_dir, torch.from_numpy(images[train_idx]).to(device),
+                        torch.from_numpy(labels[train_idx]).to(device), torch.from_numpy(images[val_idx]),
+                        torch.from_numpy(labels[val_idx]), weights, correction)
+
+
+def raise_interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def run(args, command: str) -> int:
+    started = time.time()
+    budget_s = args.budget_minutes * 60
+    device = select_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = load_training_data(args, device)
+    train_x, train_y = data.train_x, data.train_y
     spec = InputSpec()
     torch.manual_seed(args.seed)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    train_x = torch.from_numpy(images[train_idx]).to(device)
-    train_y = torch.from_numpy(labels[train_idx]).to(device)
-    val_x = torch.from_numpy(images[val_idx])
-    val_y = torch.from_numpy(labels[val_idx])
-    # Weights that make validation estimate accuracy under the target class mix.
-    class_weights = (torch.from_numpy(target_prior / train_prior).float()
-                     if target_prior is not None else None)
-    print(f"data: {len(train_idx)} train / {len(val_idx)} val images from {data_dir}; "
-          f"device {machine_description(device)}; prior correction "
-          f"{'towards ' + str(prior_path) if target_prior is not None else 'off (no class-prior file)'}")
 
     # ---- model ------------------------------------------------------------------------------
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
@@ -232,9 +238,9 @@ def run(args, command: str) -> int:
     print(f"model: {count_parameters(model):,} parameters, {config}")
     augment_cfg = None if args.no_augment else AugmentConfig()
 
-    steps_per_epoch = len(train_idx) // args.batch_size
+    steps_per_epoch = len(train_x) // args.batch_size
     if steps_per_epoch == 0:
-        raise DataError(f"only {len(train_idx)} training images: fewer than one batch of {args.batch_size}")
+        raise DataError(f"only {len(train_x)} training images: fewer than one batch of {args.batch_size}")
     planned_epochs = args.epochs
     history, best = [], {"score": -1.0, "epoch": 0}
     step, first_epoch = 0, 1
@@ -261,18 +267,17 @@ def run(args, command: str) -> int:
     previous_sigterm = signal.signal(signal.SIGTERM, raise_interrupt)
     reserve_s = 0.0  # time kept back for the final evaluation and saving, measured as we go
 
-    def checkpoint_of(m: EmnistCNN, digit_source: str, training: dict) -> Checkpoint:
+    def make_checkpoint(m: EmnistCNN, digit_source: str, extra: dict) -> Checkpoint:
+        """The model with its training record: command, data, split, recipe, results."""
+        record = {"command": command, "commit": git_commit(), "machine": machine_description(device),
+                  "data_dir": str(data.data_dir), "n_train": len(train_x), "n_val": len(data.val_x),
+                  "split": {"val_fraction": args.val_fraction, "seed": args.seed, "limit": args.limit},
+                  "augment": asdict(augment_cfg) if augment_cfg else None,
+                  "hyperparameters": {k: v for k, v in vars(args).items()
+                                      if k not in ("resume", "no_progress", "save_to", "out")},
+                  **extra}
         return Checkpoint(model_config=config, state_dict=m.state_dict(), input_spec=spec,
-                          digit_source=digit_source, training=training)
-
-    def training_record(extra: dict) -> dict:
-        return {"command": command, "commit": git_commit(), "machine": machine_description(device),
-                "data_dir": str(data_dir), "n_train": len(train_idx), "n_val": len(val_idx),
-                "split": {"val_fraction": args.val_fraction, "seed": args.seed, "limit": args.limit},
-                "augment": asdict(augment_cfg) if augment_cfg else None,
-                "hyperparameters": {k: v for k, v in vars(args).items()
-                                    if k not in ("resume", "no_progress", "save_to", "out")},
-                **extra}
+                          digit_source=digit_source, training=record)
 
     try:
         epoch = first_epoch
@@ -282,9 +287,9 @@ def run(args, command: str) -> int:
                                               planned_epochs * steps_per_epoch, augment_cfg, spec,
                                               generator, device, f"epoch {epoch}/{planned_epochs}")
             t1 = time.time()
-            logits, digit_logits = model_outputs(model, val_x, spec)
+            logits, digit_logits = model_outputs(model, data.val_x, spec)
             probs, p_digit = probabilities(logits, digit_logits, "sum")
-            val = compute_metrics(probs, p_digit, val_y, class_weights)
+            val = compute_metrics(probs, p_digit, data.val_y, data.class_weights)
             score = val.get("prior_weighted_accuracy", val["accuracy"])
             t2 = time.time()
             history.append({"epoch": epoch, "train_loss": loss, "train_accuracy": acc,
@@ -295,8 +300,7 @@ def run(args, command: str) -> int:
             improved = score > best["score"]
             if improved:
                 best = {"score": score, "epoch": epoch}
-                save_checkpoint(checkpoint_of(model, "sum", training_record({"epoch": epoch, "val": val})),
-                                out / BEST_EPOCH)
+                save_checkpoint(make_checkpoint(model, "sum", {"epoch": epoch, "val": val}), out / BEST_EPOCH)
             print(f"epoch {epoch}/{planned_epochs}: loss {loss:.4f} train acc {acc:.4f} | val acc "
                   f"{val['accuracy']:.4f} score {score:.4f} digit/letter {val['digit_letter_accuracy']:.4f}"
                   f"{' *best*' if improved else ''} | {t1 - t0:.0f}s train {t2 - t1:.0f}s eval, "
@@ -325,8 +329,7 @@ def run(args, command: str) -> int:
         signal.signal(signal.SIGTERM, previous_sigterm)
 
     # ---- final: best epoch, prior-correction strength and digit source chosen on validation ------
-    final = finalize(out, best, class_weights, target_prior, train_prior, val_x, val_y, spec, device,
-                     data_dir, checkpoint_of, training_record, history, started, args)
+    final = finalize(out, best, data, device, make_checkpoint, history, started, args)
     print(summary(final["val"], "validation (best epoch, final model)"))
     if "test" in final:
         print(summary(final["test"], "official test split"))
@@ -334,57 +337,34 @@ def run(args, command: str) -> int:
     return 0
 
 
-def finalize(out, best, class_weights, target_prior, train_prior, val_x, val_y, spec, device, data_dir,
-             checkpoint_of, training_record, history, started, args) -> dict:
-    from emnist_core.checkpoint import load_checkpoint
+def finalize(out: Path, best: dict, data: TrainingData, device: torch.device, make_checkpoint,
+             history: list[dict], started: float, args) -> dict:
+    """The best epoch's model with the prior correction and digit source chosen on validation,
+    scored once on the test split if there is one, saved with everything it needs."""
+    model = load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device)
+    spec = InputSpec()
+    logits, digit_logits = model_outputs(model, data.val_x, spec)
+    choice = calibrate.choose(logits, digit_logits, data.val_y, data.class_weights, data.correction)
+    if data.correction is not None:
+        data.correction.fold_into(model, choice["prior_strength"])
 
-    best_ckpt = load_checkpoint(out / BEST_EPOCH)  # never the folded final model: no double correction
-    model = best_ckpt.build_model(str(out / BEST_EPOCH)).to(device)
-    logits, digit_logits = model_outputs(model, val_x, spec)
-    choice = {"prior_strength": 0.0, "digit_source": "sum"}
-    if target_prior is not None:
-        class_adjust = torch.from_numpy(np.log(target_prior) - np.log(train_prior)).float()
-        digit_share_target, digit_share_train = target_prior[:NUM_DIGITS].sum(), train_prior[:NUM_DIGITS].sum()
-        digit_adjust = float(math.log(digit_share_target / (1 - digit_share_target))
-                             - math.log(digit_share_train / (1 - digit_share_train)))
-        candidates = []
-        for strength in PRIOR_STRENGTHS:
-            for source in ("sum", "head"):
-                probs, p_digit = probabilities(logits + strength * class_adjust,
-                                               digit_logits + strength * digit_adjust, source)
-                m = compute_metrics(probs, p_digit, val_y, class_weights)
-                candidates.append(((m["prior_weighted_accuracy"], m["prior_weighted_digit_letter_accuracy"]),
-                                   strength, source))
-        best_strength = max(candidates, key=lambda c: (c[0][0], -abs(c[1] - 1.0)))[1]
-        best_source = max((c for c in candidates if c[1] == best_strength), key=lambda c: c[0][1])[2]
-        choice = {"prior_strength": best_strength, "digit_source": best_source,
-                  "candidates": [{"prior_strength": s, "digit_source": src, "weighted_accuracy": a,
-                                  "weighted_digit_letter_accuracy": d} for (a, d), s, src in candidates]}
-        fold_prior_correction(model, best_strength * class_adjust, best_strength * digit_adjust)
-    else:
-        for source in ("sum", "head"):
-            probs, p_digit = probabilities(logits, digit_logits, source)
-            choice[f"{source}_digit_letter_accuracy"] = compute_metrics(probs, p_digit, val_y)["digit_letter_accuracy"]
-        choice["digit_source"] = max(("sum", "head"), key=lambda s: choice[f"{s}_digit_letter_accuracy"])
-
-    logits, digit_logits = model_outputs(model, val_x, spec)
+    logits, digit_logits = model_outputs(model, data.val_x, spec)
     probs, p_digit = probabilities(logits, digit_logits, choice["digit_source"])
-    result = {"best_epoch": best["epoch"], "val": compute_metrics(probs, p_digit, val_y, class_weights),
+    result = {"best_epoch": best["epoch"], "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights),
               "selection": choice}
-    if has_split(data_dir, "test"):  # scored once, at the very end, never used for any choice
-        test_x, test_y = load_split(data_dir, "test")
+    if has_split(data.data_dir, "test"):  # scored once, at the very end, never used for any choice
+        test_x, test_y = load_split(data.data_dir, "test")
         t_logits, t_digit = model_outputs(model, torch.from_numpy(test_x), spec)
-        t_probs, t_p_digit = probabilities(t_logits, t_digit, choice["digit_source"])
-        result["test"] = compute_metrics(t_probs, t_p_digit, torch.from_numpy(test_y))
+        result["test"] = compute_metrics(*probabilities(t_logits, t_digit, choice["digit_source"]),
+                                         torch.from_numpy(test_y))
     result["train_minutes"] = (time.time() - started) / 60
-    record = training_record({"epoch": best["epoch"], "metrics": {k: v for k, v in result.items()},
-                              "history": history})
-    checkpoint = checkpoint_of(model, choice["digit_source"], record)
+    checkpoint = make_checkpoint(model, choice["digit_source"],
+                                 {"epoch": best["epoch"], "metrics": result, "history": history})
     save_checkpoint(checkpoint, out / FINAL)
     if args.save_to:
         save_checkpoint(checkpoint, args.save_to)
     with open(out / "metrics.json", "w") as f:
-        json.dump({"command": record["command"], "machine": record["machine"], **result,
-                   "history": history}, f, indent=2)
-    report.write_all(out, history, probs, val_y, result)
+        json.dump({"command": checkpoint.training["command"], "machine": checkpoint.training["machine"],
+                   **result, "history": history}, f, indent=2)
+    report.write_all(out, history, probs, data.val_y, result)
     return result

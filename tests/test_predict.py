@@ -1,0 +1,100 @@
+"""The predictor and its CLI: batching, outputs, unusable images, the shipped checkpoint on real drawings."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT, Checkpoint, save_checkpoint
+from emnist_core.labels import are_lookalikes, letter_matches
+from emnist_core.model import EmnistCNN, ModelConfig
+from emnist_core.predict import Prediction, Predictor, main
+from emnist_core.preprocess import UnusableImage
+
+from conftest import shared_path
+from test_preprocess import L_SHAPE, draw
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained small model: enough to test plumbing, not accuracy."""
+    torch.manual_seed(0)
+    config = ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(Checkpoint(model_config=config, state_dict=EmnistCNN(config).state_dict()), path)
+    return path
+
+
+def test_prediction_fields(tiny_checkpoint):
+    result = Predictor(tiny_checkpoint).predict(draw(L_SHAPE))
+    assert len(result.top5) == 5 and len({c for c, _ in result.top5}) == 5
+    probs = [p for _, p in result.top5]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    assert 0 <= result.p_digit <= 1 and result.kind in ("digit", "letter")
+    assert result.image.shape == (28, 28) and result.image.dtype == np.uint8
+
+
+def test_batch_equals_one_by_one_and_keeps_errors_in_place(tiny_checkpoint):
+    predictor = Predictor(tiny_checkpoint)
+    inputs = [draw(L_SHAPE), None, draw([[(0.2, 0.2), (0.8, 0.2), (0.5, 0.85)]])]
+    batch = predictor.predict_many(inputs)
+    assert isinstance(batch[1], UnusableImage)
+    for single, batched in zip([predictor.predict(inputs[0]), predictor.predict(inputs[2])], [batch[0], batch[2]]):
+        assert [c for c, _ in single.top5] == [c for c, _ in batched.top5]
+        assert np.allclose([p for _, p in single.top5], [p for _, p in batched.top5], atol=1e-5)
+
+
+def test_lookalike_pairs_are_flagged_only_when_close():
+    ambiguous = Prediction(top5=[("0", 0.55), ("O", 0.40), ("D", 0.02), ("Q", 0.02), ("C", 0.01)],
+                           p_digit=0.56, image=np.zeros((28, 28), np.uint8))
+    confident = Prediction(top5=[("0", 0.95), ("O", 0.03), ("D", 0.01), ("Q", 0.005), ("C", 0.005)],
+                           p_digit=0.96, image=np.zeros((28, 28), np.uint8))
+    unrelated = Prediction(top5=[("A", 0.5), ("7", 0.45), ("D", 0.02), ("Q", 0.02), ("C", 0.01)],
+                           p_digit=0.46, image=np.zeros((28, 28), np.uint8))
+    assert ambiguous.lookalikes == ("0", "O") and ambiguous.kind == "digit"
+    assert confident.lookalikes is None and unrelated.lookalikes is None
+    assert are_lookalikes("g", "9") and are_lookalikes("a", "A") and not are_lookalikes("A", "7")
+
+
+def test_cli_json_reports_each_image_and_survives_bad_ones(tiny_checkpoint, tmp_path, capsys):
+    good = tmp_path / "l.png"
+    Image.fromarray(draw(L_SHAPE)).save(good)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((100, 100), 255, np.uint8)).save(blank)
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("not an image")
+    rc = main([str(good), str(blank), str(garbage), str(tmp_path / "missing.png"),
+               "--checkpoint", str(tiny_checkpoint), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [o["file"] for o in out] == [str(good), str(blank), str(garbage), str(tmp_path / "missing.png")]
+    assert set(out[0]) >= {"file", "top5", "p_digit", "kind"} and len(out[0]["top5"]) == 5
+    assert all(isinstance(c, str) and 0 <= p <= 1 for c, p in out[0]["top5"])
+    assert out[0]["kind"] in ("digit", "letter")
+    for bad in out[1:]:
+        assert set(bad) == {"file", "error"} and bad["error"]
+
+
+def test_cli_text_output_and_bad_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    good = tmp_path / "l.png"
+    Image.fromarray(draw(L_SHAPE)).save(good)
+    assert main([str(good), "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert "top-5" in capsys.readouterr().out
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert main([str(good), "--checkpoint", str(broken)]) == 2
+    assert "broken.pt" in capsys.readouterr().err
+
+
+def test_shipped_checkpoint_reads_real_mouse_drawings():
+    """The 260 Omniglot letters (10 people, drawn with a mouse), through the whole pipeline."""
+    folder = shared_path("omniglot-latin-dev")
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip(f"{DEFAULT_CHECKPOINT} is missing: train one with python -m train")
+    pngs = sorted(folder.glob("*_drawer*.png"))
+    results = Predictor().predict_many([str(p) for p in pngs])
+    letters = [p.name[0] for p in pngs]
+    tolerant = np.mean([letter_matches(l, r.top5[0][0], tolerant=True) for l, r in zip(letters, results)])
+    top5 = np.mean([any(letter_matches(l, c, tolerant=True) for c, _ in r.top5) for l, r in zip(letters, results)])
+    assert tolerant > 0.85 and top5 > 0.95, f"tolerant top-1 {tolerant:.1%}, top-5 {top5:.1%}"
