@@ -229,3 +229,14 @@ def test_empty_validation_split_is_refused_clearly(glyph_dataset, tmp_path):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "30", "--batch-size", "16",
                                   "--val-fraction", "0.05", "--epochs", "1"))
     assert run.rc == 2 and "no such checkpoint file" not in run.stderr
+
+
+def test_model_card_is_written_from_the_checkpoint(trained, capsys):
+    from train import model_card
+
+    assert model_card.main(["--checkpoint", str(trained.out / "model.pt")]) == 0
+    text = capsys.readouterr().out
+    val = trained.metrics["val"]
+    assert f"{100 * val['accuracy']:.2f}%" in text and "official test" in text
+    assert trained.metrics["command"] in text
+    assert model_card.main(["--checkpoint", str(trained.out / "nothing.pt")]) == 2
