@@ -1,0 +1,227 @@
+"""The demo's predict function on Sketchpad-shaped values, its flags, and /predict through gradio_client.
+
+The checkpoint is $EMNIST_CHECKPOINT if set, else the shipped one; the tests skip, saying why, without it.
+"""
+
+import copy
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import gradio as gr
+from gradio.components.image_editor import EditorData
+from gradio.data_classes import FileData
+from PIL import Image
+
+import demo
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+from emnist_core.labels import letter_matches
+from emnist_core.predict import Prediction, Predictor
+from emnist_core.strokes import render_strokes
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
+SEVEN = [np.array([(0.22, 0.16), (0.78, 0.14), (0.62, 0.42), (0.48, 0.88)], np.float32)]  # one stroke
+
+
+def checkpoint_or_skip() -> Path:
+    path = Path(os.environ.get("EMNIST_CHECKPOINT", DEFAULT_CHECKPOINT))
+    if not path.is_file():
+        pytest.skip(f"no checkpoint at {path}: train one (python -m train --data-dir DIR --save-to "
+                    f"{DEFAULT_CHECKPOINT}) or set EMNIST_CHECKPOINT")
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor(checkpoint_or_skip())
+
+
+def sketch_value(ink: np.ndarray) -> dict:
+    """What the sketchpad sends for black strokes drawn on its white background (type="numpy", RGBA)."""
+    alpha = 255 - ink  # ink: black-on-white grey image
+    layer = np.dstack([np.zeros_like(ink)] * 3 + [alpha])  # black strokes on a transparent layer
+    background = np.full(ink.shape + (3,), 255, np.uint8)
+    composite = np.dstack([ink, ink, ink, np.full_like(ink, 255)])
+    return {"background": background, "layers": [layer], "composite": composite}
+
+
+@pytest.fixture(scope="module")
+def seven_value() -> dict:
+    return sketch_value(render_strokes(SEVEN, canvas=demo.CANVAS, brush_radius=demo.BRUSH_RADIUS))
+
+
+def assert_reads(outputs, expected: str):
+    label, verdict, seen = outputs
+    assert max(label, key=label.get) == expected, (label, verdict)
+    assert len(label) == 5 and expected in verdict
+    assert seen.shape == (28 * demo.ZOOM, 28 * demo.ZOOM) and seen.dtype == np.uint8
+
+
+def assert_friendly(outputs, *words: str):
+    label, verdict, seen = outputs
+    assert label is None and seen is None
+    assert verdict and "Traceback" not in verdict
+    assert all(w.lower() in verdict.lower() for w in words), verdict
+
+
+def test_composite_as_rgba(predictor, seven_value):
+    assert_reads(demo.read_character(predictor, seven_value), "7")
+
+
+def test_composite_none_uses_layers_over_background(predictor, seven_value):
+    assert_reads(demo.read_character(predictor, {**seven_value, "composite": None}), "7")
+    only_layer = {"background": None, "layers": seven_value["layers"], "composite": None}
+    assert_reads(demo.read_character(predictor, only_layer), "7")
+
+
+@pytest.mark.parametrize("value", [None, {"background": None, "layers": [], "composite": None},
+                                   {"background": None, "layers": None, "composite": None}])
+def test_nothing_drawn_is_a_friendly_message(predictor, value):
+    assert_friendly(demo.read_character(predictor, value), "draw")
+
+
+def test_blank_canvas_is_a_friendly_message(predictor):
+    assert_friendly(demo.read_character(predictor, demo.BLANK_CANVAS), "draw")
+
+
+def test_garbage_upload_is_a_friendly_message(predictor, tmp_path):
+    garbage = tmp_path / "photo.png"
+    garbage.write_bytes(np.random.default_rng(0).bytes(3000))
+    assert_friendly(demo.read_character(predictor, str(garbage)), "photo.png")
+    assert_friendly(demo.read_character(predictor, demo.UNREADABLE), "not an image")
+    assert_friendly(demo.read_character(predictor, {"composite": 42}), "int")
+
+
+def test_forgiving_components_pass_unreadable_files_on(tmp_path):
+    garbage = tmp_path / "x.png"
+    garbage.write_bytes(b"not a png")
+    upload = demo.forgiving(gr.Image(type="filepath", render=False))
+    assert upload.preprocess(FileData(path=str(garbage))) is demo.UNREADABLE
+    sketchpad = demo.forgiving(gr.Sketchpad(render=False))
+    drawing = EditorData(background=None, layers=[], composite=FileData(path=str(garbage)))
+    assert sketchpad.preprocess(drawing) is demo.UNREADABLE
+    assert copy.deepcopy(sketchpad).preprocess(drawing) is demo.UNREADABLE  # as in a session's copy
+
+
+def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value):
+    def broken(value):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(predictor, "predict", broken)
+    assert_friendly(demo.read_character(predictor, seven_value), "sorry")
+
+
+@pytest.mark.parametrize("path", demo.EXAMPLES, ids=lambda p: Path(p).name)
+def test_examples_read_as_drawn(predictor, path):
+    label, _, _ = demo.read_character(predictor, path)
+    drawn, read = Path(path).stem, max(label, key=label.get)
+    assert read == drawn or letter_matches(drawn, read, tolerant=True), (path, label)
+
+
+def test_verdict_says_when_it_cannot_tell_lookalikes_apart():
+    image = np.zeros((28, 28), np.uint8)
+    unsure = Prediction(top5=[("0", 0.5), ("O", 0.4), ("Q", 0.05), ("D", 0.03), ("U", 0.01)], p_digit=0.55,
+                        image=image)
+    assert "0 or o/O" in demo.describe(unsure)  # O stands for o too in ByMerge
+    sure = Prediction(top5=[("7", 0.995), ("1", 0.002), ("T", 0.001), ("2", 0.001), ("9", 0.001)],
+                      p_digit=0.999, image=image)
+    text = demo.describe(sure)
+    assert "Digit" in text and "over 99%" in text and " or " not in text.split("\n")[0]
+    low = Prediction(top5=[("h", 0.3), ("n", 0.2), ("b", 0.1), ("k", 0.1), ("K", 0.1)], p_digit=0.1, image=image)
+    assert "Not sure" in demo.describe(low)
+
+
+def test_model_card_comes_from_the_checkpoint(predictor):
+    card = demo.model_card(predictor)
+    record = predictor.checkpoint.training
+    val = (record.get("metrics") or {}).get("val") or record.get("val")
+    assert f"{val['accuracy']:.1%}" in card
+    assert "python -m train --data-dir DIR" in card and record["machine"] in card
+
+
+def test_model_card_of_a_finished_run_and_of_no_record(predictor, monkeypatch):
+    scores = {"n": 1000, "accuracy": 0.9123, "digit_letter_accuracy": 0.95, "top5_accuracy": 0.99}
+    metrics = {"best_epoch": 7, "train_minutes": 12.4, "val": scores, "test": {**scores, "accuracy": 0.9}}
+    finished = {"machine": "NVIDIA H100", "command": "python -m train --data-dir d", "metrics": metrics}
+    monkeypatch.setattr(predictor.checkpoint, "training", finished)
+    card = demo.model_card(predictor)
+    assert "official test, 1,000 images | 90.0%" in card and "91.2%" in card
+    assert "12 minutes" in card and "best epoch 7" in card and "NVIDIA H100" in card
+    monkeypatch.setattr(predictor.checkpoint, "training", {})
+    assert "not recorded" in demo.model_card(predictor)
+
+
+def test_flags_override_environment(predictor, monkeypatch, tmp_path):
+    launched = []
+    monkeypatch.setattr(demo, "serve", lambda blocks, **options: launched.append(options))
+    monkeypatch.setenv("EMNIST_CHECKPOINT", str(predictor.checkpoint_path))
+    assert demo.main([]) == 0  # host and port left to Gradio, which reads GRADIO_SERVER_NAME/PORT
+    assert launched[-1] == {"server_name": None, "server_port": None, "share": None}
+    monkeypatch.setenv("EMNIST_CHECKPOINT", str(tmp_path / "missing.pt"))
+    assert demo.main([]) == 2  # the environment's checkpoint is the one used...
+    assert demo.main(["--checkpoint", str(predictor.checkpoint_path), "--host", "0.0.0.0", "--port", "8123",
+                      "--share"]) == 0  # ...unless a flag names another
+    assert launched[-1] == {"server_name": "0.0.0.0", "server_port": 8123, "share": True}
+
+
+def test_missing_checkpoint_says_how_to_get_one(tmp_path, capsys):
+    assert demo.main(["--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "python -m train" in capsys.readouterr().err
+
+
+# ---- the API, through gradio_client, against a launched server ---------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(predictor):
+    blocks = demo.build_demo(predictor)
+    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield blocks.local_url
+    blocks.close()
+
+
+@pytest.fixture(scope="module")
+def client(server_url):
+    from gradio_client import Client
+    return Client(server_url, verbose=False)
+
+
+def save_png(array: np.ndarray, path: Path) -> str:
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+def test_api_reads_an_image_file(client, seven_value, tmp_path):
+    from gradio_client import handle_file
+    drawing = save_png(seven_value["composite"], tmp_path / "seven.png")
+    label, verdict, seen = client.predict({"background": None, "layers": [], "composite": handle_file(drawing)},
+                                          api_name="/predict")
+    assert label["label"] == "7" and len(label["confidences"]) == 5, label
+    assert "7" in verdict and Path(seen).is_file()
+
+
+def test_api_composes_layers_when_composite_is_none(client, seven_value, tmp_path):
+    from gradio_client import handle_file
+    value = {"background": handle_file(save_png(seven_value["background"], tmp_path / "bg.png")),
+             "layers": [handle_file(save_png(seven_value["layers"][0], tmp_path / "layer.png"))],
+             "composite": None}
+    assert client.predict(value, api_name="/predict")[0]["label"] == "7"
+
+
+def test_api_blank_and_garbage_give_friendly_results(client, tmp_path):
+    from gradio_client import handle_file
+    blank = save_png(demo.BLANK_CANVAS["background"], tmp_path / "blank.png")
+    label, verdict, seen = client.predict({"background": None, "layers": [], "composite": handle_file(blank)},
+                                          api_name="/predict")
+    assert not label.get("label") and "draw" in verdict.lower() and seen is None
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG but not really")
+    value = {"background": None, "layers": [], "composite": handle_file(str(garbage))}
+    label, verdict, _ = client.predict(value, api_name="/predict")
+    assert not label.get("label") and "not an image" in verdict
