@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 import torch
 
+from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
@@ -112,49 +113,6 @@ def read_character(predictor: Predictor, value) -> tuple[dict | None, str, np.nd
     return dict(prediction.top5), describe(prediction), seen
 
 
-def model_card(predictor: Predictor) -> str:
-    """What the checkpoint records about itself: data, accuracy, training time and machine."""
-    record, config = predictor.checkpoint.training or {}, predictor.checkpoint.model_config
-    metrics = record.get("metrics") or {}
-    n_params = sum(p.numel() for p in predictor.model.parameters())
-
-    def pct(m: dict, key: str) -> str:
-        return f"{m[key]:.1%}" if isinstance(m.get(key), float) else "–"
-
-    def count(n) -> str:
-        return f"{n:,}" if isinstance(n, int) else "?"
-
-    table = ["| | accuracy | digit or letter | top-5 |", "|---|---|---|---|"]
-    val, test = metrics.get("val") or record.get("val"), metrics.get("test")
-    for split, m in (("validation", val), ("official test", test)):
-        if m:
-            table.append(f"| {split}, {count(m.get('n'))} images | {pct(m, 'accuracy')} | "
-                         f"{pct(m, 'digit_letter_accuracy')} | {pct(m, 'top5_accuracy')} |")
-        else:
-            table.append(f"| {split} | not recorded | | |")
-    if val and "prior_weighted_accuracy" in val:  # the data's class mix differs from ByMerge's own
-        table.append(f"\nWeighted to ByMerge's own class mix, validation accuracy is "
-                     f"{pct(val, 'prior_weighted_accuracy')}.")
-    minutes = metrics.get("train_minutes")
-    data_dir = Path(str(record.get("data_dir", "?"))).name
-    return "\n\n".join([
-        (f"**Model**: a CNN with {n_params:,} parameters reading the {config.num_classes} EMNIST ByMerge "
-         "classes: 10 digits, 26 capitals and the 11 lower-case letters whose shape differs from the capital."),
-        (f"**Data**: {count(record.get('n_train'))} training and {count(record.get('n_val'))} validation "
-         f"images from `{data_dir}`: EMNIST, NIST's handwriting forms as 28x28 images."),
-        (f"**Training**: on {record.get('machine', 'an unrecorded machine')}"
-         f"{f' in {minutes:.0f} minutes' if minutes else ''}, best epoch "
-         f"{metrics.get('best_epoch', record.get('epoch', '?'))}, commit {record.get('commit', '?')}: "
-         f"`{record.get('command', '?')}`"),
-        "\n".join(table),
-        ("Drawings are not NIST's scanned forms: expect somewhat lower accuracy here, mostly on look-alike "
-         "pairs (0/O, 1/I/l, 2/Z, 5/S, 9/g/q) that EMNIST itself cannot always tell apart."),
-        ("**Train your own**: `python -m train --data-dir DIR --save-to checkpoints/emnist_bymerge.pt` "
-         "(DIR: a folder with the official EMNIST ByMerge IDX files; `python -m train --help` lists the "
-         "options), then `python demo.py`."),
-    ])
-
-
 def build_demo(predictor: Predictor) -> gr.Blocks:
     def predict(drawing):
         return read_character(predictor, drawing)
@@ -190,7 +148,7 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
                 model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
                                       height=300, buttons=[], elem_id="model-view")
         with gr.Accordion("About the model", open=False):
-            gr.Markdown(model_card(predictor))
+            gr.Markdown(model_card(predictor.checkpoint))
 
         outputs = [top5, verdict, model_view]
         # Read after every stroke; while one reading runs, only the latest drawing waits.

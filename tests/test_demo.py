@@ -133,10 +133,10 @@ def test_verdict_says_when_it_cannot_tell_lookalikes_apart():
 
 
 def test_model_card_comes_from_the_checkpoint(predictor):
-    card = demo.model_card(predictor)
+    card = demo.model_card(predictor.checkpoint)
     record = predictor.checkpoint.training
     val = (record.get("metrics") or {}).get("val") or record.get("val")
-    assert f"{val['accuracy']:.1%}" in card
+    assert f"{100 * val['accuracy']:.2f}%" in card
     assert "python -m train --data-dir DIR" in card and record["machine"] in card
 
 
@@ -145,11 +145,11 @@ def test_model_card_of_a_finished_run_and_of_no_record(predictor, monkeypatch):
     metrics = {"best_epoch": 7, "train_minutes": 12.4, "val": scores, "test": {**scores, "accuracy": 0.9}}
     finished = {"machine": "NVIDIA H100", "command": "python -m train --data-dir d", "metrics": metrics}
     monkeypatch.setattr(predictor.checkpoint, "training", finished)
-    card = demo.model_card(predictor)
-    assert "official test, 1,000 images | 90.0%" in card and "91.2%" in card
-    assert "12 minutes" in card and "best epoch 7" in card and "NVIDIA H100" in card
+    card = demo.model_card(predictor.checkpoint)
+    assert "| official test | 1,000 | 90.00%" in card and "91.23%" in card
+    assert "12.4 minutes" in card and "NVIDIA H100" in card
     monkeypatch.setattr(predictor.checkpoint, "training", {})
-    assert "not recorded" in demo.model_card(predictor)
+    assert "not recorded" in demo.model_card(predictor.checkpoint)
 
 
 def test_flags_override_environment(predictor, monkeypatch, tmp_path):

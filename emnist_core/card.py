@@ -1,0 +1,84 @@
+"""A checkpoint's model card, written from what the checkpoint itself records.
+
+One text for the demo page and for `checkpoints/MODEL_CARD.md` (`python -m train.model_card`), so
+neither can drift from the weights.
+"""
+
+from .checkpoint import Checkpoint
+from .model import EmnistCNN, count_parameters
+
+
+def percent(value) -> str:
+    return f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "—"
+
+
+def results_row(name: str, m: dict) -> str:
+    return (f"| {name} | {m.get('n', 0):,} | {percent(m.get('accuracy'))} | "
+            f"{percent(m.get('digit_letter_accuracy'))} | {percent(m.get('balanced_accuracy'))} | "
+            f"{percent(m.get('top5_accuracy'))} |")
+
+
+def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float | None = None,
+               drawings: dict | None = None) -> str:
+    """Markdown: the model, its data, how it was trained, its measured results and its limits.
+
+    `drawings` is the JSON of `python -m train.score_drawings --json`, when there is one."""
+    t = checkpoint.training or {}
+    metrics = t.get("metrics") or {}
+    val, test, selection = metrics.get("val") or t.get("val"), metrics.get("test"), metrics.get("selection") or {}
+    config = checkpoint.model_config
+    shape = ", ".join(f"{w}x{n}" for w, n in zip(config.stage_widths, config.convs_per_stage))
+    size = f", {size_mb:.1f} MB" if size_mb else ""
+    lines = [f"# {title}\n" if title else "",
+             f"**Model**: a {count_parameters(EmnistCNN(config)):,}-parameter CNN ({shape} channels x convs per "
+             f"stage, {'residual' if config.residual else 'plain'}{size}) reading one handwritten character as one "
+             f"of the {len(checkpoint.labels)} EMNIST ByMerge classes (10 digits, 26 capitals, and the 11 lowercase "
+             "letters whose shape differs from their capital), and whether it is a digit or a letter.",
+             "",
+             f"**Data**: `{t.get('data_dir', '?')}`, {t.get('n_train', 0):,} training and {t.get('n_val', 0):,} "
+             f"validation images (stratified split, seed {(t.get('split') or {}).get('seed', '?')}): EMNIST, "
+             "NIST's handwriting forms as 28x28 images.",
+             "",
+             f"**Training**: on {t.get('machine', 'an unrecorded machine')}"
+             + (f", {metrics['train_minutes']:.1f} minutes in all" if metrics.get("train_minutes") else "")
+             + (f", best epoch {metrics.get('best_epoch', t.get('epoch'))} of {len(t.get('history', []))}"
+                if t.get("history") else "")
+             + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"]
+    if selection:
+        lines += ["", f"Class-prior correction strength {selection.get('prior_strength')} (log-ratio of "
+                  "ByMerge's class frequencies to the training pool's, folded into the output biases); digit/letter "
+                  f"decided by the {'digit head' if checkpoint.digit_source == 'head' else 'summed digit probabilities'}"
+                  "; both chosen on validation."]
+    lines += ["", "| split | images | accuracy (47 classes) | digit/letter | balanced accuracy | top-5 |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    if val:
+        lines.append(results_row("validation (training pool's class mix)", val))
+        if "prior_weighted_accuracy" in val:
+            lines.append(f"| validation weighted to ByMerge's class mix | {val['n']:,} | "
+                         f"{percent(val['prior_weighted_accuracy'])} | "
+                         f"{percent(val['prior_weighted_digit_letter_accuracy'])} | — | — |")
+    else:
+        lines.append("| validation | not recorded | | | | |")
+    if test:
+        lines.append(results_row("official test", test))
+    else:
+        lines.append("| official test | not recorded: not on the training machine | | | | |")
+    if drawings and "omniglot" in drawings:
+        png = drawings["omniglot"]["png"]
+        lines += ["", "**Real drawings** (Omniglot's Latin letters a-z, 10 people, drawn with a mouse; "
+                  "`python -m train.score_drawings`):", "",
+                  "| input | strict top-1 | look-alike-tolerant top-1 | top-5 |", "| --- | --- | --- | --- |",
+                  f"| 260 scanned PNGs | {percent(png['strict_top1'])} | {percent(png['tolerant_top1'])} | "
+                  f"{percent(png['top5'])} |"]
+        for label, key in (("stroke replays, mean of 12 variants", "omniglot_replay_mean"),
+                           ("stroke replays, worst variant", "omniglot_replay_worst")):
+            s = drawings[key]
+            lines.append(f"| {label} | {percent(s['strict_top1'])} | {percent(s['tolerant_top1'])} | "
+                         f"{percent(s['top5'])} |")
+    lines += ["", "**Limits**: drawings are not NIST's scanned forms, and EMNIST itself cannot always tell some "
+              "pairs apart (0/O, 1/I/l, 2/Z, 5/S, 9/g/q, and a letter's two cases); the page says when its reading "
+              "is such a pair. One character per image.",
+              "", "**Train your own**: `python -m train --data-dir DIR --save-to checkpoints/emnist_bymerge.pt` "
+              "(DIR: a folder with the official EMNIST ByMerge IDX files, or `--download`; `python -m train --help` "
+              "lists every setting), then `python demo.py`."]
+    return "\n".join(lines).lstrip("\n") + "\n"
