@@ -208,10 +208,10 @@ def fit_stroke_width(mask: np.ndarray, thinnest: float, thickest: float) -> np.n
     width = stroke_width(mask)
     if width < thinnest:  # grow: everything within the missing half-width of the ink
         outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        return np.clip((thinnest - width) / 2 + 0.5 - outside, 0.0, 1.0).astype(np.float32)
+        return np.clip((thinnest - width) / 2 + 1 - outside, 0.0, 1.0).astype(np.float32)  # edge ink sits at 1
     if width > thickest:  # wear down, but never below the centre lines
         inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        worn = np.clip(inside - (width - thickest) / 2 + 0.5, 0.0, 1.0)
+        worn = np.clip(inside - (width - thickest) / 2, 0.0, 1.0)
         return np.maximum(worn, restroke(mask, 2.0)).astype(np.float32)
     return mask.astype(np.float32)
 
