@@ -217,8 +217,8 @@ def fit_stroke_width(mask: np.ndarray, thinnest: float, thickest: float) -> np.n
 
 
 def restroke(mask: np.ndarray, width: float) -> np.ndarray:
-    """Redraw the strokes' centre lines with a round pen of `width` pixels, anti-aliased:
-    whatever brush drew them, they end up as thick as NIST's pens made EMNIST's strokes."""
+    """The strokes' centre lines drawn with a round, anti-aliased pen of `width` pixels; wearing
+    strokes down keeps these so no thin part of a character disappears."""
     skeleton = thin(mask)
     distance = cv2.distanceTransform((~skeleton).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return np.clip(width / 2 + 0.5 - distance, 0.0, 1.0).astype(np.float32)

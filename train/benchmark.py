@@ -24,7 +24,8 @@ from emnist_core.model import REPORT_7CONV, EmnistCNN, ModelConfig, count_parame
 
 from .augment import AugmentConfig
 from .train import get_args_parser as training_args_parser
-from .train import machine_description, make_optimizer, select_device, train_one_epoch
+from .evaluate import select_device
+from .train import machine_description, make_optimizer, train_one_epoch
 
 OFFICIAL_TRAIN_IMAGES = 697_932  # EMNIST ByMerge official training split
 NETS = {"default": ModelConfig(), "report-7conv": REPORT_7CONV}

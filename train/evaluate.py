@@ -19,6 +19,13 @@ from emnist_core.labels import NUM_DIGITS
 from .data import DataError, load_split, stratified_split
 
 
+def select_device(name: str) -> torch.device:
+    """'auto' takes the GPU when there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def compute_metrics(probs: torch.Tensor, p_digit: torch.Tensor, labels: torch.Tensor,
                     class_weights: torch.Tensor | None = None) -> dict:
     """Accuracy figures; with class_weights (target prior / sample prior) also the prior-weighted
@@ -89,8 +96,7 @@ def main(argv=None) -> int:
         train_idx, val_idx = stratified_split(labels, split["val_fraction"], split["seed"])
         keep = val_idx if args.split == "val" else train_idx
         images, labels = images[keep], labels[keep]
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else "cpu" if args.device == "auto" else args.device)
+    device = select_device(args.device)
     model = checkpoint.build_model(args.checkpoint).to(device)
     logits, digit_logits = model_outputs(model, torch.from_numpy(np.ascontiguousarray(images)),
                                          checkpoint.input_spec)

@@ -32,7 +32,7 @@ from . import calibrate, report
 from .augment import AugmentConfig, augment
 from .calibrate import PriorCorrection
 from .data import DataError, download, has_split, load_split, read_class_prior, stratified_split
-from .evaluate import compute_metrics, summary
+from .evaluate import compute_metrics, select_device, summary
 
 PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
 BEST_EPOCH = "best_epoch.pt"  # the best epoch's weights as trained, written whenever validation improves
@@ -136,12 +136,6 @@ def train_one_epoch(model, optimizer, images, labels, args, step, total_steps, a
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                             lr=f"{optimizer.param_groups[0]['lr']:.1e}")
     return loss_sum / max(1, seen), correct / max(1, seen), step
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def machine_description(device: torch.device) -> str:
