@@ -4,8 +4,8 @@
                               [--latency-threads N]
 
 For each net: parameters; training throughput in images/s (the real training step of train.train:
-augmentation, normalisation, forward, loss, backward, AdamW; bf16 autocast and channels_last on
-CUDA) on random 28x28 images, after a warm-up; the seconds one epoch of the full official training
+augmentation, normalisation, forward, loss, backward, AdamW; channels_last, and bf16 autocast
+on CUDA) on random 28x28 images, after a warm-up; the seconds one epoch of the full official training
 split (697,932 images) would take at that rate; and the CPU latency of one image through the model
 (median and p90 over 200 calls; torch's default threads unless --latency-threads), which is what the
 sketchpad feels. Other busy processes on the machine depress every figure: run it on a quiet one.
@@ -23,9 +23,9 @@ from emnist_core.labels import NUM_CLASSES
 from emnist_core.model import REPORT_7CONV, EmnistCNN, ModelConfig, count_parameters
 
 from .augment import AugmentConfig
+from .evaluate import machine_description, select_device
 from .train import get_args_parser as training_args_parser
-from .evaluate import select_device
-from .train import machine_description, make_optimizer, train_one_epoch
+from .train import make_optimizer, train_one_epoch
 
 OFFICIAL_TRAIN_IMAGES = 697_932  # EMNIST ByMerge official training split
 NETS = {"default": ModelConfig(), "report-7conv": REPORT_7CONV}
@@ -37,9 +37,7 @@ def training_throughput(config: ModelConfig, device: torch.device, batch_size: i
     """Images per second through train.train's own training step, after three warm-up steps."""
     torch.manual_seed(0)
     train_args = training_args_parser().parse_args(["--batch-size", str(batch_size), "--no-progress"])
-    model = EmnistCNN(config).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = EmnistCNN(config).to(device).to(memory_format=torch.channels_last)  # as train.train does
     optimizer = make_optimizer(model, train_args, device)
     n = batch_size * BATCHES_PER_POOL
     generator = torch.Generator(device=device).manual_seed(0)
@@ -95,7 +93,7 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     device = select_device(args.device)
     latency_threads = args.latency_threads or torch.get_num_threads()
-    precision = "bf16 autocast, channels_last" if device.type == "cuda" else "fp32"
+    precision = "bf16 autocast, channels_last" if device.type == "cuda" else "fp32, channels_last"
     print(f"training on {machine_description(device)} ({precision}), batch {args.batch_size}, "
           f"{args.seconds:g} s per net; latency on CPU, {latency_threads} threads", flush=True)
     results = {}

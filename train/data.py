@@ -7,15 +7,18 @@ import gzip
 import io
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from emnist_core.labels import NUM_CLASSES, check_mapping_file
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 (ubyte, 1 dim)
 SPLITS = ("train", "test")
 OFFICIAL_ZIP = "gzip.zip"
+PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
 
 
 class DataError(ValueError):
@@ -167,3 +170,49 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     buffer.write(array.tobytes())
     raw = buffer.getvalue()
     Path(path).write_bytes(gzip.compress(raw, compresslevel=1) if str(path).endswith(".gz") else raw)
+
+
+@dataclass
+class TrainingData:
+    """The training pool split for a run: train tensors on the training device, val on the CPU."""
+    data_dir: Path
+    train_x: torch.Tensor  # (N, 28, 28) uint8 on the training device
+    train_y: torch.Tensor
+    val_x: torch.Tensor  # on the CPU: evaluation batches move it
+    val_y: torch.Tensor
+    train_prior: np.ndarray  # (47,) class frequencies of the training part
+    target_prior: np.ndarray | None  # (47,) the class mix the model will meet, if known
+    prior_path: Path | None  # where target_prior came from
+
+    @property
+    def class_weights(self) -> torch.Tensor | None:
+        """target / training prior: weights validation to the class mix the model will meet."""
+        if self.target_prior is None:
+            return None
+        return torch.from_numpy(self.target_prior / self.train_prior).float()
+
+
+def load_training_data(args, device: torch.device) -> TrainingData:
+    """--data-dir or --download, --limit, the stratified split, and the target class prior."""
+    if args.download:
+        data_dir = download(args.cache_dir)
+    elif args.data_dir:
+        data_dir = Path(args.data_dir)
+    else:
+        raise DataError("give --data-dir DIR (official EMNIST IDX files) or --download")
+    images, labels = load_split(data_dir, "train")
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
+    if len(val_idx) == 0:
+        raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
+                        f"--val-fraction {args.val_fraction}; use more data or a larger fraction")
+    prior_path = Path(args.class_prior) if args.class_prior else data_dir / PRIOR_FILE
+    if args.class_prior and not prior_path.is_file():
+        raise DataError(f"{prior_path}: no such class-prior file")
+    has_prior = prior_path.is_file()
+    train_counts = np.bincount(labels[train_idx], minlength=NUM_CLASSES) + 1  # +1: no log(0)
+    return TrainingData(data_dir, torch.from_numpy(images[train_idx]).to(device),
+                        torch.from_numpy(labels[train_idx]).to(device), torch.from_numpy(images[val_idx]),
+                        torch.from_numpy(labels[val_idx]), train_counts / train_counts.sum(),
+                        read_class_prior(prior_path) if has_prior else None, prior_path if has_prior else None)

@@ -7,6 +7,7 @@ fraction that training carved out.
 
 import argparse
 import json
+import platform
 import sys
 
 import numpy as np
@@ -24,6 +25,12 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def machine_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def compute_metrics(probs: torch.Tensor, p_digit: torch.Tensor, labels: torch.Tensor,
