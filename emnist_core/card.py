@@ -45,10 +45,14 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
                 if t.get("history") else "")
              + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"]
     if selection:
-        lines += ["", f"Class-prior correction strength {selection.get('prior_strength')} (log-ratio of "
-                  "ByMerge's class frequencies to the training pool's, folded into the output biases); digit/letter "
-                  f"decided by the {'digit head' if checkpoint.digit_source == 'head' else 'summed digit probabilities'}"
-                  "; both chosen on validation."]
+        batchnorm = {"clean images": "BatchNorm statistics re-estimated on un-augmented training images; ",
+                     "as trained": "BatchNorm statistics as trained; "}.get(selection.get("batchnorm_statistics"), "")
+        choices = (f"{batchnorm}class-prior correction strength {selection.get('prior_strength')} (log-ratio "
+                   "of ByMerge's class frequencies to the training pool's, folded into the output biases); "
+                   "digit/letter decided by the "
+                   f"{'digit head' if checkpoint.digit_source == 'head' else 'summed digit probabilities'}"
+                   "; all chosen on validation.")
+        lines += ["", choices[0].upper() + choices[1:]]
     lines += ["", "| split | images | accuracy (47 classes) | digit/letter | balanced accuracy | top-5 |",
               "| --- | --- | --- | --- | --- | --- |"]
     if val:

@@ -5,7 +5,8 @@ import torch
 
 from emnist_core.labels import NUM_CLASSES, char_to_index
 from emnist_core.model import EmnistCNN, ModelConfig
-from train.calibrate import PriorCorrection, choose
+from emnist_core.checkpoint import InputSpec
+from train.calibrate import PriorCorrection, choose, recompute_batchnorm
 
 ZERO, BIG_O = char_to_index("0"), char_to_index("O")
 
@@ -61,3 +62,19 @@ def test_folding_shifts_the_outputs_by_the_correction():
     after_classes, after_digit = model(x)
     assert torch.allclose(after_classes, before_classes + 0.5 * correction.class_adjust, atol=1e-5)
     assert torch.allclose(after_digit, before_digit + 0.5 * correction.digit_adjust, atol=1e-5)
+
+
+def test_batchnorm_statistics_are_re_estimated_on_the_images_given():
+    """After recompute_batchnorm the first BatchNorm's running mean is exactly the mean of its
+    input over the images, whatever the statistics were before; the model's mode is kept."""
+    torch.manual_seed(0)
+    model = EmnistCNN(ModelConfig(stage_widths=(4, 8), convs_per_stage=(1, 1))).eval()
+    bn = model.features[0].first[1]
+    bn.running_mean.fill_(100.0)
+    images = torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8)
+    spec = InputSpec()
+    recompute_batchnorm(model, images, spec, n_images=200, batch_size=50)
+    with torch.no_grad():
+        conv_out = model.features[0].first[0](spec.normalize(images))
+    assert torch.allclose(bn.running_mean, conv_out.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert not model.training and bn.momentum == 0.1

@@ -107,6 +107,17 @@ def test_checkpoint_records_the_run(trained):
     assert len(record["history"]) == EPOCHS
 
 
+def test_batchnorm_statistics_are_chosen_on_validation(trained):
+    """Both BatchNorm variants were scored; the saved model is the one that validated better, and
+    its recorded validation accuracy is what the final model scores."""
+    selection = trained.metrics["selection"]
+    candidates = selection["batchnorm_candidates"]
+    assert set(candidates) == {"as trained", "clean images"}
+    chosen = selection["batchnorm_statistics"]
+    assert candidates[chosen]["accuracy"] == max(c["accuracy"] for c in candidates.values())
+    assert trained.metrics["val"]["accuracy"] == pytest.approx(candidates[chosen]["accuracy"], abs=1e-6)
+
+
 def test_report_lists_every_class(trained):
     lines = (trained.out / "per_class.txt").read_text().splitlines()
     assert lines[0].startswith("class") and len([l for l in lines[1:48] if l.strip()]) == 47

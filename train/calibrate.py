@@ -1,5 +1,6 @@
-"""After training: correct for the training pool's class prior and choose how digit/letter is
-decided, both on validation, weighted to the class mix the model will meet.
+"""After training: re-estimate BatchNorm statistics on clean images, correct for the training pool's
+class prior and choose how digit/letter is decided, all on validation weighted to the class mix the
+model will meet.
 
 The offline pool holds more digits (55%) than ByMerge does (49.8%). By Bayes' rule a classifier
 trained under prior p_train predicts under p_target once log(p_target / p_train) is added to its
@@ -7,12 +8,14 @@ logits; we try strengths 0..1 of that correction and keep the one that validates
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from emnist_core.inference import probabilities
+from emnist_core.checkpoint import InputSpec
+from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_DIGITS
 from emnist_core.model import EmnistCNN
 
@@ -20,6 +23,7 @@ from .evaluate import compute_metrics
 
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate strengths of the prior correction
 DIGIT_SOURCES = ("sum", "head")  # summed digit probabilities, or the digit head
+BATCHNORM_IMAGES = 30_000  # un-augmented training images that re-estimate BatchNorm statistics
 
 
 @dataclass
@@ -42,6 +46,32 @@ class PriorCorrection:
             model.digit_head.bias += strength * self.digit_adjust
 
 
+@torch.no_grad()
+def recompute_batchnorm(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
+                        n_images: int = BATCHNORM_IMAGES, batch_size: int = 1000, seed: int = 0) -> EmnistCNN:
+    """Re-estimate every BatchNorm's running mean and variance (an exact average, not a moving one)
+    on a fixed sample of un-augmented training images, in place.
+
+    Training estimated them on augmented batches, but the model reads clean images; the shift in
+    statistics is a train/test mismatch of its own. Validation decides whether this helps.
+    """
+    device = next(model.parameters()).device
+    batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in batchnorms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over all batches
+    generator = torch.Generator().manual_seed(seed)
+    sample = torch.randperm(len(images_uint8), generator=generator)[:n_images].to(images_uint8.device)
+    was_training = model.training
+    model.train()  # BatchNorm updates its running statistics only in training mode; dropout is harmless here
+    for start in range(0, len(sample), batch_size):
+        model(spec.normalize(images_uint8[sample[start:start + batch_size]].to(device)))
+    for bn in batchnorms:
+        bn.momentum = 0.1  # PyTorch's default, for anyone who trains on
+    model.train(was_training)
+    return model
+
+
 def choose(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tensor,
            class_weights: torch.Tensor | None, correction: PriorCorrection | None) -> dict:
     """The prior strength with the best (weighted) validation accuracy, then the digit source with
@@ -61,5 +91,29 @@ def choose(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tenso
     strength = max(candidates, key=lambda c: (c["accuracy"], -abs(c["prior_strength"] - 1.0)))["prior_strength"]
     source = max((c for c in candidates if c["prior_strength"] == strength),
                  key=lambda c: c["digit_letter_accuracy"])["digit_source"]
-    return {"prior_strength": strength, "digit_source": source,
+    chosen = next(c for c in candidates if c["prior_strength"] == strength and c["digit_source"] == source)
+    return {"prior_strength": strength, "digit_source": source, "accuracy": chosen["accuracy"],
+            "digit_letter_accuracy": chosen["digit_letter_accuracy"],
             "weighted_to_target_prior": class_weights is not None, "candidates": candidates}
+
+
+def calibrated_model(load_model: Callable[[], EmnistCNN], train_images: torch.Tensor, val_images: torch.Tensor,
+                     val_labels: torch.Tensor, class_weights: torch.Tensor | None,
+                     correction: PriorCorrection | None, spec: InputSpec, seed: int = 0) -> tuple[EmnistCNN, dict]:
+    """The trained model with its BatchNorm statistics (as trained, or re-estimated on clean training
+    images), prior-correction strength and digit source chosen on validation; the correction is
+    folded in. Returns the model and the record of every choice."""
+    variants = {}  # BatchNorm statistics -> (model, choice)
+    for statistics in ("as trained", "clean images"):
+        model = load_model()
+        if statistics == "clean images":
+            recompute_batchnorm(model, train_images, spec, seed=seed)
+        logits, digit_logits = model_outputs(model, val_images, spec)
+        variants[statistics] = model, choose(logits, digit_logits, val_labels, class_weights, correction)
+    statistics = max(variants, key=lambda name: variants[name][1]["accuracy"])  # a tie keeps "as trained"
+    model, choice = variants[statistics]
+    if correction is not None:
+        correction.fold_into(model, choice["prior_strength"])
+    summaries = {name: {k: c[k] for k in ("accuracy", "digit_letter_accuracy", "prior_strength", "digit_source")}
+                 for name, (_, c) in variants.items()}
+    return model, {"batchnorm_statistics": statistics, "batchnorm_candidates": summaries, **choice}

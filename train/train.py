@@ -286,15 +286,13 @@ def run(args, command: str) -> int:
 
 def finalize(out: Path, best: dict, data: TrainingData, correction: PriorCorrection | None,
              device: torch.device, make_checkpoint, history: list[dict], started: float, args) -> dict:
-    """The best epoch's model with the prior correction and digit source chosen on validation,
-    scored once on the test split if there is one, saved with everything it needs."""
-    model = load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device)
+    """The best epoch's model with its BatchNorm statistics (as trained, or re-estimated on clean
+    images), prior-correction strength and digit source chosen on validation, scored once on the test
+    split if there is one, saved with everything it needs."""
     spec = InputSpec()
-    logits, digit_logits = model_outputs(model, data.val_x, spec)
-    choice = calibrate.choose(logits, digit_logits, data.val_y, data.class_weights, correction)
-    if correction is not None:
-        correction.fold_into(model, choice["prior_strength"])
-
+    model, choice = calibrate.calibrated_model(
+        lambda: load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device),
+        data.train_x, data.val_x, data.val_y, data.class_weights, correction, spec, args.seed)
     logits, digit_logits = model_outputs(model, data.val_x, spec)
     probs, p_digit = probabilities(logits, digit_logits, choice["digit_source"])
     result = {"best_epoch": best["epoch"], "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights),
