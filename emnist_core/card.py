@@ -43,7 +43,9 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
              + (f", {metrics['train_minutes']:.1f} minutes in all" if metrics.get("train_minutes") else "")
              + (f", best epoch {metrics.get('best_epoch', t.get('epoch'))} of {len(t.get('history', []))}"
                 if t.get("history") else "")
-             + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"]
+             + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"
+             + (f"; then recalibrated without retraining: `{t['recalibrated']['command']}`"
+                if t.get("recalibrated") else "")]
     if selection:
         batchnorm = {"clean images": "BatchNorm statistics re-estimated on un-augmented training images; ",
                      "as trained": "BatchNorm statistics as trained; "}.get(selection.get("batchnorm_statistics"), "")

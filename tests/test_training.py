@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from conftest import write_dataset
+from emnist_core.card import model_card
 from emnist_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from emnist_core.model import EmnistCNN, ModelConfig
-from train import evaluate
+from train import evaluate, recalibrate
 from train import train as train_module
 
 EPOCHS = 3
@@ -251,3 +252,38 @@ def test_model_card_is_written_from_the_checkpoint(trained, capsys):
     assert f"{100 * val['accuracy']:.2f}%" in text and "official test" in text
     assert trained.metrics["command"] in text
     assert model_card.main(["--checkpoint", str(trained.out / "nothing.pt")]) == 2
+
+
+# ---- recalibrate a finished model ----------------------------------------------------------------
+
+def test_recalibrate_undoes_the_folded_prior_and_chooses_again(glyph_dataset, tmp_path, capsys):
+    """A run with a class prior folds its correction in; recalibrating takes it out again exactly
+    (its 'as trained' candidate scores what the run's chosen model scored) and saves a model whose
+    record names both commands."""
+    prior = tmp_path / "class-prior.txt"
+    prior.write_text("".join(f"{i} c {100 + 10 * i}\n" for i in range(47)))
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--class-prior", str(prior)))
+    assert run.rc == 0, run.stderr
+    original = run.metrics["selection"]
+    out = tmp_path / "recalibrated.pt"
+    rc = recalibrate.main(["--checkpoint", str(run.out / "model.pt"), "--data-dir", str(glyph_dataset.dir),
+                           "--save-to", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    checkpoint = load_checkpoint(out)
+    selection = checkpoint.training["metrics"]["selection"]
+    assert selection["batchnorm_candidates"]["as trained"]["accuracy"] == pytest.approx(original["accuracy"], abs=1e-6)
+    assert checkpoint.training["command"] == load_checkpoint(run.out / "model.pt").training["command"]
+    assert checkpoint.training["recalibrated"]["command"].startswith("python -m train.recalibrate --checkpoint")
+    assert "test" not in checkpoint.training["metrics"]
+    assert "saved" in capsys.readouterr().out
+    assert "then recalibrated without retraining: `python -m train.recalibrate" in model_card(checkpoint)
+
+
+def test_recalibrate_refuses_a_checkpoint_without_a_record(tmp_path, capsys):
+    path = tmp_path / "bare.pt"
+    save_checkpoint(Checkpoint(model_config=ModelConfig(stage_widths=(8,), convs_per_stage=(1,)),
+                               state_dict=EmnistCNN(ModelConfig(stage_widths=(8,), convs_per_stage=(1,))).state_dict()),
+                    path)
+    rc = recalibrate.main(["--checkpoint", str(path), "--data-dir", str(tmp_path), "--save-to", str(tmp_path / "o.pt")])
+    assert rc == 2 and "records no validation split" in capsys.readouterr().err
+    assert not (tmp_path / "o.pt").exists()
