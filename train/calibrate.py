@@ -19,6 +19,7 @@ from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_DIGITS
 from emnist_core.model import EmnistCNN
 
+from .data import TrainingData
 from .evaluate import compute_metrics
 
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate strengths of the prior correction
@@ -30,6 +31,11 @@ BATCHNORM_IMAGES = 30_000  # un-augmented training images that re-estimate Batch
 class PriorCorrection:
     class_adjust: torch.Tensor  # (C,) log(p_target / p_train), added to the class logits
     digit_adjust: float  # the same for digit vs letter, added to the digit head's logit
+
+    @classmethod
+    def for_data(cls, data: TrainingData) -> "PriorCorrection | None":
+        """From the run's training part to its target class mix; None without a target prior."""
+        return None if data.target_prior is None else cls.between(data.train_prior, data.target_prior)
 
     @classmethod
     def between(cls, train_prior: np.ndarray, target_prior: np.ndarray) -> "PriorCorrection":

@@ -35,8 +35,7 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
     data = load_training_data(SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"],
                                               val_fraction=split["val_fraction"], seed=split["seed"],
                                               class_prior=hyper.get("class_prior")), device)
-    correction = (PriorCorrection.between(data.train_prior, data.target_prior)
-                  if data.target_prior is not None else None)
+    correction = PriorCorrection.for_data(data)
     folded = ((record.get("metrics") or {}).get("selection") or {}).get("prior_strength", 0.0)
     if folded and correction is None:
         raise DataError(f"{data_dir}: the checkpoint folded in a prior correction, but no class prior is here")

@@ -168,8 +168,7 @@ def run(args, command: str) -> int:
           f"{machine_description(device)}; prior correction "
           f"{'towards ' + str(data.prior_path) if data.prior_path else f'off (no {PRIOR_FILE})'}")
     # Bayes' rule moves the model from the training pool's class mix to the target's (calibrate.py).
-    correction = (PriorCorrection.between(data.train_prior, data.target_prior)
-                  if data.target_prior is not None else None)
+    correction = PriorCorrection.for_data(data)
     train_x, train_y = data.train_x, data.train_y
     spec = InputSpec()
     torch.manual_seed(args.seed)
@@ -178,7 +177,7 @@ def run(args, command: str) -> int:
     # ---- model ------------------------------------------------------------------------------
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
                          residual=not args.plain, dropout=args.dropout, num_classes=NUM_CLASSES)
-    # channels_last: measured 35% faster on a 2-core CPU too (see README, Benchmarks)
+    # channels_last: measured 35% faster on a 2-core CPU too (see README, Speed)
     model = EmnistCNN(config).to(device).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args, device)
     step_model = torch.compile(model) if args.compile else model
