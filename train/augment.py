@@ -20,6 +20,13 @@ class AugmentConfig:
     elastic_alpha: float = 1.0  # elastic displacement amplitude in pixels (0 disables)
     elastic_grid: int = 4  # coarse grid of random displacements, upsampled smoothly
 
+    def scaled(self, strength: float) -> "AugmentConfig":
+        """The same kinds of warp, each range multiplied by strength (1: these defaults)."""
+        low, high = self.scale
+        return AugmentConfig(self.rotate_degrees * strength, self.shear * strength,
+                             (1 - (1 - low) * strength, 1 + (high - 1) * strength),
+                             self.shift_pixels * strength, self.elastic_alpha * strength, self.elastic_grid)
+
 
 def augment(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """(N, 1, H, W) float images -> same shape, each warped by its own random map.

@@ -203,7 +203,7 @@ def load_training_data(args, device: torch.device) -> TrainingData:
     images, labels = load_split(data_dir, "train")
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
-    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.seed)
+    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.split_seed)
     if len(val_idx) == 0:
         raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
                         f"--val-fraction {args.val_fraction}; use more data or a larger fraction")

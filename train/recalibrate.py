@@ -33,7 +33,7 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
     if not split:
         raise CheckpointError("the checkpoint records no validation split, so it cannot be recalibrated")
     data = load_training_data(SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"],
-                                              val_fraction=split["val_fraction"], seed=split["seed"],
+                                              val_fraction=split["val_fraction"], split_seed=split["seed"],
                                               class_prior=hyper.get("class_prior")), device)
     correction = PriorCorrection.for_data(data)
     folded = ((record.get("metrics") or {}).get("selection") or {}).get("prior_strength", 0.0)

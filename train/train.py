@@ -45,6 +45,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     data.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/emnist"), help="for --download")
     data.add_argument("--val-fraction", type=float, default=0.05, help="stratified validation share")
     data.add_argument("--class-prior", help=f"target class frequencies (default: DATA_DIR/{PRIOR_FILE})")
+    data.add_argument("--split-seed", type=int, default=0,
+                      help="seeds the validation split alone: members of an ensemble share it")
     data.add_argument("--limit", type=int, default=0, help="use only the first N training images (0: all)")
 
     opt = p.add_argument_group("optimisation")
@@ -57,6 +59,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
     opt.add_argument("--digit-loss-weight", type=float, default=0.2, help="weight of the digit head's loss")
     opt.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    opt.add_argument("--augment-strength", type=float, default=1.0,
+                     help="multiplies every augmentation range (1: the defaults, 0: none)")
 
     model = p.add_argument_group("model")
     default = ModelConfig()
@@ -182,7 +186,7 @@ def run(args, command: str) -> int:
     optimizer = make_optimizer(model, args, device)
     step_model = torch.compile(model) if args.compile else model
     print(f"model: {count_parameters(model):,} parameters, {config}")
-    augment_cfg = None if args.no_augment else AugmentConfig()
+    augment_cfg = None if args.no_augment or args.augment_strength == 0 else AugmentConfig().scaled(args.augment_strength)
 
     steps_per_epoch = len(train_x) // args.batch_size
     if steps_per_epoch == 0:
@@ -217,7 +221,7 @@ def run(args, command: str) -> int:
         """The model with its training record: command, data, split, recipe, results."""
         record = {"command": command, "commit": git_commit(), "machine": machine_description(device),
                   "data_dir": str(data.data_dir), "n_train": len(train_x), "n_val": len(data.val_x),
-                  "split": {"val_fraction": args.val_fraction, "seed": args.seed, "limit": args.limit},
+                  "split": {"val_fraction": args.val_fraction, "seed": args.split_seed, "limit": args.limit},
                   "augment": asdict(augment_cfg) if augment_cfg else None,
                   "hyperparameters": {k: v for k, v in vars(args).items()
                                       if k not in ("resume", "no_progress", "save_to", "out")},
