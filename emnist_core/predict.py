@@ -17,6 +17,7 @@ from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .inference import model_outputs, probabilities
 from .labels import are_lookalikes
 from .preprocess import UnusableImage, prepare
+from .segment import find_characters
 
 LOOKALIKE_MIN_PROB = 0.15  # a runner-up this likely makes the reading ambiguous
 
@@ -44,6 +45,19 @@ class Prediction:
                 "kind": self.kind, "lookalikes": list(self.lookalikes) if self.lookalikes else None}
 
 
+@dataclass
+class LineReading:
+    characters: list[tuple[tuple[int, int, int, int], Prediction]]  # (box x0, y0, x1, y1; reading), left to right
+
+    @property
+    def text(self) -> str:
+        return "".join(prediction.top5[0][0] for _, prediction in self.characters)
+
+    def to_json(self) -> dict:
+        return {"text": self.text,
+                "characters": [{"box": list(box), **prediction.to_json()} for box, prediction in self.characters]}
+
+
 class Predictor:
     """A loaded checkpoint with the preprocessing it expects. Thread-safe for inference."""
 
@@ -60,7 +74,7 @@ class Predictor:
         probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source)
         return probs.numpy(), p_digit.numpy()
 
-    def predict_many(self, values: list) -> list[Prediction | UnusableImage]:
+    def predict_many(self, values: list, only: str | None = None) -> list[Prediction | UnusableImage]:
         """Each input read, preprocessed and classified in one batch; unusable ones come back as errors."""
         prepared = []
         for value in values:
@@ -71,6 +85,10 @@ class Predictor:
         usable = [p for p in prepared if not isinstance(p, UnusableImage)]
         if usable:
             probs, p_digit = self.predict_emnist(np.stack([p.model_input for p in usable]))
+            if only:  # STUB until main's `only` lands: keep the allowed classes, renormalised
+                allowed = np.array([(i < 10) == (only == "digits") for i in range(probs.shape[1])])
+                probs = probs * allowed / (probs * allowed).sum(1, keepdims=True)
+                p_digit = np.full_like(p_digit, 1.0 if only == "digits" else 0.0)
         results, k = [], 0
         for item in prepared:
             if isinstance(item, UnusableImage):
@@ -81,6 +99,17 @@ class Predictor:
                                       p_digit=float(p_digit[k]), image=item.upright))
             k += 1
         return results
+
+    def read_line(self, value, only: str | None = None) -> "LineReading":
+        """One handwritten line -> its characters, left to right, each read as predict reads one;
+        `only` ("digits" or "letters") as for predict_many. Raises UnusableImage with a message for people."""
+        found = find_characters(value)
+        readings = self.predict_many([character.image for character in found], only=only)
+        # A piece preprocessing cannot use (a lone dot) is no character: it is left out.
+        kept = [(c.box, r) for c, r in zip(found, readings) if not isinstance(r, UnusableImage)]
+        if not kept:
+            raise UnusableImage("No characters found: write a word or a number.")
+        return LineReading(kept)
 
     def predict(self, value) -> Prediction:
         """One input -> Prediction; raises UnusableImage with a message for people."""

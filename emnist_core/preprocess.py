@@ -114,12 +114,13 @@ def _editor_value_to_rgba(value: dict) -> np.ndarray:
 
 # ---- 2. RGBA -> ink map ---------------------------------------------------------------------
 
-def ink_map(rgba: np.ndarray) -> np.ndarray:
-    """(H, W) float32 in 0..1: how much ink each pixel holds, whatever the convention."""
+def ink_map(rgba: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+    """(H, W) float32 in 0..1: how much ink each pixel holds, whatever the convention; images with
+    a side over `max_side` are shrunk to it first (a whole line of writing needs more than one character)."""
     h, w = rgba.shape[:2]
     if min(h, w) < 8:
         raise UnusableImage(f"The image is too small ({w}x{h} pixels).")
-    scale = MAX_SIDE / max(h, w)
+    scale = max_side / max(h, w)
     if scale < 1:
         rgba = cv2.resize(rgba, (max(8, round(w * scale)), max(8, round(h * scale))),
                           interpolation=cv2.INTER_AREA)

@@ -44,9 +44,15 @@ def render_strokes(strokes: list[np.ndarray], canvas: int = 800, brush_radius: f
                    char_size: float = 0.6, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
     """Black anti-aliased round-brush lines on a white (canvas x canvas) uint8 image."""
     image = np.full((canvas, canvas), 255, np.uint8)
+    draw_strokes(image, fit_strokes(strokes, canvas, char_size, centre), brush_radius)
+    return image
+
+
+def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], brush_radius: float) -> np.ndarray:
+    """Strokes already in `image`'s pixel coordinates drawn on it in black with a round brush."""
     shift = 4  # sub-pixel precision for OpenCV's drawing
     thickness = max(1, round(2 * brush_radius))
-    for stroke in fit_strokes(strokes, canvas, char_size, centre):
+    for stroke in strokes:
         pts = np.round(stroke * (1 << shift)).astype(np.int32)
         if len(pts) == 1:
             cv2.circle(image, tuple(pts[0]), round(brush_radius * (1 << shift)), 0, -1, cv2.LINE_AA, shift)
