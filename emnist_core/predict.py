@@ -2,6 +2,8 @@
 
     python -m emnist_core.predict drawing.png photo.jpg --json
     [{"file": "drawing.png", "top5": [["a", 0.91], ...], "p_digit": 0.01, "kind": "letter"}, ...]
+    python -m emnist_core.predict --line postcode.jpg --only digits --json
+    [{"file": "postcode.jpg", "text": "75011", "characters": [{"box": [x0, y0, x1, y1], "top5": ...}, ...]}]
 """
 
 import argparse
@@ -121,7 +123,9 @@ class Predictor:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Read handwritten characters in image files.")
-    parser.add_argument("images", nargs="+", help="image files, one character each")
+    parser.add_argument("images", nargs="+", help="image files, one character each (one line each with --line)")
+    parser.add_argument("--line", action="store_true", help="each image is a line: a word, a number, a postcode")
+    parser.add_argument("--only", choices=("digits", "letters"), help="read every character as one of these")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     args = parser.parse_args(argv)
@@ -130,19 +134,33 @@ def main(argv=None) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    results = predictor.predict_many(args.images)
+    if args.line:
+        results = [_read_line_or_error(predictor, image, args.only) for image in args.images]
+    else:
+        results = predictor.predict_many(args.images, only=args.only)
     if args.json:
         print(json.dumps([{"file": f, "error": str(r)} if isinstance(r, UnusableImage)
                           else {"file": f, **r.to_json()} for f, r in zip(args.images, results)]))
     else:
         for f, r in zip(args.images, results):
-            if isinstance(r, UnusableImage):
-                print(f"{f}: cannot read it: {r}")
-                continue
-            guesses = ", ".join(f"{c} {p:.1%}" for c, p in r.top5)
-            note = f" (looks alike: {'/'.join(r.lookalikes)})" if r.lookalikes else ""
-            print(f"{f}: {r.top5[0][0]} — {r.kind} {max(r.p_digit, 1 - r.p_digit):.0%}; top-5 {guesses}{note}")
+            print(f"{f}: cannot read it: {r}" if isinstance(r, UnusableImage) else f"{f}: {_in_words(r)}")
     return 0 if any(not isinstance(r, UnusableImage) for r in results) else 1
+
+
+def _read_line_or_error(predictor: Predictor, image, only: str | None) -> LineReading | UnusableImage:
+    try:
+        return predictor.read_line(image, only=only)
+    except UnusableImage as error:
+        return error
+
+
+def _in_words(result: Prediction | LineReading) -> str:
+    if isinstance(result, LineReading):
+        return f"{result.text} ({len(result.characters)} characters; " + "; ".join(
+            f"{p.top5[0][0]} {p.top5[0][1]:.0%}" for _, p in result.characters) + ")"
+    guesses = ", ".join(f"{c} {p:.1%}" for c, p in result.top5)
+    note = f" (looks alike: {'/'.join(result.lookalikes)})" if result.lookalikes else ""
+    return f"{result.top5[0][0]} — {result.kind} {max(result.p_digit, 1 - result.p_digit):.0%}; top-5 {guesses}{note}"
 
 
 if __name__ == "__main__":

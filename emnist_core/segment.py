@@ -21,7 +21,7 @@ MAX_BLOBS = 4 * MAX_CHARACTERS  # more separate blobs than this is texture or no
 SPECK_STROKES = 0.5  # blobs whose long side is under this many stroke widths are specks
 # Sizes below are shares of the line's character height (the height of its tall characters).
 OVERLAP_SHARE = 0.5  # two pieces overlapping by this share of the narrower one's width are one character
-NEAR_GAP = 0.07  # pieces closer than this nearly touch: one character (the gaps between characters are wider)
+NEAR_GAP = 0.1  # pieces closer than this nearly touch: one character (the gaps between characters are wider)
 FLAT_HEIGHT = 0.35  # a piece lower than this (a dot, a bar) is not a character on its own...
 MINOR_INK = 0.1  # ...nor one with less ink than this share of a typical character's (a broken-off sliver)...
 ATTACH_GAP = 0.25  # ...it joins its nearest neighbour within this gap, or is dropped if it is small

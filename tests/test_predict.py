@@ -98,3 +98,22 @@ def test_shipped_checkpoint_reads_real_mouse_drawings():
     tolerant = np.mean([letter_matches(l, r.top5[0][0], tolerant=True) for l, r in zip(letters, results)])
     top5 = np.mean([any(letter_matches(l, c, tolerant=True) for c, _ in r.top5) for l, r in zip(letters, results)])
     assert tolerant > 0.85 and top5 > 0.95, f"tolerant top-1 {tolerant:.1%}, top-5 {top5:.1%}"
+
+
+def test_cli_line_json_gives_text_and_each_characters_box(tiny_checkpoint, tmp_path, capsys):
+    from test_segment import write_line
+    line = tmp_path / "line.png"
+    Image.fromarray(write_line("7Hk1")[0]).save(line)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((100, 300), 255, np.uint8)).save(blank)
+    rc = main(["--line", str(line), str(blank), "--only", "digits", "--checkpoint", str(tiny_checkpoint), "--json"])
+    reading, bad = json.loads(capsys.readouterr().out)
+    assert rc == 0 and reading["file"] == str(line) and set(bad) == {"file", "error"}
+    characters = reading["characters"]
+    assert len(characters) == 4 and reading["text"] == "".join(c["top5"][0][0] for c in characters)
+    assert set(characters[0]) >= {"box", "top5", "kind", "lookalikes"}
+    assert all(c["kind"] == "digit" and c["top5"][0][0].isdigit() for c in characters)  # --only digits
+    lefts = [c["box"][0] for c in characters]
+    assert lefts == sorted(lefts) and all(len(c["box"]) == 4 and len(c["top5"]) == 5 for c in characters)
+    assert main(["--line", str(line), "--checkpoint", str(tiny_checkpoint)]) == 0
+    assert "4 characters" in capsys.readouterr().out
