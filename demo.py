@@ -5,7 +5,8 @@
 
 GRADIO_SERVER_NAME and GRADIO_SERVER_PORT work as for any Gradio app, EMNIST_CHECKPOINT names the
 checkpoint; flags win over them. The API endpoint /predict takes a sketchpad value
-{"background", "layers", "composite"} and returns the top-5 label first.
+{"background", "layers", "composite"} and returns the top-5 label first; /read_line takes a sketchpad
+value of a whole line and "any", "digits" or "letters", and returns the text read first.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import sys
 import types
 from pathlib import Path
 
+import cv2
 import gradio as gr
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
-from emnist_core.preprocess import UnusableImage
+from emnist_core.preprocess import UnusableImage, to_rgba
 
 CANVAS = 400  # sketchpad pixels; the preprocessing reduces any drawing to 28x28 anyway
 BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively, as EMNIST's pens
@@ -43,6 +45,9 @@ CSS = """
 #sketchpad .toolbar-wrap { display: none; }
 #sketch-buttons { max-width: 460px; margin: 0 auto; }
 #model-view img { image-rendering: pixelated; }
+#line-sketchpad { aspect-ratio: 10 / 3; height: auto !important; max-width: 1000px; margin: 0 auto; }
+#line-sketchpad .toolbar-wrap { display: none; }
+#line-seen img { image-rendering: pixelated; }
 """
 
 # Gradio 6.31's sketchpad drops its first change event (it waits for one at start-up that a blank
@@ -52,6 +57,20 @@ async () => {
   for (let i = 0; i < 200; i++) {
     const editor = window.editor;
     if (editor && (editor.event_callbacks?.get("change") || []).length) { editor.notify("change"); return; }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+"""
+
+# The same, for a sketchpad made when its tab is shown: wait for the page's editor to be a new one.
+NEW_SKETCHPAD_FIX = """
+async () => {
+  const before = window.editor;
+  for (let i = 0; i < 200; i++) {
+    const editor = window.editor;
+    if (editor && editor !== before && (editor.event_callbacks?.get("change") || []).length) {
+      editor.notify("change"); return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -113,6 +132,87 @@ def read_character(predictor: Predictor, value) -> tuple[dict | None, str, np.nd
     return dict(prediction.top5), describe(prediction), seen
 
 
+# ---- the 'Write a line' tab ---------------------------------------------------------------------
+
+LINE_CANVAS = (1000, 300)  # wide enough for a word, a number or a postcode in characters 150-250 px tall
+LINE_BRUSH_RADIUS = 10  # thinner than one character's: line characters are drawn smaller
+LINE_ZOOM = 3  # the 28x28 images the model saw, side by side, each shown 84x84
+LINE_START = "Write a word, a number or a postcode on the canvas, in separate characters."
+LINE_UPLOAD = "Upload a photo or scan of one handwritten line."
+BLANK_LINE = {"background": np.full((LINE_CANVAS[1], LINE_CANVAS[0], 3), 255, np.uint8), "layers": [],
+              "composite": None}
+READ_AS = [("Digits and letters", "any"), ("Digits only", "digits"), ("Letters only", "letters")]
+BOX_COLOUR = (220, 40, 40)
+
+
+def read_line(predictor: Predictor, value, only: str = "any") -> tuple[str, str, np.ndarray | None, np.ndarray | None]:
+    """A drawn or photographed line -> (text, each character's top-3 in words, the drawing with the
+    characters' boxes, the 28x28 images the model saw in a row). Never raises: problems become messages."""
+    try:
+        if isinstance(value, UnusableImage):
+            raise value
+        reading = predictor.read_line(value, only=None if only == "any" else only)
+        rgba = to_rgba(value)  # read once more, to draw on: cheap beside the model
+        drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
+    except UnusableImage as problem:
+        return "", str(problem), None, None
+    except Exception:
+        log.exception("could not read a line")
+        return "", "Sorry, that line could not be read. Try writing it again.", None, None
+    rows = ["| # | reads | top 3 |", "| --- | --- | --- |"]
+    for n, (box, prediction) in enumerate(reading.characters, start=1):
+        cv2.rectangle(drawing, box[:2], (box[2] - 1, box[3] - 1), BOX_COLOUR, max(1, drawing.shape[0] // 150))
+        cv2.putText(drawing, prediction.top5[0][0], (box[0], max(12, box[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.5, drawing.shape[0] / 500), BOX_COLOUR, max(1, drawing.shape[0] // 200))
+        top3 = " · ".join(f"{c} {percent(p)}" for c, p in prediction.top5[:3])
+        doubt = f" (looks alike: {' or '.join(prediction.lookalikes)})" if prediction.lookalikes else ""
+        rows.append(f"| {n} | **{prediction.top5[0][0]}** | {top3}{doubt} |")
+    gap = np.full((28, 2), 96, np.uint8)  # grey between characters
+    seen = np.hstack([part for _, p in reading.characters for part in (p.image, gap)][:-1])
+    return reading.text, "\n".join(rows), drawing, np.kron(seen, np.ones((LINE_ZOOM, LINE_ZOOM), np.uint8))
+
+
+def build_line_tab(predictor: Predictor):
+    """The 'Write a line' tab's layout and events, declared inside the tab's `with` block."""
+    def read(drawing, only):
+        return read_line(predictor, drawing, only)
+
+    def read_upload(path, only):
+        return read_line(predictor, path, only) if path else ("", LINE_UPLOAD, None, None)
+
+    def clear():
+        return BLANK_LINE, "", LINE_START, None, None
+
+    line_pad = forgiving(gr.Sketchpad(
+        value=BLANK_LINE, canvas_size=LINE_CANVAS, type="numpy", layers=False, transforms=(),
+        brush=gr.Brush(default_size=LINE_BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+        label="Write one line", elem_id="line-sketchpad"))
+    with gr.Row():
+        read_as = gr.Radio(READ_AS, value="any", label="Read as", elem_id="line-read-as", scale=2)
+        read_button = gr.Button("Read the line", variant="primary", min_width=100, scale=1)
+        clear_button = gr.Button("Clear", min_width=100, scale=1)
+    text = gr.Textbox(label="Text read", interactive=False, elem_id="line-text")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            boxes = gr.Image(label="The characters found", interactive=False, buttons=[], elem_id="line-boxes")
+            seen = gr.Image(label="What the model saw, left to right (28x28 each, enlarged)", interactive=False,
+                            buttons=[], elem_id="line-seen")
+        with gr.Column(scale=1):
+            details = gr.Markdown(LINE_START, elem_id="line-details")
+            with gr.Accordion("Or a photo of one line", open=False):
+                upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                            height=200, label="One handwritten line"))
+
+    outputs = [text, details, boxes, seen]
+    line_pad.change(read, [line_pad, read_as], outputs, api_name="read_line", trigger_mode="always_last",
+                    show_progress="hidden", concurrency_id="model")
+    read_button.click(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
+    read_as.change(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
+    upload.change(read_upload, [upload, read_as], outputs, api_visibility="private", concurrency_id="model")
+    clear_button.click(clear, None, [line_pad, *outputs], api_visibility="private", show_progress="hidden")
+    line_pad.clear(clear, None, [line_pad, *outputs], api_visibility="private", show_progress="hidden")
+
+
 def build_demo(predictor: Predictor) -> gr.Blocks:
     def predict(drawing):
         return read_character(predictor, drawing)
@@ -124,29 +224,32 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
         return BLANK_CANVAS, None, START_MESSAGE, None
 
     with gr.Blocks(title="EMNIST handwriting reader") as demo:
-        gr.Markdown("# Handwriting reader\nDraw one digit or letter; the EMNIST ByMerge model reads it as you "
-                    "go, and shows the 28x28 image it actually saw.")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=320):
-                with gr.Tab("Draw"):
-                    sketchpad = forgiving(gr.Sketchpad(
-                        value=BLANK_CANVAS,  # a white background (not an empty value) opens with the brush on
-                        canvas_size=(CANVAS, CANVAS), type="numpy", layers=False, transforms=(),
-                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-                        label="Draw one character", elem_id="sketchpad"))
-                    with gr.Row(elem_id="sketch-buttons"):
-                        read_button = gr.Button("Read it", variant="primary", min_width=100)
-                        clear_button = gr.Button("Clear", min_width=100)
-                with gr.Tab("Photo or scan"):
-                    upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                                height=320, label="One handwritten character"))
-                    if EXAMPLES:
-                        gr.Examples(EXAMPLES, inputs=upload, label="Examples: click one")
-            with gr.Column(scale=1, min_width=320):
-                verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
-                top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
-                model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
-                                      height=300, buttons=[], elem_id="model-view")
+        gr.Markdown("# Handwriting reader\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
+                    "model reads it as you go, and shows the 28x28 images it actually saw.")
+        with gr.Tab("One character") as character_tab:
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1, min_width=320):
+                    with gr.Tab("Draw"):
+                        sketchpad = forgiving(gr.Sketchpad(
+                            value=BLANK_CANVAS,  # a white background (not an empty value) opens with the brush on
+                            canvas_size=(CANVAS, CANVAS), type="numpy", layers=False, transforms=(),
+                            brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+                            label="Draw one character", elem_id="sketchpad"))
+                        with gr.Row(elem_id="sketch-buttons"):
+                            read_button = gr.Button("Read it", variant="primary", min_width=100)
+                            clear_button = gr.Button("Clear", min_width=100)
+                    with gr.Tab("Photo or scan"):
+                        upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                                    height=320, label="One handwritten character"))
+                        if EXAMPLES:
+                            gr.Examples(EXAMPLES, inputs=upload, label="Examples: click one")
+                with gr.Column(scale=1, min_width=320):
+                    verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
+                    top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+                    model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
+                                          height=300, buttons=[], elem_id="model-view")
+        with gr.Tab("Write a line") as line_tab:
+            build_line_tab(predictor)
         with gr.Accordion("About the model", open=False):
             gr.Markdown(model_card(predictor.checkpoint))
 
@@ -159,6 +262,8 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
         clear_button.click(clear, None, [sketchpad, *outputs], api_visibility="private", show_progress="hidden")
         sketchpad.clear(clear, None, [sketchpad, *outputs], api_visibility="private", show_progress="hidden")
         demo.load(None, js=FIRST_STROKE_FIX)
+        for tab in (character_tab, line_tab):  # a tab's sketchpad is made anew when it is shown
+            tab.select(None, js=NEW_SKETCHPAD_FIX)
     return demo
 
 

@@ -225,3 +225,36 @@ def test_api_blank_and_garbage_give_friendly_results(client, tmp_path):
     value = {"background": None, "layers": [], "composite": handle_file(str(garbage))}
     label, verdict, _ = client.predict(value, api_name="/predict")
     assert not label.get("label") and "not an image" in verdict
+
+
+# ---- the 'Write a line' tab ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def line_value() -> dict:
+    from test_segment import write_line
+    ink = np.full((demo.LINE_CANVAS[1], demo.LINE_CANVAS[0]), 255, np.uint8)
+    written = write_line("7117", height=150)[0]
+    ink[:written.shape[0], :written.shape[1]] = written
+    return sketch_value(ink)
+
+
+def test_read_line_gives_text_top3_boxes_and_what_the_model_saw(predictor, line_value):
+    text, details, boxes, seen = demo.read_line(predictor, line_value, "digits")
+    assert text == "7117", details
+    assert len(details.splitlines()) == 2 + 4 and "| 1 | **7** | 7 " in details  # a header, then one row each
+    assert boxes.shape == (demo.LINE_CANVAS[1], demo.LINE_CANVAS[0], 3)
+    assert seen.shape == (28 * demo.LINE_ZOOM, (4 * 28 + 3 * 2) * demo.LINE_ZOOM)
+
+
+@pytest.mark.parametrize("value", [None, demo.BLANK_LINE, demo.UNREADABLE])
+def test_read_line_problems_are_messages(predictor, value):
+    text, details, boxes, seen = demo.read_line(predictor, value)
+    assert text == "" and boxes is None and seen is None and details and "Traceback" not in details
+
+
+def test_api_reads_a_line(client, line_value, tmp_path):
+    from gradio_client import handle_file
+    drawing = save_png(line_value["composite"], tmp_path / "line.png")
+    text, details, boxes, seen = client.predict({"background": None, "layers": [], "composite": handle_file(drawing)},
+                                                "digits", api_name="/read_line")
+    assert text == "7117" and Path(boxes).is_file() and Path(seen).is_file(), details
