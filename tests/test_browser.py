@@ -1,5 +1,6 @@
 """The page in a real browser: Debian's chromium, driven by Playwright, draws a character with the
-mouse without clicking any tool first and checks the reading; then the layout at phone size.
+mouse without clicking any tool first and checks the reading; writes a short word on the wide canvas of
+the 'Write a line' tab; then the layout at phone size.
 
 Skips, saying why, without /usr/bin/chromium, Playwright, the stroke files in ../shared/data or a checkpoint.
 """
@@ -9,10 +10,12 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from test_demo import free_port, predictor  # noqa: F401  (predictor: a fixture, used by name)
 
 import demo
+from bench.line_reading import char_accuracy
 from emnist_core.labels import letter_matches
 from emnist_core.strokes import fit_strokes, read_strokes
 
@@ -90,6 +93,46 @@ def test_draw_a_letter_and_read_it(browser, page_url, tmp_path):
     save_screenshot(page, tmp_path / "demo_desktop.png")
     drawn = LETTER[0]
     assert any(letter_matches(drawn, c, tolerant=True) for c in top5), f"drew {drawn!r}, read {top5}"
+    page.close()
+
+
+WORD, WORD_DRAWER = "cat", "drawer02"
+# The line read and no reading in flight (a pending one shows a timer such as "0.4s").
+LINE_READ_AND_SETTLED = """() => { const text = document.querySelector('#line-text textarea')?.value;
+  return text && text.length > 0 && !/\\d+(\\.\\d+)?s\\b/.test(document.querySelector('#line-text').innerText); }"""
+
+
+def test_write_a_word_on_the_line_canvas(browser, page_url, tmp_path):
+    letters = [STROKES / f"{c}_{WORD_DRAWER}.txt" for c in WORD]
+    if not all(p.is_file() for p in letters):
+        pytest.skip(f"stroke files for {WORD!r} are absent from {STROKES}")
+    page = open_page(browser, page_url, 1280, 900)
+    page.get_by_role("tab", name="Write a line").click()
+    page.wait_for_selector("#line-sketchpad canvas", state="visible", timeout=60_000)
+    page.get_by_label("Letters only").check()
+    box = page.locator("#line-sketchpad canvas").first.bounding_box()
+    height = box["height"] * 0.45  # the letters' height on screen
+    x = box["x"] + 0.1 * box["width"]
+    for path in letters:
+        strokes = read_strokes(path)
+        points = np.concatenate(strokes)
+        low, size = points.min(0), np.ptp(points, 0)
+        scale = height / max(float(size[1]), 1.0)
+        for stroke in strokes:
+            placed = (stroke - low) * scale + (x, box["y"] + 0.25 * box["height"])
+            simple = cv2.approxPolyDP(placed.reshape(-1, 1, 2).astype(np.float32), SIMPLIFY_PX, False).reshape(-1, 2)
+            page.mouse.move(float(simple[0][0]), float(simple[0][1]))
+            page.mouse.down()
+            for px, py in simple[1:]:
+                page.mouse.move(float(px), float(py), steps=2)
+            page.mouse.up()
+        x += size[0] * scale + 0.35 * height
+    page.get_by_role("button", name="Read the line").click()
+    page.wait_for_function(LINE_READ_AND_SETTLED, timeout=60_000)
+    text = page.input_value("#line-text textarea")
+    page.wait_for_function("() => document.querySelector('#line-seen img')?.naturalWidth > 0", timeout=30_000)
+    save_screenshot(page, tmp_path / "demo_line.png")
+    assert len(text) == len(WORD) and char_accuracy(WORD, text) >= 2 / 3, f"wrote {WORD!r}, read {text!r}"
     page.close()
 
 
