@@ -5,7 +5,7 @@ neither can drift from the weights.
 """
 
 from .checkpoint import Checkpoint
-from .model import EmnistCNN, count_parameters
+from .model import build_network, count_parameters
 
 
 def percent(value) -> str:
@@ -30,7 +30,7 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
     shape = ", ".join(f"{w}x{n}" for w, n in zip(config.stage_widths, config.convs_per_stage))
     size = f", {size_mb:.1f} MB" if size_mb else ""
     lines = [f"# {title}\n" if title else "",
-             f"**Model**: a {count_parameters(EmnistCNN(config)):,}-parameter CNN ({shape} channels x convs per "
+             f"**Model**: a {count_parameters(build_network(config)):,}-parameter CNN ({shape} channels x convs per "
              f"stage, {'residual' if config.residual else 'plain'}{size}) reading one handwritten character as one "
              f"of the {len(checkpoint.labels)} EMNIST ByMerge classes (10 digits, 26 capitals, and the 11 lowercase "
              "letters whose shape differs from their capital), and whether it is a digit or a letter.",

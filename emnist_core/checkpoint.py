@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from .labels import BYMERGE_CHARS
-from .model import EmnistCNN, ModelConfig
+from .model import EmnistCNN, ModelConfig, build_network
 
 FORMAT = "emnist-sketchpad/1"
+DIGIT_SOURCES = ("top", "sum", "head")  # the rules that make one coherent reading (inference.py)
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "emnist_bymerge.pt"
 
 
@@ -49,12 +50,12 @@ class Checkpoint:
     state_dict: dict
     labels: str = BYMERGE_CHARS
     input_spec: InputSpec = field(default_factory=InputSpec)
-    digit_source: str = "sum"  # "sum": P(digit) = sum of the 10 digit probabilities; "head": digit head
+    digit_source: str = "sum"  # how one coherent reading is made: "top", "sum" or "head" (inference.py)
     training: dict = field(default_factory=dict)  # command, metrics, time, machine
 
     def build_model(self, source: str = "checkpoint") -> EmnistCNN:
         try:
-            model = EmnistCNN(self.model_config)
+            model = build_network(self.model_config)
             model.load_state_dict(self.state_dict)
         except (RuntimeError, TypeError, ValueError) as error:
             raise CheckpointError(f"{source}: weights do not match its model config: {error}") from None
@@ -115,7 +116,7 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
     if len(checkpoint.labels) != config.num_classes:
         raise CheckpointError(f"{path}: {len(checkpoint.labels)} labels for a "
                               f"{config.num_classes}-class model")
-    if checkpoint.digit_source not in ("sum", "head"):
+    if checkpoint.digit_source not in DIGIT_SOURCES:
         raise CheckpointError(f"{path}: unknown digit_source {checkpoint.digit_source!r}")
     checkpoint.build_model(str(path))  # fail now, naming the file, if the weights do not fit
     return checkpoint

@@ -1,10 +1,24 @@
-"""Batched model outputs -> probabilities: the one path used by the predictor, training and evaluation."""
+"""Batched model outputs -> one coherent reading: the one path used by the predictor, training and evaluation.
+
+A reading never contradicts itself: the character read and "digit or letter" always agree, and
+P(digit) is on the reading's side of 50%. The checkpoint's `digit_source` names the rule, chosen on
+validation when it was made:
+- "top": the most likely class is the reading and its kind the verdict; P(digit) is the summed digit
+  probability, except where that mass sits on the other side (about 2% of EMNIST's images, nearly
+  all look-alikes such as O/0), where the two kinds are shown as the tie they are (50%);
+- "sum" / "head": digit or letter is decided first, by the summed digit probabilities or by the digit
+  head, and the reading is the most likely class of that kind.
+The class probabilities are re-weighted to match, q(c) = P(kind of c) * p(c | kind of c).
+"""
 
 import torch
 
-from .checkpoint import InputSpec
+from .checkpoint import DIGIT_SOURCES, InputSpec
 from .labels import NUM_DIGITS
 from .model import EmnistCNN
+
+ONLY_CHOICES = ("digits", "letters")  # what a writer can say they are writing
+JUST_UNDER_HALF = float(torch.tensor(0.5).nextafter(torch.tensor(0.0)))  # a tie that still reads as a letter
 
 
 @torch.inference_mode()
@@ -25,12 +39,45 @@ def model_outputs(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
     return torch.cat(logits), torch.cat(digit_logits)
 
 
-def probabilities(logits: torch.Tensor, digit_logits: torch.Tensor,
-                  digit_source: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(class probabilities (N, C), P(digit) (N,)) with P(digit) from the chosen source."""
-    probs = logits.softmax(dim=1)
-    if digit_source == "head":
-        p_digit = digit_logits.sigmoid()
-    else:
-        p_digit = probs[:, :NUM_DIGITS].sum(dim=1)
-    return probs, p_digit
+def probabilities(logits: torch.Tensor, digit_logits: torch.Tensor, digit_source: str,
+                  only: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class probabilities q (N, C), P(digit) (N,)), coherent: q sums to P(digit) over the digit
+    classes, and P(digit) >= 0.5 exactly when the reading is a digit. `only` ("digits" / "letters")
+    makes P(digit) 1 / 0, which renormalises q over the allowed classes."""
+    probs = logits.float().softmax(dim=1)
+    digit_mass = probs[:, :NUM_DIGITS].sum(1)
+    if only is not None and only not in ONLY_CHOICES:
+        raise ValueError(f"only must be one of {ONLY_CHOICES} or None, got {only!r}")
+    if digit_source not in DIGIT_SOURCES:
+        raise ValueError(f"digit_source must be one of {DIGIT_SOURCES}, got {digit_source!r}")
+    if only is not None:
+        p_digit = torch.full((len(probs),), 1.0 if only == "digits" else 0.0)
+    elif digit_source == "head":
+        p_digit = digit_logits.float().sigmoid()
+    elif digit_source == "sum":
+        p_digit = digit_mass
+    else:  # "top": the arg-max class decides; where the kinds' masses disagree with it, call it a tie
+        top_is_digit = probs.argmax(1) < NUM_DIGITS
+        p_digit = torch.where(top_is_digit, digit_mass.clamp_min(0.5), digit_mass.clamp_max(JUST_UNDER_HALF))
+    letter_mass = (1 - digit_mass).clamp_min(1e-30)
+    q = torch.cat([probs[:, :NUM_DIGITS] * (p_digit / digit_mass.clamp_min(1e-30))[:, None],
+                   probs[:, NUM_DIGITS:] * ((1 - p_digit) / letter_mass)[:, None]], dim=1)
+    return q, p_digit
+
+
+def ranked(q: torch.Tensor, p_digit: torch.Tensor) -> torch.Tensor:
+    """(N, C) class indices per image: the reading first (the most likely class of the more likely
+    kind), then every other class by probability. Almost always this is plain probability order;
+    it differs only where one class of the less likely kind outweighs each class of the likelier."""
+    is_digit = (p_digit >= 0.5)[:, None]
+    class_is_digit = torch.arange(q.shape[1]) < NUM_DIGITS
+    of_kind = q.masked_fill(is_digit != class_is_digit[None, :], -1.0)
+    reading = of_kind.argmax(1, keepdim=True)
+    order = q.argsort(dim=1, descending=True, stable=True)
+    rest = order[order != reading].view(len(q), -1)
+    return torch.cat([reading, rest], dim=1)
+
+
+def readings(q: torch.Tensor, p_digit: torch.Tensor) -> torch.Tensor:
+    """(N,) the class each image reads as (the first of `ranked`)."""
+    return ranked(q, p_digit)[:, 0]

@@ -13,6 +13,7 @@ class ModelConfig:
     residual: bool = True  # add a skip over each stage's convs after the first
     dropout: float = 0.2  # before the classifier
     num_classes: int = 47
+    members: int = 1  # >1: an ensemble of that many such networks, read as one (Ensemble below)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +73,28 @@ class EmnistCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.dropout(self.features(x).flatten(1))
         return self.classifier(features), self.digit_head(features).squeeze(1)
+
+
+class Ensemble(nn.Module):
+    """Independently trained EmnistCNNs of one config, read as one network: the class logits are the
+    mean of the members' log-probabilities (a geometric mean of their beliefs), the digit logit the
+    mean of theirs. Same inputs and outputs as EmnistCNN, so nothing downstream needs to know."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        member = ModelConfig(**{**config.to_dict(), "members": 1})
+        self.members = nn.ModuleList(EmnistCNN(member) for _ in range(config.members))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [member(x) for member in self.members]
+        log_probs = torch.stack([logits.float().log_softmax(1) for logits, _ in outputs]).mean(0)
+        return log_probs, torch.stack([digit.float() for _, digit in outputs]).mean(0)
+
+
+def build_network(config: ModelConfig) -> nn.Module:
+    """The network a config describes: one EmnistCNN, or an Ensemble of them."""
+    return EmnistCNN(config) if config.members == 1 else Ensemble(config)
 
 
 def count_parameters(model: nn.Module) -> int:

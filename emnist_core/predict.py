@@ -1,7 +1,7 @@
 """Read characters: `Predictor` for code, `python -m emnist_core.predict IMAGE [IMAGE ...]` for people.
 
-    python -m emnist_core.predict drawing.png photo.jpg --json
-    [{"file": "drawing.png", "top5": [["a", 0.91], ...], "p_digit": 0.01, "kind": "letter"}, ...]
+    python -m emnist_core.predict drawing.png photo.jpg --json [--only digits]
+    [{"file": "drawing.png", "top5": [["a", 0.91], ...], "p_digit": 0.01, "kind": "letter", "lookalikes": null}, ...]
     python -m emnist_core.predict --line postcode.jpg --only digits --json
     [{"file": "postcode.jpg", "text": "75011", "characters": [{"box": [x0, y0, x1, y1], "top5": ...}, ...]}]
 """
@@ -16,27 +16,31 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import model_outputs, probabilities
-from .labels import are_lookalikes
+from .inference import ONLY_CHOICES, model_outputs, probabilities, ranked
+from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import UnusableImage, prepare
 from .segment import find_characters
 
-LOOKALIKE_MIN_PROB = 0.15  # a runner-up this likely makes the reading ambiguous
+LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
 
 
 @dataclass
 class Prediction:
-    top5: list[tuple[str, float]]  # (character, probability), most likely first
-    p_digit: float  # probability that the character is a digit
+    """One coherent reading: top5[0] is the character read, and `kind` and `p_digit` agree with it."""
+    top5: list[tuple[str, float]]  # (character, probability), the reading first (inference.ranked)
+    p_digit: float  # probability that the character is a digit: >= 0.5 exactly when the reading is one
     image: np.ndarray  # (28, 28) uint8: what the model saw, shown upright
 
     @property
     def kind(self) -> str:
-        return "digit" if self.p_digit >= 0.5 else "letter"
+        return "digit" if self.top5[0][0].isdigit() else "letter"
 
     @property
     def lookalikes(self) -> tuple[str, str] | None:
-        """The top two classes when they are a look-alike pair the model cannot split with confidence."""
+        """The top two classes when they are a look-alike pair (0/O, 1/I/L, a letter's two cases...) and
+        the runner-up holds at least LOOKALIKE_MIN_PROB: a reading only the writer can settle."""
+        if len(self.top5) < 2:
+            return None
         (first, _), (second, p_second) = self.top5[0], self.top5[1]
         if p_second >= LOOKALIKE_MIN_PROB and are_lookalikes(first, second):
             return first, second
@@ -69,15 +73,19 @@ class Predictor:
         self.model = self.checkpoint.build_model(str(self.checkpoint_path)).to(device)
         self.labels = self.checkpoint.labels
 
-    def predict_emnist(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 28, 28) uint8 already in the model's orientation -> (probabilities (N, C), P(digit) (N,))."""
+    def predict_emnist(self, images: np.ndarray, only: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 28, 28) uint8 already in the model's orientation -> (coherent class probabilities (N, C),
+        P(digit) (N,)); `only` ("digits" / "letters") renormalises over those classes."""
         logits, digit_logits = model_outputs(self.model, torch.from_numpy(np.ascontiguousarray(images)),
                                              self.checkpoint.input_spec)
-        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source)
+        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, only)
         return probs.numpy(), p_digit.numpy()
 
     def predict_many(self, values: list, only: str | None = None) -> list[Prediction | UnusableImage]:
-        """Each input read, preprocessed and classified in one batch; unusable ones come back as errors."""
+        """Each input read, preprocessed and classified in one batch; unusable ones come back as errors.
+        `only`: "digits" or "letters" when the writer says which they wrote, else None."""
+        if only is not None and only not in ONLY_CHOICES:
+            raise ValueError(f"only must be one of {ONLY_CHOICES} or None, got {only!r}")
         prepared = []
         for value in values:
             try:
@@ -86,18 +94,15 @@ class Predictor:
                 prepared.append(error)
         usable = [p for p in prepared if not isinstance(p, UnusableImage)]
         if usable:
-            probs, p_digit = self.predict_emnist(np.stack([p.model_input for p in usable]))
-            if only:  # STUB until main's `only` lands: keep the allowed classes, renormalised
-                allowed = np.array([(i < 10) == (only == "digits") for i in range(probs.shape[1])])
-                probs = probs * allowed / (probs * allowed).sum(1, keepdims=True)
-                p_digit = np.full_like(p_digit, 1.0 if only == "digits" else 0.0)
+            probs, p_digit = self.predict_emnist(np.stack([p.model_input for p in usable]), only)
+            order = ranked(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
         results, k = [], 0
         for item in prepared:
             if isinstance(item, UnusableImage):
                 results.append(item)
                 continue
-            order = np.argsort(-probs[k])[:5]
-            results.append(Prediction(top5=[(self.labels[i], float(probs[k, i])) for i in order],
+            allowed = [i for i in order[k] if only is None or (i < NUM_DIGITS) == (only == "digits")]
+            results.append(Prediction(top5=[(self.labels[i], float(probs[k, i])) for i in allowed[:5]],
                                       p_digit=float(p_digit[k]), image=item.upright))
             k += 1
         return results
@@ -113,9 +118,9 @@ class Predictor:
             raise UnusableImage("No characters found: write a word or a number.")
         return LineReading(kept)
 
-    def predict(self, value) -> Prediction:
+    def predict(self, value, only: str | None = None) -> Prediction:
         """One input -> Prediction; raises UnusableImage with a message for people."""
-        result = self.predict_many([value])[0]
+        result = self.predict_many([value], only)[0]
         if isinstance(result, UnusableImage):
             raise result
         return result
@@ -125,9 +130,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Read handwritten characters in image files.")
     parser.add_argument("images", nargs="+", help="image files, one character each (one line each with --line)")
     parser.add_argument("--line", action="store_true", help="each image is a line: a word, a number, a postcode")
-    parser.add_argument("--only", choices=("digits", "letters"), help="read every character as one of these")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
+    parser.add_argument("--only", choices=ONLY_CHOICES, help="the images hold only digits, or only letters")
     args = parser.parse_args(argv)
     try:
         predictor = Predictor(args.checkpoint)
@@ -137,7 +142,7 @@ def main(argv=None) -> int:
     if args.line:
         results = [_read_line_or_error(predictor, image, args.only) for image in args.images]
     else:
-        results = predictor.predict_many(args.images, only=args.only)
+        results = predictor.predict_many(args.images, args.only)
     if args.json:
         print(json.dumps([{"file": f, "error": str(r)} if isinstance(r, UnusableImage)
                           else {"file": f, **r.to_json()} for f, r in zip(args.images, results)]))

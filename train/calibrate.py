@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import InputSpec
+from emnist_core.checkpoint import DIGIT_SOURCES, InputSpec
 from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_DIGITS
 from emnist_core.model import EmnistCNN
@@ -23,7 +23,6 @@ from .data import TrainingData
 from .evaluate import compute_metrics
 
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate strengths of the prior correction
-DIGIT_SOURCES = ("sum", "head")  # summed digit probabilities, or the digit head
 BATCHNORM_IMAGES = 30_000  # un-augmented training images that re-estimate BatchNorm statistics
 
 
@@ -48,8 +47,9 @@ class PriorCorrection:
     def fold_into(self, model: EmnistCNN, strength: float) -> None:
         """Add the correction to the output biases: the saved model then needs no extra step."""
         with torch.no_grad():
-            model.classifier.bias += strength * self.class_adjust.to(model.classifier.bias.device)
-            model.digit_head.bias += strength * self.digit_adjust
+            for network in getattr(model, "members", [model]):  # an Ensemble: each member alike
+                network.classifier.bias += strength * self.class_adjust.to(network.classifier.bias.device)
+                network.digit_head.bias += strength * self.digit_adjust
 
 
 @torch.no_grad()
@@ -80,8 +80,8 @@ def recompute_batchnorm(model: EmnistCNN, images_uint8: torch.Tensor, spec: Inpu
 
 def choose(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tensor,
            class_weights: torch.Tensor | None, correction: PriorCorrection | None) -> dict:
-    """The prior strength with the best (weighted) validation accuracy, then the digit source with
-    the best digit/letter accuracy under it; every candidate's figures are kept for the record."""
+    """The prior strength and reading rule (digit source) with the best sum of (weighted) validation
+    accuracy and digit/letter accuracy; every candidate's figures are kept for the record."""
     candidates = []
     for strength in PRIOR_STRENGTHS if correction is not None else (0.0,):
         class_shift = strength * correction.class_adjust if correction is not None else 0.0
@@ -93,10 +93,9 @@ def choose(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tenso
                                "accuracy": m.get("prior_weighted_accuracy", m["accuracy"]),
                                "digit_letter_accuracy": m.get("prior_weighted_digit_letter_accuracy",
                                                               m["digit_letter_accuracy"])})
-    # Ties go to the strength nearest the Bayes-correct 1.0.
-    strength = max(candidates, key=lambda c: (c["accuracy"], -abs(c["prior_strength"] - 1.0)))["prior_strength"]
-    source = max((c for c in candidates if c["prior_strength"] == strength),
-                 key=lambda c: c["digit_letter_accuracy"])["digit_source"]
+    # Both figures count alike; ties go to the strength nearest the Bayes-correct 1.0.
+    best = max(candidates, key=lambda c: (c["accuracy"] + c["digit_letter_accuracy"], -abs(c["prior_strength"] - 1.0)))
+    strength, source = best["prior_strength"], best["digit_source"]
     chosen = next(c for c in candidates if c["prior_strength"] == strength and c["digit_source"] == source)
     return {"prior_strength": strength, "digit_source": source, "accuracy": chosen["accuracy"],
             "digit_letter_accuracy": chosen["digit_letter_accuracy"],

@@ -141,6 +141,12 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     return np.flatnonzero(train_mask), val_idx
 
 
+def class_frequencies(labels: np.ndarray) -> np.ndarray:
+    """(47,) class frequencies of a training part; +1 to every count so no log(0) follows."""
+    counts = np.bincount(labels, minlength=NUM_CLASSES) + 1
+    return counts / counts.sum()
+
+
 def read_class_prior(path: str | Path) -> np.ndarray:
     """class-prior.txt ('index char count frequency' rows, '#' comments) -> (47,) frequencies."""
     path = Path(path)
@@ -211,8 +217,7 @@ def load_training_data(args, device: torch.device) -> TrainingData:
     if args.class_prior and not prior_path.is_file():
         raise DataError(f"{prior_path}: no such class-prior file")
     has_prior = prior_path.is_file()
-    train_counts = np.bincount(labels[train_idx], minlength=NUM_CLASSES) + 1  # +1: no log(0)
     return TrainingData(data_dir, torch.from_numpy(images[train_idx]).to(device),
                         torch.from_numpy(labels[train_idx]).to(device), torch.from_numpy(images[val_idx]),
-                        torch.from_numpy(labels[val_idx]), train_counts / train_counts.sum(),
+                        torch.from_numpy(labels[val_idx]), class_frequencies(labels[train_idx]),
                         read_class_prior(prior_path) if has_prior else None, prior_path if has_prior else None)
