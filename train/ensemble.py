@@ -18,11 +18,12 @@ from types import SimpleNamespace
 import torch
 
 from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from emnist_core.inference import model_outputs, probabilities
+from emnist_core.inference import model_outputs, probabilities, readings
+from emnist_core.labels import NUM_DIGITS
 from emnist_core.model import count_parameters
 
 from .data import DataError, load_training_data
-from .evaluate import compute_metrics, machine_description, summary
+from .evaluate import compute_metrics, machine_description, summary, weighted_mean_and_se
 from .train import git_commit
 
 SAME_FIELDS = ("labels", "input_spec")  # besides the architecture and the split
@@ -71,6 +72,13 @@ def reading_rules(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torc
     return result
 
 
+def correctness(probs: torch.Tensor, p_digit: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per image, 1.0 where the reading (and its kind) is right: for paired comparisons."""
+    reading = readings(probs, p_digit)
+    return {"accuracy": (reading == labels).double(),
+            "digit_letter": ((reading < NUM_DIGITS) == (labels < NUM_DIGITS)).double()}
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,21 +97,30 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     weights = data.class_weights
-    member_records = []
-    for path, m in zip(args.members, members):
-        logits, digit_logits = model_outputs(m.build_model(path), data.val_x, m.input_spec)
-        rules = reading_rules(logits, digit_logits, data.val_y, weights)
-        member_records.append({"path": path, "command": (m.training or {}).get("command"),
-                               "digit_source": m.digit_source, "val": rules[m.digit_source], "reading_rules": rules})
-        print(f"{path}: weighted val {rules[m.digit_source]['accuracy']:.4f}, "
-              f"digit/letter {rules[m.digit_source]['digit_letter_accuracy']:.4f} ({m.digit_source})")
     ensemble = combine(members, "sum", {})
-    model = ensemble.build_model("ensemble")
-    logits, digit_logits = model_outputs(model, data.val_x, ensemble.input_spec)
+    logits, digit_logits = model_outputs(ensemble.build_model("ensemble"), data.val_x, ensemble.input_spec)
     rules = reading_rules(logits, digit_logits, data.val_y, weights)
     source = max(DIGIT_SOURCES, key=lambda s: rules[s]["accuracy"] + rules[s]["digit_letter_accuracy"])  # as calibrate
-    val = compute_metrics(*probabilities(logits, digit_logits, source), data.val_y, weights)
-    print(summary(val, f"ensemble of {len(members)}, digit/letter by {source}, validation"))
+    probs, p_digit = probabilities(logits, digit_logits, source)
+    val = compute_metrics(probs, p_digit, data.val_y, weights)
+    ensemble_right = correctness(probs, p_digit, data.val_y)
+    image_weights = None if weights is None else weights[data.val_y.long()]
+    member_records = []
+    for path, m in zip(args.members, members):
+        m_logits, m_digit_logits = model_outputs(m.build_model(path), data.val_x, m.input_spec)
+        m_rules = reading_rules(m_logits, m_digit_logits, data.val_y, weights)
+        member_right = correctness(*probabilities(m_logits, m_digit_logits, m.digit_source), data.val_y)
+        gains = {name: weighted_mean_and_se(ensemble_right[name] - member_right[name], image_weights)
+                 for name in ensemble_right}
+        member_records.append({"path": path, "command": (m.training or {}).get("command"),
+                               "digit_source": m.digit_source, "val": m_rules[m.digit_source],
+                               "reading_rules": m_rules, "ensemble_gain_and_se": gains})
+        print(f"{path} ({m.digit_source}): weighted val {m_rules[m.digit_source]['accuracy']:.4f}, "
+              f"digit/letter {m_rules[m.digit_source]['digit_letter_accuracy']:.4f}; the ensemble gains "
+              + ", ".join(f"{name} {100 * g:+.2f} ± {100 * se:.2f} points" for name, (g, se) in gains.items()))
+    print(summary(val, f"ensemble of {len(members)}, reading rule {source!r}, validation"))
+    for name, (mean, se) in {name: weighted_mean_and_se(right, image_weights) for name, right in ensemble_right.items()}.items():
+        print(f"  weighted {name}: {mean:.4f} ± {se:.4f} (one standard error of this split's estimate)")
     for name, r in rules.items():
         print(f"  reading rule {name!r}: weighted accuracy {r['accuracy']:.4f}, digit/letter {r['digit_letter_accuracy']:.4f}")
     first = members[0].training or {}

@@ -65,6 +65,17 @@ def compute_metrics(probs: torch.Tensor, p_digit: torch.Tensor, labels: torch.Te
     return metrics
 
 
+def weighted_mean_and_se(values: torch.Tensor, weights: torch.Tensor | None = None) -> tuple[float, float]:
+    """The (weighted) mean of per-image values and its standard error, for independent images. Fed
+    the difference of two models' per-image correctness it is a paired comparison, far tighter
+    than the two accuracies' own errors."""
+    values = values.double()
+    w = torch.ones_like(values) if weights is None else weights.double()
+    w = w / w.sum()
+    mean = (w * values).sum()
+    return mean.item(), (w.square() * (values - mean).square()).sum().sqrt().item()
+
+
 def pool_class_weights(data_dir, train_labels: np.ndarray, record: dict) -> torch.Tensor | None:
     """ByMerge's class mix over the training part's, exactly as training weighted its validation
     (TrainingData.class_weights), when the data folder (or the run's --class-prior) gives that mix."""
