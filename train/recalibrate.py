@@ -23,7 +23,7 @@ from emnist_core.inference import model_outputs, probabilities
 from .calibrate import PriorCorrection, calibrated_model
 from .data import DataError, load_training_data
 from .evaluate import compute_metrics, select_device, summary
-from .train import git_commit
+from .finish import git_commit
 
 
 def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, command: str,

@@ -72,9 +72,10 @@ class Schedule:
         self.replan(step, elapsed_s)
 
     def replan(self, step: int, elapsed_s: float, step_s: float | None = None) -> None:
-        """Move the planned end to what the budget allows now; never behind the current step."""
+        """Move the planned end to what the budget allows now; never behind the current step.
+        A new speed measurement is averaged with the old: one slow lap should not halve the plan."""
         if step_s is not None:
-            self.step_s = step_s
+            self.step_s = 0.5 * self.step_s + 0.5 * step_s
         self.total_steps = max(step, min(self.max_steps, step + self.steps_affordable(step, elapsed_s)))
 
     def describe(self, batch_size: int, started: float, elapsed_s: float, step: int) -> str:
@@ -85,9 +86,35 @@ class Schedule:
         finish = time.strftime("%H:%M:%S", time.localtime(started + finish_s))
         rate = batch_size / self.step_s if self.step_s else float("inf")
         capped = " (the --epochs bound)" if self.total_steps == self.max_steps else ""
+        too_short = finish_s > self.budget_s + slack_s(self.budget_s)
         return (f"plan: {self.total_steps} steps{capped} = {self.total_steps / self.steps_per_epoch:.2f} epochs "
                 f"of {self.steps_per_epoch} steps, batch {batch_size}; validating every {self.eval_every} steps; "
                 f"measured {rate:.0f} images/s training, {self.eval_s:.1f} s a validation; "
                 f"{self.end_s:.0f} s kept for final evaluation, calibration and saving; projected finish "
                 f"{finish} ({finish_s / 60:.1f} min of a {self.budget_s / 60:g} min budget, "
-                f"+{slack_s(self.budget_s):.0f} s slack)")
+                f"+{slack_s(self.budget_s):.0f} s slack)"
+                + ("; the budget cannot hold even this: give more --budget-minutes" if too_short else ""))
+
+
+def end_work_s(seconds_per_image: float, n_batchnorm: int, n_val: int, n_test: int) -> float:
+    """The end of a run, from the measured evaluation speed: BatchNorm re-estimation, validation of
+    both calibration variants and of the final model, the test split, then saving."""
+    return END_WORK_MARGIN * seconds_per_image * (n_batchnorm + 3 * n_val + n_test) + SAVE_ALLOWANCE_S
+
+
+class StepTimer:
+    """Seconds per optimiser step between laps, taken at sync points (the GPU runs ahead otherwise).
+    The first lap is the first step alone, caches and compilation included; restart() after a
+    validation keeps its time out of the next lap."""
+
+    def __init__(self, step: int):
+        self.step, self.time = step, time.time()
+
+    def lap(self, step: int) -> float:
+        now = time.time()
+        seconds = (now - self.time) / max(1, step - self.step)
+        self.step, self.time = step, now
+        return seconds
+
+    def restart(self, step: int) -> None:
+        self.step, self.time = step, time.time()

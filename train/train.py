@@ -11,38 +11,32 @@ Exit status: 0 done (or nothing left to do), 1 an unexpected error, 2 bad flags 
 """
 
 import argparse
-import json
-import math
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, load_checkpoint, save_checkpoint
+from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, save_checkpoint
 from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_CLASSES, NUM_DIGITS
 from emnist_core.model import EmnistCNN, ModelConfig, count_parameters
 
-from . import calibrate, report, resume
+from . import resume
 from .augment import AugmentConfig, augment
 from .calibrate import BATCHNORM_IMAGES, PriorCorrection
 from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, load_training_data
 from .evaluate import compute_metrics, machine_description, select_device, summary
+from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     output_file, positive_float, positive_int, probability)
-from .schedule import (END_WORK_MARGIN, PROBE_STEPS, REPLAN_EVERY, SAVE_ALLOWANCE_S, Schedule, lr_at,
-                       slack_s)
+from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_work_s, lr_at
 
-BEST_EPOCH = "best_epoch.pt"  # the best validated weights as trained, written whenever validation improves
-FINAL = "model.pt"  # the finished model: best weights, prior correction folded in, test-scored
 EVAL_PROBE_IMAGES = 1024  # validation images timed before the first plan
 
 
@@ -157,14 +151,6 @@ def validate(model: EmnistCNN, data: TrainingData, spec: InputSpec) -> tuple[dic
     return val, val.get("prior_weighted_accuracy", val["accuracy"])
 
 
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def raise_interrupt(*_):
     raise KeyboardInterrupt
 
@@ -198,6 +184,7 @@ def run(args, explicit: set[str], command: str) -> int:
                   f"changed; `--resume --extend-minutes M` trains it further")
             return 0
         started -= state["elapsed_s"]  # the budget counts the time the run has already had
+        command = f"{state['command']} (resumed: {command})"
     device = select_device(args.device)
     data = load_training_data(args, device)
     print(f"data: {len(data.train_y)} train / {len(data.val_y)} val images from {data.data_dir}; device "
@@ -240,7 +227,8 @@ def run(args, explicit: set[str], command: str) -> int:
             schedule.budget_s += 60 * args.extend_minutes
             schedule.max_steps = args.epochs * steps_per_epoch if "epochs" in explicit else resume.UNBOUNDED_STEPS
         schedule.replan(step, time.time() - started)
-        print(f"resumed {out / resume.RESUME} at step {step}: {schedule.describe(args.batch_size, started, time.time() - started, step)}")
+        print(f"resumed {out / resume.RESUME} at step {step}; "
+              f"{schedule.describe(args.batch_size, started, time.time() - started, step)}")
     else:
         for stale in (resume.RESUME, BEST_EPOCH):  # an older run's: never resumed or finalised by this one
             if (out / stale).is_file():
@@ -250,27 +238,22 @@ def run(args, explicit: set[str], command: str) -> int:
         schedule = Schedule.provisional(args.budget_minutes * 60, steps_per_epoch, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
 
+    record = training_record(command, args, data, augment_cfg, device)
+
     def make_checkpoint(m: EmnistCNN, digit_source: str, extra: dict) -> Checkpoint:
-        """The model with its training record: command, data, split, recipe, results."""
-        record = {"command": command, "commit": git_commit(), "machine": machine_description(device),
-                  "data_dir": str(data.data_dir), "n_train": len(train_x), "n_val": len(data.val_x),
-                  "split": {"val_fraction": args.val_fraction, "seed": args.split_seed, "limit": args.limit},
-                  "augment": asdict(augment_cfg) if augment_cfg else None,
-                  "hyperparameters": {k: v for k, v in vars(args).items()
-                                      if k not in ("resume", "no_progress", "save_to", "out", "extend_minutes")},
-                  **extra}
         return Checkpoint(model_config=config, state_dict=m.state_dict(), input_spec=spec,
-                          digit_source=digit_source, training=record)
+                          digit_source=digit_source, training={**record, **extra})
 
     def save_state(finished: bool) -> None:
         resume.save(out, resume.as_saved({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
             "order": order.cpu(), "step": step, "history": history, "best": best, "schedule": schedule.to_dict(),
             "args": {**vars(args), "data_dir": str(data.data_dir.resolve()), "download": False},
-            "n_train": len(train_x), "elapsed_s": time.time() - started, "finished": finished}))
+            "n_train": len(train_x), "command": record["command"], "elapsed_s": time.time() - started,
+            "finished": finished}))
 
     bar = tqdm(total=schedule.total_steps, initial=step, disable=args.no_progress, leave=False, dynamic_ncols=True)
-    first_step, loop_start, mark = step, time.time(), None  # mark: (step, time) the speed is measured from
+    first_step, timer = step, StepTimer(step)
     loss_sum = correct = seen = 0  # sampled at the sync points since the last validation
     try:
         while step < schedule.total_steps:
@@ -290,25 +273,13 @@ def run(args, explicit: set[str], command: str) -> int:
                 correct += (logits.argmax(1) == train_y[idx]).sum().item()
                 seen += len(idx)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.1e}")
-                now = time.time()
-                if mark is None or mark[0] == step:  # the first step (caches, compilation) is not timed
-                    step_s = (now - loop_start) / (step - first_step)
-                else:
-                    step_s = (now - mark[1]) / (step - mark[0])
+                step_s = timer.lap(step)
                 if probe_done:
-                    t = time.time()
-                    model_outputs(model, data.val_x[:EVAL_PROBE_IMAGES], spec)
-                    model.train()
-                    image_s = (time.time() - t) / min(EVAL_PROBE_IMAGES, len(data.val_x))
-                    end_images = min(BATCHNORM_IMAGES, len(train_x)) + 3 * len(data.val_x) + (len(test[1]) if test else 0)
-                    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + 0.2,
-                                        END_WORK_MARGIN * image_s * end_images + SAVE_ALLOWANCE_S)
-                    print(schedule.describe(args.batch_size, started, time.time() - started, step), flush=True)
+                    plan_from_probe(schedule, step_s, model, data, test, step, started, args.batch_size)
+                    timer.restart(step)
                     validating = step >= schedule.total_steps or step % schedule.eval_every == 0
-                elif schedule.planned and step % REPLAN_EVERY == 0 and mark and mark[0] < step:
-                    schedule.replan(step, now - started, 0.5 * schedule.step_s + 0.5 * step_s)
-                if mark is None or step % REPLAN_EVERY == 0 or probe_done:
-                    mark = (step, time.time())
+                elif schedule.planned and step % REPLAN_EVERY == 0:
+                    schedule.replan(step, time.time() - started, step_s)
                 bar.total = schedule.total_steps
             if validating:
                 t = time.time()
@@ -334,10 +305,11 @@ def run(args, explicit: set[str], command: str) -> int:
                            f"train acc {h['train_accuracy']:.4f} | val acc {val['accuracy']:.4f} score {score:.4f} "
                            f"digit/letter {val['digit_letter_accuracy']:.4f}{' *best*' if improved else ''} | "
                            f"lr {lr:.1e}, {(time.time() - started) / 60:.1f} min so far", file=sys.stdout)
-                mark = (step, time.time())  # validation time is not step time
+                timer.restart(step)  # validation time is not step time
         bar.close()
         # ---- final: best weights, prior-correction strength and digit source chosen on validation ----
         final = finalize(out, best, data, test, correction, device, make_checkpoint, history, started, args)
+        save_state(finished=True)
     except KeyboardInterrupt:
         bar.close()
         if (out / resume.RESUME).is_file():
@@ -347,7 +319,6 @@ def run(args, explicit: set[str], command: str) -> int:
             print(f"\ninterrupted at step {step}, before the first validation: nothing saved; start the run "
                   f"again", file=sys.stderr)
         return 130
-    save_state(finished=True)
     print(summary(final["val"], "validation (best weights, final model)"))
     if "test" in final:
         print(summary(final["test"], "official test split"))
@@ -355,31 +326,15 @@ def run(args, explicit: set[str], command: str) -> int:
     return 0
 
 
-def finalize(out: Path, best: dict, data: TrainingData, test, correction: PriorCorrection | None,
-             device: torch.device, make_checkpoint, history: list[dict], started: float, args) -> dict:
-    """The best validated weights with their BatchNorm statistics (as trained, or re-estimated on clean
-    images), prior-correction strength and digit source chosen on validation, scored once on the test
-    split if there is one, saved with everything it needs."""
-    spec = InputSpec()
-    model, choice = calibrate.calibrated_model(
-        lambda: load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device),
-        data.train_x, data.val_x, data.val_y, data.class_weights, correction, spec, args.seed)
-    logits, digit_logits = model_outputs(model, data.val_x, spec)
-    probs, p_digit = probabilities(logits, digit_logits, choice["digit_source"])
-    result = {"best_epoch": best["epoch"], "best_step": best["step"],
-              "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights), "selection": choice}
-    if test is not None:  # scored once, at the very end, never used for any choice
-        t_logits, t_digit = model_outputs(model, torch.from_numpy(test[0]), spec)
-        result["test"] = compute_metrics(*probabilities(t_logits, t_digit, choice["digit_source"]),
-                                         torch.from_numpy(test[1]))
-    result["train_minutes"] = (time.time() - started) / 60
-    checkpoint = make_checkpoint(model, choice["digit_source"],
-                                 {"epoch": best["epoch"], "step": best["step"], "metrics": result, "history": history})
-    save_checkpoint(checkpoint, out / FINAL)
-    if args.save_to:
-        save_checkpoint(checkpoint, args.save_to)
-    with open(out / "metrics.json", "w") as f:
-        json.dump({"command": checkpoint.training["command"], "machine": checkpoint.training["machine"],
-                   **result, "history": history}, f, indent=2)
-    report.write_all(out, history, probs, data.val_y, result)
-    return result
+
+def plan_from_probe(schedule: Schedule, step_s: float, model: EmnistCNN, data: TrainingData, test, step: int,
+                    started: float, batch_size: int) -> None:
+    """The first plan, from the timed probe steps and a timed evaluation of some validation images."""
+    t = time.time()
+    model_outputs(model, data.val_x[:EVAL_PROBE_IMAGES], InputSpec())
+    model.train()  # model_outputs left it in eval mode
+    image_s = (time.time() - t) / min(EVAL_PROBE_IMAGES, len(data.val_x))
+    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + 0.2,
+                        end_work_s(image_s, min(BATCHNORM_IMAGES, len(data.train_x)), len(data.val_x),
+                                   len(test[1]) if test else 0))
+    print(schedule.describe(batch_size, started, time.time() - started, step), flush=True)
