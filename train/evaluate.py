@@ -18,6 +18,7 @@ from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_DIGITS
 
 from .data import DataError, load_split, stratified_split
+from .flags import device_name, output_file
 
 
 def select_device(name: str) -> torch.device:
@@ -74,14 +75,14 @@ def summary(metrics: dict, title: str) -> str:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                         help="checkpoint to score (default: the shipped one)")
     parser.add_argument("--data-dir", required=True, help="folder with the official EMNIST IDX files")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test",
                         help="train/val are the checkpoint's own split of the training files")
-    parser.add_argument("--json", help="write the metrics here as JSON")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--json", type=output_file, help="write the metrics here as JSON")
+    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     return parser
 
 
@@ -103,6 +104,9 @@ def main(argv=None) -> int:
         train_idx, val_idx = stratified_split(labels, split["val_fraction"], split["seed"])
         keep = val_idx if args.split == "val" else train_idx
         images, labels = images[keep], labels[keep]
+    if len(labels) == 0:  # no accuracy to report: nan would read like a result
+        print(f"error: the {args.split} split of {args.data_dir} holds no images", file=sys.stderr)
+        return 2
     device = select_device(args.device)
     model = checkpoint.build_model(args.checkpoint).to(device)
     logits, digit_logits = model_outputs(model, torch.from_numpy(np.ascontiguousarray(images)),

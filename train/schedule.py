@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 PROBE_STEPS = 6  # steps timed before the first plan; the first is left out (caches, compilation)
 REPLAN_EVERY = 20  # steps between re-plans; the loss is read (a GPU sync) at the same cadence
 MIN_VALIDATIONS = 8  # validate at least this often per run when an epoch is long
-MAX_EVAL_SHARE = 0.1  # validating may cost at most this share of the training time
+MAX_EVAL_SHARE = 0.2  # validating may cost at most this share of the training time
 SAVE_ALLOWANCE_S = 5.0  # writing the final checkpoint, metrics and plots (matplotlib starts up)
 END_WORK_MARGIN = 1.5  # BatchNorm re-estimation runs in training mode, slower than evaluation
 
@@ -40,17 +40,19 @@ class Schedule:
     steps_per_epoch: int
     max_steps: int  # --epochs worth of steps: the plan never goes past it
     total_steps: int  # the planned end; laid again as speed is measured
-    eval_every: int  # steps between validations; fixed by the first plan
+    eval_every: int  # steps between validations; fixed by the first plan (or --eval-every)
     step_s: float = 0.0  # measured seconds per optimiser step
     eval_s: float = 0.0  # estimated seconds per validation, saving included
     end_s: float = 0.0  # estimated seconds for final evaluation, calibration and saving
     planned: bool = False  # False until the probe steps have been timed
+    fixed_eval_every: bool = False  # given by --eval-every, not chosen by the plan
 
     @classmethod
-    def provisional(cls, budget_s: float, steps_per_epoch: int, epochs: int) -> "Schedule":
-        """Before anything is timed: the --epochs bound, validation once an epoch."""
+    def provisional(cls, budget_s: float, steps_per_epoch: int, epochs: int, eval_every: int = 0) -> "Schedule":
+        """Before anything is timed: the --epochs bound; eval_every 0 is chosen by the first plan."""
         max_steps = epochs * steps_per_epoch
-        return cls(budget_s, steps_per_epoch, max_steps, max_steps, steps_per_epoch)
+        return cls(budget_s, steps_per_epoch, max_steps, max_steps, eval_every or steps_per_epoch,
+                   fixed_eval_every=eval_every > 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +70,8 @@ class Schedule:
         rough = min(self.max_steps, step + self.steps_affordable(step, elapsed_s))
         often_enough = math.ceil(rough / MIN_VALIDATIONS)
         cheap_enough = math.ceil(eval_s / (MAX_EVAL_SHARE * step_s)) if step_s > 0 else 1
-        self.eval_every = max(1, cheap_enough, min(self.steps_per_epoch, often_enough))
+        if not self.fixed_eval_every:
+            self.eval_every = max(1, cheap_enough, min(self.steps_per_epoch, often_enough))
         self.replan(step, elapsed_s)
 
     def replan(self, step: int, elapsed_s: float, step_s: float | None = None) -> None:

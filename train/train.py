@@ -11,6 +11,7 @@ Exit status: 0 done (or nothing left to do), 1 an unexpected error, 2 bad flags 
 """
 
 import argparse
+import io
 import os
 import shlex
 import signal
@@ -57,6 +58,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument("--epochs", type=positive_int, default=16, help="most epochs; the budget may cut them")
     opt.add_argument("--budget-minutes", type=positive_float, default=15.0,
                      help="wall-clock budget for the whole run, final evaluation and saving included")
+    opt.add_argument("--eval-every", type=non_negative_int, default=0,
+                     help="validate every N steps (0: an epoch, more often when epochs are long, "
+                          "less when validation would cost over a fifth of the time)")
     opt.add_argument("--batch-size", type=positive_int, default=256, help="images per step")
     opt.add_argument("--lr", type=positive_float, default=2e-3, help="peak AdamW learning rate")
     opt.add_argument("--weight-decay", type=non_negative_float, default=0.05, help="AdamW decoupled weight decay")
@@ -178,11 +182,11 @@ def run(args, explicit: set[str], command: str) -> int:
     state = None
     if args.resume:
         state = resume.load(out)
-        args = resume.merge_flags(args, explicit, state["args"])
         if state["finished"] and not args.extend_minutes:
             print(f"{out} holds a finished run ({state['step']} steps, {out / FINAL}): nothing to do, nothing "
                   f"changed; `--resume --extend-minutes M` trains it further")
             return 0
+        args = resume.merge_flags(args, explicit, state["args"])
         started -= state["elapsed_s"]  # the budget counts the time the run has already had
         command = f"{state['command']} (resumed: {command})"
     device = select_device(args.device)
@@ -235,7 +239,7 @@ def run(args, explicit: set[str], command: str) -> int:
                 print(f"a new run in {out}: its earlier {stale} is removed")
                 (out / stale).unlink()
         order, step, history, best = None, 0, [], {"score": -1.0, "step": 0, "epoch": 0}
-        schedule = Schedule.provisional(args.budget_minutes * 60, steps_per_epoch, args.epochs)
+        schedule = Schedule.provisional(args.budget_minutes * 60, steps_per_epoch, args.epochs, args.eval_every)
     out.mkdir(parents=True, exist_ok=True)
 
     record = training_record(command, args, data, augment_cfg, device)
@@ -275,7 +279,7 @@ def run(args, explicit: set[str], command: str) -> int:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.1e}")
                 step_s = timer.lap(step)
                 if probe_done:
-                    plan_from_probe(schedule, step_s, model, data, test, step, started, args.batch_size)
+                    plan_from_probe(schedule, step_s, model, optimizer, data, test, step, started, args.batch_size)
                     timer.restart(step)
                     validating = step >= schedule.total_steps or step % schedule.eval_every == 0
                 elif schedule.planned and step % REPLAN_EVERY == 0:
@@ -327,14 +331,18 @@ def run(args, explicit: set[str], command: str) -> int:
 
 
 
-def plan_from_probe(schedule: Schedule, step_s: float, model: EmnistCNN, data: TrainingData, test, step: int,
-                    started: float, batch_size: int) -> None:
-    """The first plan, from the timed probe steps and a timed evaluation of some validation images."""
+def plan_from_probe(schedule: Schedule, step_s: float, model: EmnistCNN, optimizer, data: TrainingData, test,
+                    step: int, started: float, batch_size: int) -> None:
+    """The first plan, from the timed probe steps, a timed evaluation of some validation images and a
+    timed save."""
     t = time.time()
     model_outputs(model, data.val_x[:EVAL_PROBE_IMAGES], InputSpec())
     model.train()  # model_outputs left it in eval mode
     image_s = (time.time() - t) / min(EVAL_PROBE_IMAGES, len(data.val_x))
-    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + 0.2,
+    t = time.time()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
+    save_s = 2 * (time.time() - t)  # best weights and resume state
+    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + save_s,
                         end_work_s(image_s, min(BATCHNORM_IMAGES, len(data.train_x)), len(data.val_x),
                                    len(test[1]) if test else 0))
     print(schedule.describe(batch_size, started, time.time() - started, step), flush=True)
