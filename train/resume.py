@@ -42,6 +42,26 @@ def load(out: Path) -> dict:
                               f"{str(error).splitlines()[0][:200]})") from None
 
 
+def restore(state: dict, out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            generator: torch.Generator) -> None:
+    """Weights, optimiser moments and the random stream exactly where the run left them."""
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except Exception as error:  # flags that build another model than the run had
+        raise CheckpointError(f"{out / RESUME}: does not fit this model ({type(error).__name__})") from None
+    generator.set_state(state["generator"])
+
+
+def forget_older_run(out: Path, best_weights: str) -> None:
+    """A new run in a folder that holds an older one: its resume state and best weights go, so that
+    nothing of it is resumed or finalised as if it were this run's."""
+    for name in (RESUME, best_weights):
+        if (out / name).is_file():
+            print(f"a new run in {out}: its earlier {name} is removed")
+            (out / name).unlink()
+
+
 def as_saved(state: dict) -> dict:
     """The state with its plain-data parts as JSON strings (weights_only loading takes no dicts of lists)."""
     return {**state, **{key: json.dumps(state[key]) for key in ("args", "history", "best", "schedule")}}

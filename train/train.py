@@ -219,12 +219,7 @@ def run(args, explicit: set[str], command: str) -> int:
     if steps_per_epoch == 0:
         raise DataError(f"only {len(train_x)} training images: fewer than one batch of {args.batch_size}")
     if state:
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        except Exception as error:
-            raise CheckpointError(f"{out / resume.RESUME}: does not fit this model ({type(error).__name__})") from None
-        generator.set_state(state["generator"])
+        resume.restore(state, out, model, optimizer, generator)
         order, step, history, best = state["order"].to(device), state["step"], state["history"], state["best"]
         schedule = Schedule(**state["schedule"])
         if args.extend_minutes:
@@ -234,10 +229,7 @@ def run(args, explicit: set[str], command: str) -> int:
         print(f"resumed {out / resume.RESUME} at step {step}; "
               f"{schedule.describe(args.batch_size, started, time.time() - started, step)}")
     else:
-        for stale in (resume.RESUME, BEST_EPOCH):  # an older run's: never resumed or finalised by this one
-            if (out / stale).is_file():
-                print(f"a new run in {out}: its earlier {stale} is removed")
-                (out / stale).unlink()
+        resume.forget_older_run(out, BEST_EPOCH)  # never resumed or finalised by this run
         order, step, history, best = None, 0, [], {"score": -1.0, "step": 0, "epoch": 0}
         schedule = Schedule.provisional(args.budget_minutes * 60, steps_per_epoch, args.epochs, args.eval_every)
     out.mkdir(parents=True, exist_ok=True)
@@ -328,7 +320,6 @@ def run(args, explicit: set[str], command: str) -> int:
         print(summary(final["test"], "official test split"))
     print(f"done in {(time.time() - started) / 60:.1f} min (budget {schedule.budget_s / 60:g} min): {out / FINAL}")
     return 0
-
 
 
 def plan_from_probe(schedule: Schedule, step_s: float, model: EmnistCNN, optimizer, data: TrainingData, test,
