@@ -46,16 +46,16 @@ def python_m(module: str, *argv, **kwargs) -> subprocess.Popen:
 
 def test_a_budget_shorter_than_an_epoch_plans_fewer_steps_and_validates_within_them():
     schedule = Schedule.provisional(budget_s=60, steps_per_epoch=10_000, epochs=16)
-    schedule.first_plan(step=6, elapsed_s=5, step_s=0.1, eval_s=2.0, end_s=10.0)
+    schedule.first_plan(step=6, elapsed_s=5, step_s=0.1, eval_s=2.0, image_s=0.001, end_images=3000)
     assert 6 < schedule.total_steps < 10_000  # the budget binds, not the epoch
     assert schedule.eval_every <= schedule.total_steps
-    finish = 5 + (schedule.total_steps - 6) * 0.1 + (schedule.total_steps / schedule.eval_every + 1) * 2.0 + 10
+    finish = 5 + (schedule.total_steps - 6) * 0.1 + (schedule.total_steps / schedule.eval_every + 1) * 2.0 + schedule.end_s
     assert finish <= 60 + slack_s(60)
 
 
 def test_replanning_follows_the_measured_speed_and_never_goes_back():
     schedule = Schedule.provisional(budget_s=100, steps_per_epoch=50, epochs=100)
-    schedule.first_plan(step=6, elapsed_s=2, step_s=0.05, eval_s=0.1, end_s=5)
+    schedule.first_plan(step=6, elapsed_s=2, step_s=0.05, eval_s=0.1, image_s=0.001, end_images=1000)
     planned = schedule.total_steps
     schedule.replan(step=200, elapsed_s=30, step_s=0.5)  # the machine got ten times slower
     assert 200 <= schedule.total_steps < planned
@@ -65,7 +65,7 @@ def test_replanning_follows_the_measured_speed_and_never_goes_back():
 
 def test_the_epochs_flag_stays_an_upper_bound():
     schedule = Schedule.provisional(budget_s=3600, steps_per_epoch=10, epochs=2)
-    schedule.first_plan(step=6, elapsed_s=1, step_s=0.01, eval_s=0.01, end_s=1)
+    schedule.first_plan(step=6, elapsed_s=1, step_s=0.01, eval_s=0.01, image_s=0.0001, end_images=1000)
     assert schedule.total_steps == 20
 
 

@@ -44,6 +44,9 @@ class Schedule:
     step_s: float = 0.0  # measured seconds per optimiser step
     eval_s: float = 0.0  # estimated seconds per validation, saving included
     end_s: float = 0.0  # estimated seconds for final evaluation, calibration and saving
+    image_s: float = 0.0  # seconds to evaluate one image: the slowest seen, the machine may slow down
+    end_images: int = 0  # images the end evaluates (BatchNorm re-estimation counted as evaluation)
+    probe_step_s: float = 0.0  # seconds per step when image_s was measured: slowdowns since then scale it
     planned: bool = False  # False until the probe steps have been timed
     fixed_eval_every: bool = False  # given by --eval-every, not chosen by the plan
 
@@ -64,9 +67,12 @@ class Schedule:
         per_step_s = self.step_s + self.eval_s / self.eval_every
         return max(0, int(left_s / per_step_s)) if per_step_s > 0 else self.max_steps
 
-    def first_plan(self, step: int, elapsed_s: float, step_s: float, eval_s: float, end_s: float) -> None:
+    def first_plan(self, step: int, elapsed_s: float, step_s: float, eval_s: float, image_s: float,
+                   end_images: int) -> None:
         """Lay the plan from the probe's measurements; choose how often to validate."""
-        self.step_s, self.eval_s, self.end_s, self.planned = step_s, eval_s, end_s, True
+        self.step_s, self.eval_s, self.image_s, self.end_images, self.planned = step_s, eval_s, image_s, end_images, True
+        self.probe_step_s = step_s
+        self.end_s = end_work_s(image_s, end_images)
         rough = min(self.max_steps, step + self.steps_affordable(step, elapsed_s))
         often_enough = math.ceil(rough / MIN_VALIDATIONS)
         cheap_enough = math.ceil(eval_s / (MAX_EVAL_SHARE * step_s)) if step_s > 0 else 1
@@ -79,7 +85,16 @@ class Schedule:
         A new speed measurement is averaged with the old: one slow lap should not halve the plan."""
         if step_s is not None:
             self.step_s = 0.5 * self.step_s + 0.5 * step_s
+            # A machine that trains slower now (other work on it) will evaluate slower at the end too.
+            slowdown = max(1.0, self.step_s / self.probe_step_s) if self.probe_step_s else 1.0
+            self.end_s = end_work_s(self.image_s * slowdown, self.end_images)
         self.total_steps = max(step, min(self.max_steps, step + self.steps_affordable(step, elapsed_s)))
+
+    def observe_validation(self, seconds: float, n_images: int) -> None:
+        """A validation's measured time (saving included); the end's work is estimated again from it."""
+        self.eval_s = seconds
+        self.image_s, self.probe_step_s = max(self.image_s, seconds / n_images), self.step_s
+        self.end_s = end_work_s(self.image_s, self.end_images)
 
     def describe(self, batch_size: int, started: float, elapsed_s: float, step: int) -> str:
         """The plan as printed at the start: steps, epochs, speed and projected finish."""
@@ -99,10 +114,15 @@ class Schedule:
                 + ("; the budget cannot hold even this: give more --budget-minutes" if too_short else ""))
 
 
-def end_work_s(seconds_per_image: float, n_batchnorm: int, n_val: int, n_test: int) -> float:
-    """The end of a run, from the measured evaluation speed: BatchNorm re-estimation, validation of
-    both calibration variants and of the final model, the test split, then saving."""
-    return END_WORK_MARGIN * seconds_per_image * (n_batchnorm + 3 * n_val + n_test) + SAVE_ALLOWANCE_S
+def end_images(n_batchnorm: int, n_val: int, n_test: int) -> int:
+    """What the end evaluates: BatchNorm re-estimation, validation of both calibration variants and of
+    the final model, then the test split."""
+    return n_batchnorm + 3 * n_val + n_test
+
+
+def end_work_s(seconds_per_image: float, n_images: int) -> float:
+    """The end of a run, from the measured evaluation speed, saving and plotting included."""
+    return END_WORK_MARGIN * seconds_per_image * n_images + SAVE_ALLOWANCE_S
 
 
 class StepTimer:

@@ -36,7 +36,7 @@ from .evaluate import compute_metrics, machine_description, select_device, summa
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     output_file, positive_float, positive_int, probability)
-from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_work_s, lr_at
+from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at
 
 EVAL_PROBE_IMAGES = 1024  # validation images timed before the first plan
 
@@ -225,7 +225,8 @@ def run(args, explicit: set[str], command: str) -> int:
         if args.extend_minutes:
             schedule.budget_s += 60 * args.extend_minutes
             schedule.max_steps = args.epochs * steps_per_epoch if "epochs" in explicit else resume.UNBOUNDED_STEPS
-        schedule.replan(step, time.time() - started)
+        if step < schedule.total_steps or args.extend_minutes:  # a run stopped while finishing just finishes
+            schedule.replan(step, time.time() - started)
         print(f"resumed {out / resume.RESUME} at step {step}; "
               f"{schedule.describe(args.batch_size, started, time.time() - started, step)}")
     else:
@@ -293,8 +294,9 @@ def run(args, explicit: set[str], command: str) -> int:
                     save_checkpoint(make_checkpoint(model, "sum", {"step": step, "epoch": best["epoch"], "val": val}),
                                     out / BEST_EPOCH)
                 save_state(finished=False)
-                schedule.eval_s = time.time() - t
-                schedule.replan(step, time.time() - started)
+                schedule.observe_validation(time.time() - t, len(data.val_x))
+                if step < schedule.total_steps:  # at the planned end the learning rate is at its floor: stop
+                    schedule.replan(step, time.time() - started)
                 bar.total = schedule.total_steps
                 h = history[-1]
                 tqdm.write(f"step {step}/{schedule.total_steps} (epoch {h['epoch']:.2f}): loss {h['train_loss']:.4f} "
@@ -333,7 +335,7 @@ def plan_from_probe(schedule: Schedule, step_s: float, model: EmnistCNN, optimiz
     t = time.time()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
     save_s = 2 * (time.time() - t)  # best weights and resume state
-    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + save_s,
-                        end_work_s(image_s, min(BATCHNORM_IMAGES, len(data.train_x)), len(data.val_x),
+    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + save_s, image_s,
+                        end_images(min(BATCHNORM_IMAGES, len(data.train_x)), len(data.val_x),
                                    len(test[1]) if test else 0))
     print(schedule.describe(batch_size, started, time.time() - started, step), flush=True)
