@@ -7,14 +7,21 @@ as measured speed changes, and the cosine learning rate always decays to the pla
 stops at the bottom of its schedule, not mid-peak, however long an epoch is.
 """
 
+import io
 import math
 import time
 from dataclasses import asdict, dataclass
+
+import torch
+
+from emnist_core.checkpoint import InputSpec
+from emnist_core.inference import model_outputs
 
 PROBE_STEPS = 6  # steps timed before the first plan; the first is left out (caches, compilation)
 REPLAN_EVERY = 20  # steps between re-plans; the loss is read (a GPU sync) at the same cadence
 MIN_VALIDATIONS = 8  # validate at least this often per run when an epoch is long
 MAX_EVAL_SHARE = 0.2  # validating may cost at most this share of the training time
+EVAL_PROBE_IMAGES = 1024  # validation images timed before the first plan
 SAVE_ALLOWANCE_S = 5.0  # writing the final checkpoint, metrics and plots (matplotlib starts up)
 END_WORK_MARGIN = 1.5  # BatchNorm re-estimation runs in training mode, slower than evaluation
 
@@ -141,3 +148,16 @@ class StepTimer:
 
     def restart(self, step: int) -> None:
         self.step, self.time = step, time.time()
+
+
+def measure_evaluation(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                       val_images: torch.Tensor) -> tuple[float, float]:
+    """(seconds to evaluate one image, seconds to save the best weights and the resume state), timed
+    on some validation images and an in-memory save."""
+    t = time.time()
+    model_outputs(model, val_images[:EVAL_PROBE_IMAGES], InputSpec())
+    model.train()  # model_outputs left it in eval mode
+    image_s = (time.time() - t) / min(EVAL_PROBE_IMAGES, len(val_images))
+    t = time.time()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
+    return image_s, 2 * (time.time() - t)

@@ -11,7 +11,6 @@ Exit status: 0 done (or nothing left to do), 1 an unexpected error, 2 bad flags 
 """
 
 import argparse
-import io
 import os
 import shlex
 import signal
@@ -36,9 +35,8 @@ from .evaluate import compute_metrics, machine_description, select_device, summa
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     output_file, positive_float, positive_int, probability)
-from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at
+from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at, measure_evaluation
 
-EVAL_PROBE_IMAGES = 1024  # validation images timed before the first plan
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -272,7 +270,11 @@ def run(args, explicit: set[str], command: str) -> int:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.1e}")
                 step_s = timer.lap(step)
                 if probe_done:
-                    plan_from_probe(schedule, step_s, model, optimizer, data, test, step, started, args.batch_size)
+                    image_s, save_s = measure_evaluation(model, optimizer, data.val_x)
+                    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + save_s, image_s,
+                                        end_images(min(BATCHNORM_IMAGES, len(train_x)), len(data.val_x),
+                                                   len(test[1]) if test else 0))
+                    print(schedule.describe(args.batch_size, started, time.time() - started, step), flush=True)
                     timer.restart(step)
                     validating = step >= schedule.total_steps or step % schedule.eval_every == 0
                 elif schedule.planned and step % REPLAN_EVERY == 0:
@@ -323,19 +325,3 @@ def run(args, explicit: set[str], command: str) -> int:
     print(f"done in {(time.time() - started) / 60:.1f} min (budget {schedule.budget_s / 60:g} min): {out / FINAL}")
     return 0
 
-
-def plan_from_probe(schedule: Schedule, step_s: float, model: EmnistCNN, optimizer, data: TrainingData, test,
-                    step: int, started: float, batch_size: int) -> None:
-    """The first plan, from the timed probe steps, a timed evaluation of some validation images and a
-    timed save."""
-    t = time.time()
-    model_outputs(model, data.val_x[:EVAL_PROBE_IMAGES], InputSpec())
-    model.train()  # model_outputs left it in eval mode
-    image_s = (time.time() - t) / min(EVAL_PROBE_IMAGES, len(data.val_x))
-    t = time.time()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
-    save_s = 2 * (time.time() - t)  # best weights and resume state
-    schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + save_s, image_s,
-                        end_images(min(BATCHNORM_IMAGES, len(data.train_x)), len(data.val_x),
-                                   len(test[1]) if test else 0))
-    print(schedule.describe(batch_size, started, time.time() - started, step), flush=True)
