@@ -68,8 +68,9 @@ def as_saved(state: dict) -> dict:
 
 
 def merge_flags(args: argparse.Namespace, explicit: set[str], recorded: dict) -> argparse.Namespace:
-    """The run's recorded flags, with the run flags given on this command line on top; a changed
-    training flag is refused rather than silently ignored."""
+    """The run's recorded flags (its data folder recorded as the absolute path it read, --download or
+    not), with the run flags given on this command line on top; a changed training flag is refused
+    rather than silently ignored."""
     changed = sorted(k for k in explicit - RUN_FLAGS
                      if k in recorded and getattr(args, k) != recorded[k] and not (k == "epochs" and args.extend_minutes))
     if changed:
@@ -79,9 +80,7 @@ def merge_flags(args: argparse.Namespace, explicit: set[str], recorded: dict) ->
     merged = argparse.Namespace(**{**vars(args), **recorded})
     for key in explicit & RUN_FLAGS:
         setattr(merged, key, getattr(args, key))
-    if "data_dir" not in explicit:  # the folder the run actually read, --download or not
-        merged.data_dir, merged.download = recorded["data_dir"], False
-    merged.resume, merged.extend_minutes = True, args.extend_minutes
+    merged.resume, merged.extend_minutes, merged.out = True, args.extend_minutes, args.out  # where it was found
     if args.extend_minutes and "epochs" in explicit:
         merged.epochs = args.epochs
     return merged
