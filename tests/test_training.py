@@ -1,4 +1,4 @@
-"""End to end on the glyph fixture: train, score, resume, and refuse bad input with exit code 2.
+"""End to end on the glyph fixture: train, score, and refuse bad input with exit code 2.
 
 Small models (widths 8 16, one conv per stage) keep each run to a few seconds on a CPU.
 """
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import write_dataset
 from emnist_core.card import model_card
@@ -26,9 +25,10 @@ PEAK_LR = 2e-3
 
 
 def train_args(data_dir, out, *extra) -> list[str]:
+    """Flags of a small run: 1200 training images in batches of 64 are 18 steps an epoch."""
     return ["--data-dir", str(data_dir), "--out", str(out), "--epochs", str(EPOCHS), "--batch-size", "64",
             "--budget-minutes", "5", "--no-progress", "--widths", "8", "16", "--convs", "1", "1",
-            "--val-fraction", str(VAL_FRACTION), "--lr", str(PEAK_LR), *extra]
+            "--val-fraction", str(VAL_FRACTION), "--lr", str(PEAK_LR), "--eval-every", "18", *extra]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -167,45 +167,7 @@ def test_evaluate_refuses_bad_input(trained, glyph_dataset, tmp_path, capsys):
     assert rc == 2 and "records no validation split" in err
 
 
-# ---- resume --------------------------------------------------------------------------------------
-
-def test_interrupted_run_resumes_where_it_stopped(glyph_dataset, tmp_path, monkeypatch):
-    out = tmp_path / "run"
-    real_epoch, calls = train_module.train_one_epoch, []
-
-    def ctrl_c_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", ctrl_c_in_epoch_2)
-    first = run_training(train_args(glyph_dataset.dir, out))
-    monkeypatch.undo()
-    assert first.rc == 130 and "continue with --resume" in first.stderr
-    assert (out / "best_epoch.pt").is_file() and not (out / "metrics.json").exists()
-    saved = torch.load(out / "resume.pt", weights_only=True)
-    assert saved["epoch"] == 1 and saved["planned_epochs"] == EPOCHS
-
-    resumed = run_training(train_args(glyph_dataset.dir, out, "--resume"))
-    assert resumed.rc == 0, resumed.stderr
-    assert f"resumed {out / 'resume.pt'} after epoch 1 of {EPOCHS}" in resumed.stdout
-    history = resumed.metrics["history"]
-    assert [h["epoch"] for h in history] == [1, 2, 3]
-    assert history[0] == json.loads(saved["history"])[0]  # epoch 1 kept, not retrained
-    assert history[-1]["lr"] < 0.05 * PEAK_LR  # the cosine schedule went on to its end, not restarted
-    assert resumed.metrics["val"]["accuracy"] > 0.6
-
-    # A finished run has nothing left: --resume keeps the recorded plan, whatever --epochs says.
-    again = run_training(train_args(glyph_dataset.dir, out, "--resume", "--epochs", "5"))
-    assert again.rc == 0 and f"after epoch {EPOCHS} of {EPOCHS}" in again.stdout
-    assert len(again.metrics["history"]) == EPOCHS
-
-
-def test_resume_without_a_previous_run(glyph_dataset, tmp_path):
-    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--resume"))
-    assert run.rc == 2 and "resume.pt: nothing to resume" in run.stderr
-
+# ---- resume: see test_schedule.py ----------------------------------------------------------------
 
 # ---- bad input: exit code 2 and a message, no traceback ------------------------------------------
 

@@ -25,11 +25,11 @@ from emnist_core.model import REPORT_7CONV, EmnistCNN, ModelConfig, count_parame
 from .augment import AugmentConfig
 from .evaluate import machine_description, select_device
 from .train import get_args_parser as training_args_parser
-from .train import make_optimizer, train_one_epoch
+from .train import make_optimizer, train_step, use_bf16
 
 OFFICIAL_TRAIN_IMAGES = 697_932  # EMNIST ByMerge official training split
 NETS = {"default": ModelConfig(), "report-7conv": REPORT_7CONV}
-BATCHES_PER_POOL = 5  # one call of train_one_epoch = this many steps over a pool of random images
+BATCHES_PER_POOL = 5  # one timed pass = this many steps over a pool of random images
 LATENCY_CALLS = 200
 
 
@@ -44,17 +44,19 @@ def training_throughput(config: ModelConfig, device: torch.device, batch_size: i
     images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, device=device, generator=generator)
     labels = torch.randint(0, NUM_CLASSES, (n,), device=device, generator=generator)
 
-    def one_pass(step: int, n_images: int = n) -> int:
-        total_steps = 10 ** 6  # the lr schedule's length does not change what a step costs
-        return train_one_epoch(model, optimizer, images[:n_images], labels[:n_images], train_args, step,
-                               total_steps, AugmentConfig(), InputSpec(), generator, device, "benchmark")[2]
+    def one_pass(n_steps: int = BATCHES_PER_POOL) -> None:
+        for i in range(n_steps):
+            batch = slice(i * batch_size, (i + 1) * batch_size)
+            loss, _ = train_step(model, optimizer, images[batch], labels[batch], train_args.lr, train_args,
+                                 AugmentConfig(), InputSpec(), generator, use_bf16(train_args, device))
+        loss.item()  # the GPU catches up
 
-    step = one_pass(0, 3 * batch_size)  # warm-up steps: allocator, cuDNN autotuning, first-call overheads
+    one_pass(3)  # warm-up steps: allocator, cuDNN autotuning, first-call overheads
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     started, seen = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
-        step = one_pass(step)  # each pass ends with a .item(), so the GPU has caught up
+        one_pass()
         seen += n
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -24,7 +24,7 @@ from emnist_core.model import count_parameters
 
 from .data import DataError, load_training_data
 from .evaluate import compute_metrics, machine_description, summary, weighted_mean_and_se
-from .train import git_commit
+from .finish import git_commit
 
 SAME_FIELDS = ("labels", "input_spec")  # besides the architecture and the split
 

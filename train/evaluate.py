@@ -19,6 +19,7 @@ from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import NUM_DIGITS
 
 from .data import PRIOR_FILE, DataError, class_frequencies, load_split, read_class_prior, stratified_split
+from .flags import device_name, output_file
 
 
 def select_device(name: str) -> torch.device:
@@ -98,14 +99,14 @@ def summary(metrics: dict, title: str) -> str:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                         help="checkpoint to score (default: the shipped one)")
     parser.add_argument("--data-dir", required=True, help="folder with the official EMNIST IDX files")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test",
                         help="train/val are the checkpoint's own split of the training files")
-    parser.add_argument("--json", help="write the metrics here as JSON")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--json", type=output_file, help="write the metrics here as JSON")
+    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     return parser
 
 
@@ -130,6 +131,9 @@ def main(argv=None) -> int:
         images, labels = images[keep], labels[keep]
     else:
         class_weights = None  # the official test split already has ByMerge's own class mix
+    if len(labels) == 0:  # no accuracy to report: nan would read like a result
+        print(f"error: the {args.split} split of {args.data_dir} holds no images", file=sys.stderr)
+        return 2
     device = select_device(args.device)
     model = checkpoint.build_model(args.checkpoint).to(device)
     logits, digit_logits = model_outputs(model, torch.from_numpy(np.ascontiguousarray(images)),
