@@ -6,6 +6,8 @@
 
 import argparse
 import json
+import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from .labels import are_lookalikes
 from .preprocess import UnusableImage, prepare
 
 LOOKALIKE_MIN_PROB = 0.15  # a runner-up this likely makes the reading ambiguous
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +71,12 @@ class Predictor:
                 prepared.append(prepare(value, self.checkpoint.input_spec.transposed))
             except UnusableImage as error:
                 prepared.append(error)
+            except Exception as error:  # one broken input must not cost the others their readings
+                log.debug("could not prepare an input", exc_info=True)
+                unreadable = UnusableImage(f"This input could not be read ({type(error).__name__}); "
+                                           f"try another image file or format.")
+                unreadable.__cause__ = error
+                prepared.append(unreadable)
         usable = [p for p in prepared if not isinstance(p, UnusableImage)]
         if usable:
             probs, p_digit = self.predict_emnist(np.stack([p.model_input for p in usable]))
@@ -90,8 +99,18 @@ class Predictor:
         return result
 
 
+def printable(text: str) -> str:
+    """A file name or message made safe to print: bytes that were not valid UTF-8 in a file name
+    (kept by Python as lone surrogates) become \\xNN escapes instead of crashing the output."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace") if isinstance(text, str) else str(text)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Read handwritten characters in image files.")
+    """Exit status: 0 when at least one image was read, 1 when none could be, 2 for a usage or
+    checkpoint error (argparse exits with 2 itself)."""
+    parser = argparse.ArgumentParser(description="Read handwritten characters in image files.",
+                                     epilog="exit status: 0 at least one image read, 1 none could be read, "
+                                            "2 usage or checkpoint error")
     parser.add_argument("images", nargs="+", help="image files, one character each")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
@@ -99,16 +118,17 @@ def main(argv=None) -> int:
     try:
         predictor = Predictor(args.checkpoint)
     except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(printable(f"error: {error}"), file=sys.stderr)
         return 2
     results = predictor.predict_many(args.images)
+    names = [printable(f) for f in args.images]
     if args.json:
-        print(json.dumps([{"file": f, "error": str(r)} if isinstance(r, UnusableImage)
-                          else {"file": f, **r.to_json()} for f, r in zip(args.images, results)]))
+        print(json.dumps([{"file": f, "error": printable(str(r))} if isinstance(r, UnusableImage)
+                          else {"file": f, **r.to_json()} for f, r in zip(names, results)]))
     else:
-        for f, r in zip(args.images, results):
+        for f, r in zip(names, results):
             if isinstance(r, UnusableImage):
-                print(f"{f}: cannot read it: {r}")
+                print(f"{f}: cannot read it: {printable(str(r))}")
                 continue
             guesses = ", ".join(f"{c} {p:.1%}" for c, p in r.top5)
             note = f" (looks alike: {'/'.join(r.lookalikes)})" if r.lookalikes else ""
