@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, load_checkpoint, save_checkpoint
+from emnist_core.checkpoint import (Checkpoint, CheckpointError, InputSpec, describe_error, load_checkpoint,
+                                    save_checkpoint)
 from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_CLASSES, NUM_DIGITS
 from emnist_core.model import EmnistCNN, ModelConfig, count_parameters
@@ -207,8 +208,8 @@ def run(args, command: str) -> int:
             planned_epochs, history, best = state["planned_epochs"], json.loads(state["history"]), json.loads(state["best"])
             started -= state["elapsed_s"]
         except Exception as error:  # corrupt file, or other model flags than the run had
-            raise CheckpointError(f"{resume_path}: cannot resume from it ({type(error).__name__}: "
-                                  f"{str(error).splitlines()[0][:200]}); resume with the run's own flags") from None
+            raise CheckpointError(f"{resume_path}: cannot resume from it ({describe_error(error)}); "
+                                  f"resume with the run's own flags") from None
         # The learning-rate schedule was laid out for the recorded plan, so the plan stands.
         print(f"resumed {resume_path} after epoch {state['epoch']} of {planned_epochs}"
               f"{' (--epochs ignored: a resumed run keeps its plan)' if args.epochs != planned_epochs else ''}")
