@@ -7,6 +7,7 @@ downsampled it bicubically to 28x28 and stretched the intensities to 0..255, and
 We do the same, after finding the ink and giving the strokes the width NIST's pens gave them.
 """
 
+import io
 import math
 import os
 import stat
@@ -77,6 +78,15 @@ def open_image(source) -> Image.Image:
         image.close()
         raise
     return image
+
+
+def check_image_size(source, reduced: bool = True) -> None:
+    """Raise UnusableImage when an image file (path, bytes or file object) is too large to decode,
+    reading only its header. `reduced`: count a JPEG at the reduced size open_image decodes it at;
+    otherwise (for decoders that decode in full, like Gradio's editor) at its full size."""
+    source = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    with (open_image(source) if reduced else Image.open(source)) as image:
+        check_size(*image.size)
 
 
 def _file_to_rgba(path: Path) -> np.ndarray:
