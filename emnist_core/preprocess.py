@@ -11,6 +11,7 @@ import io
 import math
 import os
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,13 +65,20 @@ def check_size(width: int, height: int) -> None:
                             f"{MAX_PIXELS / 1e6:.1f} megapixels. One character needs far fewer: shrink it.")
 
 
-def open_image(source) -> Image.Image:
+def open_image(source, reduced: bool = True) -> Image.Image:
     """Open an image file (a path or a binary file object) without decoding it: JPEGs are set to
-    decode at a reduced scale, then the size the decoding would give is checked against MAX_PIXELS."""
-    image = Image.open(source)
+    decode at a reduced scale (unless not `reduced`), then the size the decoding would give is
+    checked against MAX_PIXELS."""
+    try:
+        with warnings.catch_warnings():  # Pillow's bomb warning: the size is checked here instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except Image.DecompressionBombError:
+        raise UnusableImage(f"The image is too large: the limit is {MAX_PIXELS / 1e6:.1f} megapixels. "
+                            f"One character needs far fewer: shrink it.") from None
     try:
         width, height = image.size
-        if image.format == "JPEG" and max(width, height) > DECODE_SIDE:
+        if reduced and image.format == "JPEG" and max(width, height) > DECODE_SIDE:
             shrink = DECODE_SIDE / max(width, height)  # the DCT decodes at 1/2, 1/4 or 1/8: nearly free
             image.draft(image.mode, (math.ceil(width * shrink), math.ceil(height * shrink)))
         check_size(*image.size)
@@ -85,8 +93,7 @@ def check_image_size(source, reduced: bool = True) -> None:
     reading only its header. `reduced`: count a JPEG at the reduced size open_image decodes it at;
     otherwise (for decoders that decode in full, like Gradio's editor) at its full size."""
     source = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    with (open_image(source) if reduced else Image.open(source)) as image:
-        check_size(*image.size)
+    open_image(source, reduced).close()
 
 
 def _file_to_rgba(path: Path) -> np.ndarray:

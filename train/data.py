@@ -59,8 +59,8 @@ def _read_idx_stream(stream, source: str) -> bytes | bytearray:
     """An IDX file's bytes from a (decompressing) stream, read no further than its header says it
     holds, plus one byte so that parse_idx can see trailing data."""
     head = stream.read(4)
-    if len(head) < 4:
-        return head
+    if int.from_bytes(head, "big") not in (IMAGE_MAGIC, LABEL_MAGIC):
+        return head + stream.read(4)  # enough for parse_idx to name the problem
     n_dims = head[3]
     dims = stream.read(4 * n_dims)
     shape = [int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(len(dims) // 4)]
