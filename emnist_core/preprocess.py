@@ -121,7 +121,8 @@ def _pil_to_rgba(image: Image.Image) -> np.ndarray:
     factor = math.ceil(max(image.size) / DECODE_SIDE)
     if factor > 1:  # box-average whole blocks of pixels: thin strokes fade but stay
         if image.mode not in _REDUCIBLE_MODES:
-            image = image.convert("I" if image.mode.startswith("I;16") else "L" if image.mode == "1" else "RGBA")
+            image = image.convert("I" if image.mode.startswith("I;16") else "L" if image.mode == "1"
+                                  else "RGBA")
         image = image.reduce(factor)
     image = ImageOps.exif_transpose(image)  # phone photos: upright as the person saw them
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # deep greys: let the array decide the scale
@@ -138,7 +139,8 @@ def _array_to_rgba(array: np.ndarray) -> np.ndarray:
 
     - bool: False is 0, True is 1; uint8: 0..255.
     - wider integers: 0..1 when no value exceeds 1 (a mask), 0..255 when none exceeds 255 (8-bit
-      data in a wide type), else 0 to the next 2**k - 1 above the largest value (12-bit scans read as 0..4095, 16-bit as 0..65535);
+      data in a wide type), else 0 to the next 2**k - 1 above the largest value (12-bit scans read
+      as 0..4095, 16-bit as 0..65535);
       negative values count as 0.
     - floats: 0..1 unless more than one pixel in a thousand lies above 1.5, then 0..255; values
       outside the range are clipped, so a stray pixel at 1.01 or 300 changes nothing.

@@ -105,7 +105,8 @@ def _find_member(data_dir: Path, name: str, reader=None) -> tuple[bytes, str] | 
         if candidate.is_file():
             if reader is False:
                 return b"", str(candidate)
-            return _read(lambda: open(candidate, "rb"), candidate.suffix == ".gz", str(candidate), reader), str(candidate)
+            source = str(candidate)
+            return _read(lambda: open(candidate, "rb"), candidate.suffix == ".gz", source, reader), source
     archive = data_dir / OFFICIAL_ZIP
     if archive.is_file():
         try:
