@@ -137,11 +137,10 @@ _CV2_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)  # what cv
 def _array_to_rgba(array: np.ndarray) -> np.ndarray:
     """An array -> RGBA in 0..1. The scale is chosen from the dtype and robust statistics:
 
-    - bool: False is 0, True is 1; uint8: 0..255.
-    - wider integers: 0..1 when no value exceeds 1 (a mask), 0..255 when none exceeds 255 (8-bit
-      data in a wide type), else 0 to the next 2**k - 1 above the largest value (12-bit scans read
-      as 0..4095, 16-bit as 0..65535);
-      negative values count as 0.
+    - bool: False is 0, True is 1.
+    - integers of any width: 0..1 when no value exceeds 1 (a 0/1 mask), 0..255 when none exceeds
+      255 (uint8, or 8-bit data in a wider type), else 0 to the next 2**k - 1 above the largest
+      value (12-bit scans read as 0..4095, 16-bit as 0..65535); negative values count as 0.
     - floats: 0..1 unless more than one pixel in a thousand lies above 1.5, then 0..255; values
       outside the range are clipped, so a stray pixel at 1.01 or 300 changes nothing.
     - NaN and infinite values are treated as missing: they take the median of the finite pixels
