@@ -321,13 +321,13 @@ def emnist_from_ink(ink: np.ndarray) -> np.ndarray:
     """Ink map -> (28, 28) uint8 upright character, made as EMNIST made its images."""
     mask = character_mask(ink)
     crop = _crop(mask)
-    if max(crop.shape) < 2.0 * max(stroke_width(crop), 1.0):
+    width = stroke_width(np.pad(crop, 1))  # padded: the crop's edge is not a stroke's edge to the transform
+    if max(crop.shape) < 2.0 * max(width, 1.0):
         raise UnusableImage("That is just a dot: draw a whole character.")
     # Shrinking the mask to WORK_SIDE and thresholding it would erase strokes much thinner than the
     # shrink factor (a 1-px pen on a large canvas): widen those first, at full resolution, so they
     # arrive at MIN_WORK_STROKE pixels; fit_stroke_width then gives them EMNIST's width like any other.
     needed = MIN_WORK_STROKE * max(crop.shape) / WORK_SIDE
-    width = stroke_width(crop)
     if width < needed:
         grow = (needed - width) / 2
         padded = np.pad(crop, math.ceil(grow) + 1)

@@ -127,6 +127,8 @@ PREDICTOR_CASES = {
     "1-px pen on a 400 canvas": (lambda tmp: drawing(width=1), READS),
     "1-px pen on a 3000 canvas": (lambda tmp: drawing(canvas=3000, width=1), READS),
     "6000x6000 JPEG (decoded reduced)": (jpeg(6000), READS),
+    "a bare vertical bar (1, l), filling its crop's width": (lambda tmp: drawing([[(0.5, 0.1), (0.5, 0.9)]]), READS),
+    "a 1-px vertical bar": (lambda tmp: drawing([[(0.5, 0.1), (0.5, 0.9)]], width=1), READS),
     "20000x20000 array": (lambda tmp: huge_array(20000), "too large"),
     "5000x5000 array": (lambda tmp: huge_array(5000), "too large"),
     "13000x13000 1-bit PNG of 38 KB": (lambda tmp: write(tmp, "bomb.png", png_bytes(13000, 13000)), "too large"),
