@@ -101,8 +101,8 @@ def _file_to_rgba(path: Path) -> np.ndarray:
         kind = path.stat().st_mode
     except FileNotFoundError:
         raise UnusableImage(f"No such image file: {path.name}") from None
-    except OSError:  # e.g. a name too long, or a folder that cannot be entered
-        raise UnusableImage(f"{path.name} cannot be opened.") from None
+    except (OSError, ValueError):  # a name too long or with a NUL byte, a folder that cannot be entered
+        raise UnusableImage(f"{path.name} cannot be opened as a file.") from None
     if not stat.S_ISREG(kind):  # a FIFO or a device would block or never end: never open one
         what = "a folder" if stat.S_ISDIR(kind) else "not a regular file"
         raise UnusableImage(f"{path.name} is {what}, not an image file.")

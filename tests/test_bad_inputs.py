@@ -147,6 +147,8 @@ PREDICTOR_CASES = {
     "/dev/zero": (lambda tmp: "/dev/zero", "not a regular file"),
     "0-byte file": (lambda tmp: write(tmp, "empty.png", b""), "not an image"),
     "truncated PNG": (lambda tmp: write(tmp, "cut.png", png_bytes(400, 400)[:60]), "not an image"),
+    "a name with a NUL byte": (lambda tmp: "draw\0ing.png", "cannot be opened"),
+    "a name too long": (lambda tmp: "x" * 5000 + ".png", "cannot be opened"),
     "a list": (lambda tmp: [[0, 255], [255, 0]], "cannot read"),
     "bytes": (lambda tmp: b"\x89PNG", "cannot read"),
 }
