@@ -7,7 +7,6 @@
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +101,10 @@ class Predictor:
 def printable(text: str) -> str:
     """A file name or message made safe to print: bytes that were not valid UTF-8 in a file name
     (kept by Python as lone surrogates) become \\xNN escapes instead of crashing the output."""
-    return os.fsencode(text).decode("utf-8", "backslashreplace") if isinstance(text, str) else str(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def main(argv=None) -> int:
