@@ -10,6 +10,7 @@ value of a whole line and "any", "digits" or "letters", and returns the text rea
 """
 
 import argparse
+import base64
 import logging
 import os
 import sys
@@ -25,11 +26,13 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
-from emnist_core.preprocess import UnusableImage, to_rgba
+from emnist_core.preprocess import UnusableImage, check_image_size, to_rgba
+from emnist_core.segment import LINE_MAX_SIDE
 
 CANVAS = 400  # sketchpad pixels; the preprocessing reduces any drawing to 28x28 anyway
 BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively, as EMNIST's pens
 ZOOM = 10  # the 28x28 the model saw, shown 280x280 with square pixels
+MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads before they reach its temp folder
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parent / "examples").glob("*.png"))
 BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
@@ -79,9 +82,18 @@ async () => {
 
 def forgiving(component: gr.components.Component) -> gr.components.Component:
     """`component`, but a file it cannot open reaches predict as UNREADABLE, for a friendly message,
-    instead of failing in Gradio's preprocessing with a red error box. (An instance method, not a
+    instead of failing in Gradio's preprocessing with a red error box; and an image too large to
+    decode is refused from its header before Gradio decodes it (its editor decodes in full; uploads
+    reach our own reduced decoding). (An instance method, not a
     subclass: Gradio writes a .pyi stub beside any file that subclasses a component.)"""
     def preprocess(self, payload):
+        try:
+            for source in image_sources(self, payload):
+                check_image_size(source, reduced=isinstance(self, gr.Image))
+        except UnusableImage as too_large:
+            return too_large
+        except Exception:
+            return UNREADABLE
         try:
             return type(self).preprocess(self, payload)
         except Exception:
@@ -89,6 +101,28 @@ def forgiving(component: gr.components.Component) -> gr.components.Component:
 
     component.preprocess = types.MethodType(preprocess, component)
     return component
+
+
+def image_sources(component, payload) -> list:
+    """Paths or bytes of every image in an Image or ImageEditor payload, read before decoding."""
+    if payload is None:
+        return []
+    if getattr(payload, "id", None) is not None and hasattr(component, "blob_storage"):
+        cached = component.blob_storage.get(payload.id)  # the editor's layers, uploaded as blobs
+        parts = [cached.background, cached.composite, *(cached.layers or [])] if cached else []
+    elif hasattr(payload, "composite"):
+        parts = [payload.background, payload.composite, *(payload.layers or [])]
+    else:
+        parts = [payload]
+    sources = []
+    for part in parts:
+        if isinstance(part, (bytes, bytearray)):
+            sources.append(bytes(part))
+        elif getattr(part, "url", None) and part.url.startswith("data:"):
+            sources.append(base64.b64decode(part.url.split(",", 1)[1]))
+        elif getattr(part, "path", None):
+            sources.append(part.path)
+    return sources
 
 
 def percent(p: float) -> str:
@@ -152,7 +186,7 @@ def read_line(predictor: Predictor, value, only: str = "any") -> tuple[str, str,
         if isinstance(value, UnusableImage):
             raise value
         reading = predictor.read_line(value, only=None if only == "any" else only)
-        rgba = to_rgba(value)  # read once more, to draw on: cheap beside the model
+        rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
     except UnusableImage as problem:
         return "", str(problem), None, None
@@ -268,8 +302,8 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
 
 
 def serve(demo: gr.Blocks, **launch_options):
-    """Launch with the page's CSS (Gradio 6 takes CSS at launch, not in Blocks)."""
-    return demo.launch(css=CSS, **launch_options)
+    """Launch with the page's CSS (Gradio 6 takes CSS at launch, not in Blocks) and the upload cap."""
+    return demo.launch(css=CSS, max_file_size=MAX_UPLOAD, **launch_options)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,1 @@
+"""Measurements of the project as it runs: each module runs as `python -m bench.NAME`."""

@@ -6,6 +6,7 @@ digit/letter is decided, and the training command with its metrics. The correcti
 training pool's class prior to ByMerge's is folded into the classifier biases by training.
 """
 
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -21,8 +22,18 @@ DIGIT_SOURCES = ("top", "sum", "head")  # the rules that make one coherent readi
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "emnist_bymerge.pt"
 
 
+MAX_WIDTH, MAX_STAGES, MAX_CONVS = 1024, 6, 8  # far above any model here; bounds memory at load
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file."""
+
+
+def describe_error(error: BaseException) -> str:
+    """'TypeName: first line of the message' (just the type name when the message is empty, as it is
+    for an empty file), for error messages that name what went wrong without a traceback."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
 
 
 @dataclass
@@ -94,8 +105,7 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated, corrupt, or not a torch file at all
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0][:200]})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({describe_error(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not an {FORMAT} checkpoint (format: {found!r})")
@@ -113,10 +123,73 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
             raise TypeError("labels must be a string and state_dict a dict")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: checkpoint is missing or garbles a field: {error}") from None
-    if len(checkpoint.labels) != config.num_classes:
-        raise CheckpointError(f"{path}: {len(checkpoint.labels)} labels for a "
-                              f"{config.num_classes}-class model")
+    problem = (_config_problem(config) or _labels_problem(checkpoint.labels, config)
+               or _input_spec_problem(checkpoint.input_spec) or _weights_problem(checkpoint.state_dict))
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if checkpoint.digit_source not in DIGIT_SOURCES:
         raise CheckpointError(f"{path}: unknown digit_source {checkpoint.digit_source!r}")
-    checkpoint.build_model(str(path))  # fail now, naming the file, if the weights do not fit
+    if not isinstance(checkpoint.training, dict):
+        raise CheckpointError(f"{path}: training record is a {type(checkpoint.training).__name__}, not a dict")
+    model = checkpoint.build_model(str(path))  # fail now, naming the file, if the weights do not fit
+    # Finite weights can still give non-finite outputs (a negative BatchNorm variance, huge values):
+    # a blank and a full image must give finite answers, or every reading would print as nan%.
+    probe = torch.zeros(2, checkpoint.input_spec.size, checkpoint.input_spec.size, dtype=torch.uint8)
+    probe[1] = 255
+    with torch.inference_mode():
+        outputs = model(checkpoint.input_spec.normalize(probe))
+    if not all(torch.isfinite(out).all() for out in outputs):
+        raise CheckpointError(f"{path}: the model gives non-finite outputs (NaN or infinity)")
     return checkpoint
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _config_problem(config: ModelConfig) -> str | None:
+    """What is wrong with the architecture, checked before any layer is built (memory is bounded)."""
+    widths, convs = config.stage_widths, config.convs_per_stage
+    if not (1 <= len(widths) <= MAX_STAGES and len(widths) == len(convs)):
+        return f"model_config: {len(widths)} stage widths and {len(convs)} conv counts"
+    if not all(isinstance(w, int) and 1 <= w <= MAX_WIDTH for w in widths):
+        return f"model_config: stage widths {widths} outside 1..{MAX_WIDTH}"
+    if not all(isinstance(c, int) and 1 <= c <= MAX_CONVS for c in convs):
+        return f"model_config: convs per stage {convs} outside 1..{MAX_CONVS}"
+    if not (_is_number(config.dropout) and 0 <= config.dropout < 1) or not isinstance(config.residual, bool):
+        return f"model_config: dropout {config.dropout!r} or residual {config.residual!r} garbled"
+    if not isinstance(config.num_classes, int) or isinstance(config.num_classes, bool):
+        return f"model_config: num_classes {config.num_classes!r} is not a whole number"
+    return None
+
+
+def _labels_problem(labels: str, config: ModelConfig) -> str | None:
+    if len(labels) != config.num_classes:
+        return f"{len(labels)} labels for a {config.num_classes}-class model"
+    if sorted(labels) != sorted(BYMERGE_CHARS):
+        return (f"labels {labels[:60]!r} are not the {len(BYMERGE_CHARS)} distinct ByMerge classes "
+                f"(digits first) this project reads")
+    if labels[:10] != BYMERGE_CHARS[:10]:
+        return "labels must start with the 10 digits: P(digit) sums the first ten classes"
+    return None
+
+
+def _input_spec_problem(spec: InputSpec) -> str | None:
+    if not (isinstance(spec.size, int) and spec.size == 28):
+        return f"input_spec.size {spec.size!r}: the model reads 28x28 images"
+    if not _is_number(spec.mean):
+        return f"input_spec.mean {spec.mean!r} is not a finite number"
+    if not (_is_number(spec.std) and spec.std > 1e-6):
+        return f"input_spec.std {spec.std!r} is not a positive finite number"
+    if not isinstance(spec.transposed, bool):
+        return f"input_spec.transposed {spec.transposed!r} is not true or false"
+    return None
+
+
+def _weights_problem(state_dict: dict) -> str | None:
+    for name, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            return f"state_dict[{name!r}] is a {type(value).__name__}, not a tensor"
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            return f"state_dict[{name!r}] holds NaN or infinite values"
+    return None

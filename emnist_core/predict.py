@@ -8,6 +8,7 @@
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from .preprocess import UnusableImage, prepare
 from .segment import find_characters
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +66,14 @@ class LineReading:
                 "characters": [{"box": list(box), **prediction.to_json()} for box, prediction in self.characters]}
 
 
+def unreadable(error: Exception) -> UnusableImage:
+    """An unexpected failure while reading one input, as a message for people (details in the log)."""
+    log.debug("could not prepare an input", exc_info=error)
+    result = UnusableImage(f"This input could not be read ({type(error).__name__}); try another image file or format.")
+    result.__cause__ = error
+    return result
+
+
 class Predictor:
     """A loaded checkpoint with the preprocessing it expects. Thread-safe for inference."""
 
@@ -92,6 +102,8 @@ class Predictor:
                 prepared.append(prepare(value, self.checkpoint.input_spec.transposed))
             except UnusableImage as error:
                 prepared.append(error)
+            except Exception as error:  # one broken input must not cost the others their readings
+                prepared.append(unreadable(error))
         usable = [p for p in prepared if not isinstance(p, UnusableImage)]
         if usable:
             probs, p_digit = self.predict_emnist(np.stack([p.model_input for p in usable]), only)
@@ -126,8 +138,21 @@ class Predictor:
         return result
 
 
+def printable(text: str) -> str:
+    """A file name or message made safe to print: bytes that were not valid UTF-8 in a file name
+    (kept by Python as lone surrogates) become \\xNN escapes instead of crashing the output."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Read handwritten characters in image files.")
+    """Exit status: 0 when at least one image was read, 1 when none could be, 2 for a usage or
+    checkpoint error (argparse exits with 2 itself)."""
+    parser = argparse.ArgumentParser(description="Read handwritten characters in image files.",
+                                     epilog="exit status: 0 at least one image read, 1 none could be read, "
+                                            "2 usage or checkpoint error")
     parser.add_argument("images", nargs="+", help="image files, one character each (one line each with --line)")
     parser.add_argument("--line", action="store_true", help="each image is a line: a word, a number, a postcode")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
@@ -137,18 +162,19 @@ def main(argv=None) -> int:
     try:
         predictor = Predictor(args.checkpoint)
     except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(printable(f"error: {error}"), file=sys.stderr)
         return 2
     if args.line:
         results = [_read_line_or_error(predictor, image, args.only) for image in args.images]
     else:
         results = predictor.predict_many(args.images, args.only)
+    names = [printable(f) for f in args.images]
     if args.json:
-        print(json.dumps([{"file": f, "error": str(r)} if isinstance(r, UnusableImage)
-                          else {"file": f, **r.to_json()} for f, r in zip(args.images, results)]))
+        print(json.dumps([{"file": f, "error": printable(str(r))} if isinstance(r, UnusableImage)
+                          else {"file": f, **r.to_json()} for f, r in zip(names, results)]))
     else:
-        for f, r in zip(args.images, results):
-            print(f"{f}: cannot read it: {r}" if isinstance(r, UnusableImage) else f"{f}: {_in_words(r)}")
+        for f, r in zip(names, results):
+            print(f"{f}: cannot read it: {printable(str(r))}" if isinstance(r, UnusableImage) else f"{f}: {_in_words(r)}")
     return 0 if any(not isinstance(r, UnusableImage) for r in results) else 1
 
 
@@ -157,6 +183,8 @@ def _read_line_or_error(predictor: Predictor, image, only: str | None) -> LineRe
         return predictor.read_line(image, only=only)
     except UnusableImage as error:
         return error
+    except Exception as error:  # as in predict_many: one broken file must not end the batch
+        return unreadable(error)
 
 
 def _in_words(result: Prediction | LineReading) -> str:

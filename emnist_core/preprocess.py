@@ -7,7 +7,11 @@ downsampled it bicubically to 28x28 and stretched the intensities to 0..255, and
 We do the same, after finding the ink and giving the strokes the width NIST's pens gave them.
 """
 
+import io
+import math
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_SIDE = 384  # larger inputs are shrunk first: plenty for one character, and fast
+MAX_PIXELS = 4096 * 4096  # larger images are refused before decoding: bounded memory and time per input
+DECODE_SIDE = 2 * MAX_SIDE  # images are decoded or reduced to about this long side before anything else
+MIN_WORK_STROKE = 3.0  # thinnest stroke, in pixels at WORK_SIDE, that survives shrinking the mask there
 WORK_SIDE = 64  # the character's long side at NIST-like scale, where blur and stroke width are set
 NIST_BORDER = 2  # pixels of padding around the character at that scale, as EMNIST added
 STROKE_RANGE = (0.12, 0.16)  # stroke width / long side of the character: EMNIST's usual range
@@ -36,70 +43,157 @@ class Prepared:
 
 # ---- 1. whatever came in -> RGBA float image ----------------------------------------------------
 
-def to_rgba(value) -> np.ndarray:
-    """Any supported input -> (H, W, 4) float32 in 0..1."""
+def to_rgba(value, decode_side: int = DECODE_SIDE) -> np.ndarray:
+    """Any supported input -> (H, W, 4) float32 in 0..1, at most about `decode_side` on its long side
+    (one character needs DECODE_SIDE; a whole line of writing asks for more)."""
     if value is None:
         raise UnusableImage("Nothing drawn yet: draw a character.")
     if isinstance(value, dict):
-        return _editor_value_to_rgba(value)
+        return _editor_value_to_rgba(value, decode_side)
     if isinstance(value, (str, os.PathLike)):
-        return _file_to_rgba(Path(value))
+        return _file_to_rgba(Path(value), decode_side)
     if isinstance(value, Image.Image):
-        return _pil_to_rgba(value)
+        return _pil_to_rgba(value, decode_side)
     if isinstance(value, np.ndarray):
-        return _array_to_rgba(value)
+        return _array_to_rgba(value, decode_side)
     raise UnusableImage(f"Cannot read a {type(value).__name__} as an image.")
 
 
-def _file_to_rgba(path: Path) -> np.ndarray:
+def check_size(width: int, height: int) -> None:
+    """Refuse an image above MAX_PIXELS: decoding it could take gigabytes and keep others waiting."""
+    if width * height > MAX_PIXELS:
+        raise UnusableImage(f"The image is too large ({width}x{height} pixels); the limit is "
+                            f"{MAX_PIXELS / 1e6:.1f} megapixels. One character needs far fewer: shrink it.")
+
+
+def open_image(source, reduced: bool = True, decode_side: int = DECODE_SIDE) -> Image.Image:
+    """Open an image file (a path or a binary file object) without decoding it: JPEGs are set to
+    decode at a reduced scale (unless not `reduced`), then the size the decoding would give is
+    checked against MAX_PIXELS."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return _pil_to_rgba(image)
+        with warnings.catch_warnings():  # Pillow's bomb warning: the size is checked here instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except Image.DecompressionBombError:
+        raise UnusableImage(f"The image is too large: the limit is {MAX_PIXELS / 1e6:.1f} megapixels. "
+                            f"One character needs far fewer: shrink it.") from None
+    try:
+        width, height = image.size
+        if reduced and image.format == "JPEG" and max(width, height) > decode_side:
+            shrink = decode_side / max(width, height)  # the DCT decodes at 1/2, 1/4 or 1/8: nearly free
+            image.draft(image.mode, (math.ceil(width * shrink), math.ceil(height * shrink)))
+        check_size(*image.size)
+    except BaseException:
+        image.close()
+        raise
+    return image
+
+
+def check_image_size(source, reduced: bool = True) -> None:
+    """Raise UnusableImage when an image file (path, bytes or file object) is too large to decode,
+    reading only its header. `reduced`: count a JPEG at the reduced size open_image decodes it at;
+    otherwise (for decoders that decode in full, like Gradio's editor) at its full size."""
+    source = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    open_image(source, reduced).close()
+
+
+def _file_to_rgba(path: Path, decode_side: int = DECODE_SIDE) -> np.ndarray:
+    try:
+        kind = path.stat().st_mode
     except FileNotFoundError:
         raise UnusableImage(f"No such image file: {path.name}") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError):  # a name too long or with a NUL byte, a folder that cannot be entered
+        raise UnusableImage(f"{path.name} cannot be opened as a file.") from None
+    if not stat.S_ISREG(kind):  # a FIFO or a device would block or never end: never open one
+        what = "a folder" if stat.S_ISDIR(kind) else "not a regular file"
+        raise UnusableImage(f"{path.name} is {what}, not an image file.")
+    try:
+        with open_image(path, decode_side=decode_side) as image:
+            image.load()
+            return _pil_to_rgba(image, decode_side)
+    except UnusableImage:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         raise UnusableImage(f"{path.name} is not an image this tool can read.") from None
 
 
-def _pil_to_rgba(image: Image.Image) -> np.ndarray:
+def _pil_to_rgba(image: Image.Image, decode_side: int = DECODE_SIDE) -> np.ndarray:
+    check_size(*image.size)
+    factor = math.ceil(max(image.size) / decode_side)
+    if factor > 1:  # box-average whole blocks of pixels: thin strokes fade but stay
+        if image.mode not in _REDUCIBLE_MODES:
+            image = image.convert("I" if image.mode.startswith("I;16") else "L" if image.mode == "1"
+                                  else "RGBA")
+        image = image.reduce(factor)
     image = ImageOps.exif_transpose(image)  # phone photos: upright as the person saw them
-    if image.mode in ("I", "I;16", "F"):
-        array = np.asarray(image, dtype=np.float32)
-        return _array_to_rgba(array / max(float(array.max()), 1.0))
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # deep greys: let the array decide the scale
+        return _array_to_rgba(np.asarray(image), decode_side)
     return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
 
 
-def _array_to_rgba(array: np.ndarray) -> np.ndarray:
+_REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "I", "F")  # what Image.reduce takes (others convert)
+_CV2_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)  # what cv2.resize can shrink
+
+
+def _array_to_rgba(array: np.ndarray, decode_side: int = DECODE_SIDE) -> np.ndarray:
+    """An array -> RGBA in 0..1. The scale is chosen from the dtype and robust statistics:
+
+    - bool: False is 0, True is 1.
+    - integers of any width: 0..1 when no value exceeds 1 (a 0/1 mask), 0..255 when none exceeds
+      255 (uint8, or 8-bit data in a wider type), else 0 to the next 2**k - 1 above the largest
+      value (12-bit scans read as 0..4095, 16-bit as 0..65535); negative values count as 0.
+    - floats: 0..1 unless more than one pixel in a thousand lies above 1.5, then 0..255; values
+      outside the range are clipped, so a stray pixel at 1.01 or 300 changes nothing.
+    - NaN and infinite values are treated as missing: they take the median of the finite pixels
+      (most likely the paper), never ink.
+    """
     array = np.asarray(array)
     if array.dtype == bool:
-        array = array.astype(np.float32)
-    elif array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
-    elif np.issubdtype(array.dtype, np.number):
-        array = np.nan_to_num(array.astype(np.float32))
-        if array.size and array.max() > 1.0:  # 0..255 floats
-            array = array / 255.0
-        array = np.clip(array, 0.0, 1.0)
-    else:
+        array = array.view(np.uint8) * np.uint8(255)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise UnusableImage(f"Cannot read an array of {array.dtype} as an image.")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise UnusableImage(f"An image must be HxW, HxWx3 or HxWx4; got shape {array.shape}.")
+    check_size(array.shape[1], array.shape[0])
+    array = _shrink(array, decode_side)
+    if np.issubdtype(array.dtype, np.integer):
+        top = int(array.max()) if array.size else 0
+        full = 1.0 if top <= 1 else 255.0 if top <= 255 else float(2 ** top.bit_length() - 1)
+        array = np.clip(array.astype(np.float32), 0, None) / full
+    else:
+        array = array.astype(np.float32)
+        finite = np.isfinite(array)
+        if not finite.all():
+            array = np.where(finite, array, np.median(array[finite]) if finite.any() else 0.0)
+        if array.size and np.mean(array > 1.5) > 0.001:
+            array = array / 255.0
+    array = np.clip(array, 0.0, 1.0).astype(np.float32)
     if array.ndim == 2:
         return np.dstack([array, array, array, np.ones_like(array)])
-    if array.ndim == 3 and array.shape[2] == 3:
+    if array.shape[2] == 3:
         return np.dstack([array, np.ones(array.shape[:2], np.float32)])
-    if array.ndim == 3 and array.shape[2] == 4:
+    return array
+
+
+def _shrink(array: np.ndarray, decode_side: int = DECODE_SIDE) -> np.ndarray:
+    """Box-average an array to about `decode_side` on its long side before any float copy is made."""
+    h, w = array.shape[:2]
+    factor = math.ceil(max(h, w) / decode_side)
+    if factor <= 1 or min(h, w) < 2 * factor:
         return array
-    raise UnusableImage(f"An image must be HxW, HxWx3 or HxWx4; got shape {array.shape}.")
+    if array.dtype not in _CV2_DTYPES:
+        array = array.astype(np.float32)
+    return cv2.resize(array, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
 
 
-def _editor_value_to_rgba(value: dict) -> np.ndarray:
+def _editor_value_to_rgba(value: dict, decode_side: int = DECODE_SIDE) -> np.ndarray:
     """A Gradio Sketchpad/ImageEditor value: the composite if given, else the layers over the background."""
     if value.get("composite") is not None:
-        return to_rgba(value["composite"])
+        return to_rgba(value["composite"], decode_side)
     parts = [value.get("background")] + list(value.get("layers") or [])
-    parts = [to_rgba(p) for p in parts if p is not None]
+    parts = [to_rgba(p, decode_side) for p in parts if p is not None]
     if not parts:
         raise UnusableImage("Nothing drawn yet: draw a character.")
     out = parts[0].copy()
@@ -228,16 +322,26 @@ def restroke(mask: np.ndarray, width: float) -> np.ndarray:
 def emnist_from_ink(ink: np.ndarray) -> np.ndarray:
     """Ink map -> (28, 28) uint8 upright character, made as EMNIST made its images."""
     mask = character_mask(ink)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    long_side = max(bottom - top, right - left)
-    if long_side < 2.0 * max(stroke_width(mask), 1.0):
+    crop = _crop(mask)
+    width = stroke_width(np.pad(crop, 1))  # padded: the crop's edge is not a stroke's edge to the transform
+    if max(crop.shape) < 2.0 * max(width, 1.0):
         raise UnusableImage("That is just a dot: draw a whole character.")
-    # Crop to the character (with room for the new strokes), then scale its long side to WORK_SIDE.
-    crop = mask[top:bottom, left:right].astype(np.float32)
-    scale = WORK_SIDE / long_side
+    # Shrinking the mask to WORK_SIDE and thresholding it would erase strokes much thinner than the
+    # shrink factor (a 1-px pen on a large canvas): widen those first, at full resolution, so they
+    # arrive at MIN_WORK_STROKE pixels; fit_stroke_width then gives them EMNIST's width like any other.
+    needed = MIN_WORK_STROKE * max(crop.shape) / WORK_SIDE
+    if width < needed:
+        grow = (needed - width) / 2
+        padded = np.pad(crop, math.ceil(grow) + 1)
+        outside = cv2.distanceTransform((~padded).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        crop = _crop(outside <= grow)
+    # Scale the character's long side to WORK_SIDE (with room for the new strokes).
+    scale = WORK_SIDE / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    work = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) > 0.5
+    work = cv2.resize(crop.astype(np.float32), size,
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) > 0.5
+    if not work.any():
+        raise UnusableImage("No character found: the strokes are too faint or too thin to follow.")
     work = np.pad(work, WORK_SIDE // 8)  # re-stroking may widen thin strokes past the old box
     character = fit_stroke_width(work, STROKE_RANGE[0] * WORK_SIDE, STROKE_RANGE[1] * WORK_SIDE)
     character = cv2.GaussianBlur(character, (0, 0), sigmaX=1.0)
@@ -252,6 +356,14 @@ def emnist_from_ink(ink: np.ndarray) -> np.ndarray:
     small = np.asarray(Image.fromarray(frame, mode="F").resize((28, 28), Image.Resampling.BICUBIC))
     small = np.clip(small, 0, None)
     return (small / max(float(small.max()), 1e-6) * 255).round().astype(np.uint8)
+
+
+def _crop(mask: np.ndarray) -> np.ndarray:
+    """The mask cut to the bounding box of its ink."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        raise UnusableImage("Nothing drawn yet: draw a character.")
+    return mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
 def prepare(value, transposed: bool = True) -> Prepared:

@@ -67,12 +67,15 @@ class _Group:
 
 def find_characters(value) -> list[FoundCharacter]:
     """Any input preprocess.to_rgba takes -> its characters, left to right. Raises UnusableImage."""
-    rgba = to_rgba(value)
+    rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)
     ink = ink_map(rgba, max_side=LINE_MAX_SIDE)
     mask = (ink > INK_LEVEL).astype(np.uint8)
     if mask.mean() > MAX_INK_SHARE:
         raise UnusableImage("Most of the image is ink: write the line on a clear background.")
-    scale_x, scale_y = rgba.shape[1] / ink.shape[1], rgba.shape[0] / ink.shape[0]
+    # Boxes in the input's own pixels: an array may have been shrunk on the way in (a file's boxes
+    # are in the pixels it was decoded at, which is the file's own unless it is huge).
+    height, width = value.shape[:2] if isinstance(value, np.ndarray) else rgba.shape[:2]
+    scale_x, scale_y = width / ink.shape[1], height / ink.shape[0]
     found = []
     for group, pixels in characters_in_mask(mask):
         found.append(FoundCharacter(

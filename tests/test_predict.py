@@ -117,3 +117,24 @@ def test_cli_line_json_gives_text_and_each_characters_box(tiny_checkpoint, tmp_p
     assert lefts == sorted(lefts) and all(len(c["box"]) == 4 and len(c["top5"]) == 5 for c in characters)
     assert main(["--line", str(line), "--checkpoint", str(tiny_checkpoint)]) == 0
     assert "4 characters" in capsys.readouterr().out
+
+
+# The same strokes (x, y in canvas fractions) drawn with a stylus, a ballpoint and a marker.
+PEN_SHAPES = {
+    "7": [[(0.22, 0.16), (0.78, 0.16), (0.48, 0.88)]],
+    "4": [[(0.6, 0.1), (0.2, 0.6), (0.8, 0.6)], [(0.6, 0.1), (0.6, 0.9)]],
+    "E": [[(0.75, 0.15), (0.3, 0.15), (0.3, 0.85), (0.75, 0.85)], [(0.3, 0.5), (0.65, 0.5)]],
+    "A": [[(0.2, 0.9), (0.5, 0.1), (0.8, 0.9)], [(0.32, 0.6), (0.68, 0.6)]],
+    "X": [[(0.05, 0.05), (0.95, 0.95)], [(0.95, 0.05), (0.05, 0.95)]],
+}
+
+
+@pytest.mark.parametrize("char", PEN_SHAPES)
+def test_thin_medium_and_thick_pens_read_alike(char):
+    """Shrinking a 1-px pen's mask used to erase it (the 7 lost its bar and read as 1)."""
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip(f"{DEFAULT_CHECKPOINT} is missing: train one with python -m train")
+    predictor = Predictor()
+    readings = {width: predictor.predict(draw(PEN_SHAPES[char], canvas=400, width=width)).top5[0][0]
+                for width in (1, 4, 12)}
+    assert set(readings.values()) == {char}, readings

@@ -169,6 +169,14 @@ def test_evaluate_refuses_bad_input(trained, glyph_dataset, tmp_path, capsys):
 
 # ---- resume: see test_schedule.py ----------------------------------------------------------------
 
+def test_resume_from_an_empty_file(glyph_dataset, tmp_path):
+    """torch.load's error for a 0-byte file has an empty message; the refusal must still be clean."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "resume.pt").write_bytes(b"")
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--resume"))
+    assert run.rc == 2 and "resume.pt: cannot resume from it" in run.stderr, run.stderr
+
+
 # ---- bad input: exit code 2 and a message, no traceback ------------------------------------------
 
 def test_no_data_dir(tmp_path):

@@ -5,6 +5,7 @@ Malformed input is refused with a message naming the file, never silently traine
 
 import gzip
 import io
+import math
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 
 SPLITS = ("train", "test")
 OFFICIAL_ZIP = "gzip.zip"
 PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
+# Decompressed bytes are read as a stream and never past these: a gzip bomb costs nothing.
+MAX_IDX_BYTES = 1 << 30  # the official training images are 547 MB; a header claiming more is refused
+MAX_TEXT_BYTES = 1 << 20  # the mapping and class-prior files are a few hundred bytes
 
 
 class DataError(ValueError):
@@ -51,31 +55,69 @@ def parse_idx(raw: bytes, source: str, expect_magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable, for torch
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_idx_stream(stream, source: str) -> bytes | bytearray:
+    """An IDX file's bytes from a (decompressing) stream, read no further than its header says it
+    holds, plus one byte so that parse_idx can see trailing data."""
+    head = stream.read(4)
+    if int.from_bytes(head, "big") not in (IMAGE_MAGIC, LABEL_MAGIC):
+        return head + stream.read(4)  # enough for parse_idx to name the problem
+    n_dims = head[3]
+    dims = stream.read(4 * n_dims)
+    shape = [int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(len(dims) // 4)]
+    claimed = 4 + len(dims) + math.prod(shape)
+    if claimed > MAX_IDX_BYTES:
+        raise DataError(f"{source}: its header {tuple(shape)} claims {claimed:,} bytes, more than the "
+                        f"{MAX_IDX_BYTES:,} this loader reads")
+    buffer = bytearray(claimed + 1)  # filled in place: one copy of the data in memory, not two
+    buffer[:4 + len(dims)] = head + dims
+    filled, view = 4 + len(dims), memoryview(buffer)
+    while filled < len(buffer):
+        got = stream.readinto(view[filled:filled + (1 << 24)])  # in chunks: a reader may copy each
+        if not got:
+            break
+        filled += got
+    view.release()
+    del buffer[filled:]  # in place: no second copy of a large file
+    return buffer
+
+
+def _read_text_stream(stream, source: str) -> bytes:
+    data = stream.read(MAX_TEXT_BYTES + 1)
+    if len(data) > MAX_TEXT_BYTES:
+        raise DataError(f"{source}: larger than {MAX_TEXT_BYTES:,} bytes: not a mapping file")
+    return data
+
+
+def _read(open_stream, gzipped: bool, source: str, reader, failure: str = "cannot read") -> bytes:
+    """reader(stream, source) over the (gunzipped) stream; read errors become DataError naming the file."""
     try:
-        data = path.read_bytes()
-        return gzip.decompress(data) if path.suffix == ".gz" else data
-    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot read ({error})") from None
+        with open_stream() as raw, (gzip.GzipFile(fileobj=raw) if gzipped else raw) as stream:
+            return reader(stream, source)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{source}: {failure} ({error})") from None
 
 
-def _find_member(data_dir: Path, name: str) -> tuple[bytes, str] | None:
-    """Bytes of an official file from data_dir: plain, .gz, or inside the official gzip.zip."""
+def _find_member(data_dir: Path, name: str, reader=None) -> tuple[bytes, str] | None:
+    """Bytes of an official file from data_dir: plain, .gz, or inside the official gzip.zip, read by
+    reader(stream, source) (_read_idx_stream by default); reader=False only says whether it is there."""
+    reader = _read_idx_stream if reader is None else reader
     for candidate in (data_dir / name, data_dir / (name + ".gz")):
         if candidate.is_file():
-            return _read_bytes(candidate), str(candidate)
+            if reader is False:
+                return b"", str(candidate)
+            source = str(candidate)
+            return _read(lambda: open(candidate, "rb"), candidate.suffix == ".gz", source, reader), source
     archive = data_dir / OFFICIAL_ZIP
     if archive.is_file():
         try:
             with zipfile.ZipFile(archive) as zf:
                 for member in zf.namelist():
                     if Path(member).name in (name, name + ".gz"):
-                        data = zf.read(member)
                         source = f"{archive}:{member}"
-                        try:
-                            return (gzip.decompress(data) if member.endswith(".gz") else data), source
-                        except (OSError, EOFError, zlib.error) as error:
-                            raise DataError(f"{source}: cannot decompress ({error})") from None
+                        if reader is False:
+                            return b"", source
+                        return (_read(lambda: zf.open(member), member.endswith(".gz"), source, reader,
+                                      "cannot decompress"), source)
         except zipfile.BadZipFile as error:
             raise DataError(f"{archive}: not a valid zip archive ({error})") from None
     return None
@@ -83,7 +125,8 @@ def _find_member(data_dir: Path, name: str) -> tuple[bytes, str] | None:
 
 def has_split(data_dir: str | Path, split: str) -> bool:
     data_dir = Path(data_dir)
-    return all(_find_member(data_dir, idx_name(split, kind)) is not None for kind in ("images", "labels"))
+    return all(_find_member(data_dir, idx_name(split, kind), reader=False) is not None
+               for kind in ("images", "labels"))
 
 
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +148,7 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
         bad = int((labels >= NUM_CLASSES).sum())
         raise DataError(f"{label_src}: {bad} labels outside 0..{NUM_CLASSES - 1} "
                         f"(max {labels.max()}): not ByMerge labels")
-    mapping = _find_member(data_dir, "emnist-bymerge-mapping.txt")
+    mapping = _find_member(data_dir, "emnist-bymerge-mapping.txt", _read_text_stream)
     if mapping is not None:
         try:
             check_mapping_file(mapping[0].decode("ascii"), mapping[1])
@@ -152,6 +195,8 @@ def read_class_prior(path: str | Path) -> np.ndarray:
     path = Path(path)
     counts = np.zeros(NUM_CLASSES)
     try:
+        if path.stat().st_size > MAX_TEXT_BYTES:
+            raise ValueError(f"larger than {MAX_TEXT_BYTES:,} bytes")
         for line in path.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 index, _char, count = line.split()[:3]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from emnist_core.checkpoint import CheckpointError
+from emnist_core.checkpoint import CheckpointError, describe_error
 
 RESUME = "resume.pt"
 UNBOUNDED_STEPS = 10 ** 9  # --extend-minutes without --epochs lifts the epoch bound
@@ -38,8 +38,7 @@ def load(out: Path) -> dict:
             state[key] = json.loads(state[key])
         return state
     except Exception as error:  # a corrupt or foreign file
-        raise CheckpointError(f"{path}: cannot resume from it ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0][:200]})") from None
+        raise CheckpointError(f"{path}: cannot resume from it ({describe_error(error)})") from None
 
 
 def restore(state: dict, out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

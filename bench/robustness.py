@@ -1,0 +1,301 @@
+"""Peak memory (RSS) and time of the worst inputs we know, each in a fresh process; then the page
+answering one visitor while another sends large files.
+
+    OMP_NUM_THREADS=1 python -m bench.robustness            # every case, then the page
+    python -m bench.robustness --no-page                    # the inputs only
+
+The budget: no single input above 1 GB peak RSS or 5 s on the project's 2-core CPU. Peak RSS counts
+the whole process: Python, torch and the loaded model (the "baseline" column) and, for arrays, the
+caller's own array.
+"""
+
+import argparse
+import io
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.hostile import L_SHAPE, drawing, huge_array, png_bytes, write
+
+BUDGET_MB, BUDGET_S = 1024, 5.0
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent
+    across fork and exec, which would charge each case with the memory the parent used to make it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# ---- the cases: each makes its input in the measuring process (files in a temp folder) -------------
+
+def big_drawing_png(folder: Path, side: int, mode: str) -> str:
+    image = Image.fromarray(drawing(canvas=side, width=side // 25)).convert(mode)
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(drawing(canvas=side, width=side // 25)).astype(np.uint16) * 200))
+    image.save(folder / "big.png", compress_level=1)
+    return str(folder / "big.png")
+
+
+def big_jpeg(folder: Path, side: int) -> str:
+    Image.fromarray(drawing(canvas=side, width=side // 25)).convert("RGB").save(folder / "big.jpg", quality=85)
+    return str(folder / "big.jpg")
+
+
+def float_rgba(side: int) -> np.ndarray:
+    """Filled in place: making the input must not raise the high-water mark being measured."""
+    image = np.ones((side, side, 4), np.float32)
+    grey = np.asarray(Image.fromarray(drawing()).resize((side, side)))
+    for channel in range(3):
+        np.divide(grey, 255, out=image[:, :, channel])
+    return image
+
+
+def nan_floats(side: int) -> np.ndarray:
+    image = np.asarray(Image.fromarray(drawing()).resize((side, side)), np.float32) / 255
+    image[: side // 3] = np.nan
+    return image
+
+
+def thin_cross(side: int) -> np.ndarray:
+    image = np.full((side, side), 255, np.uint8)
+    image[np.eye(side, dtype=bool) | np.eye(side, dtype=bool)[::-1]] = 0
+    return image
+
+
+# Files are written by the parent process, arrays made by the measuring one (they are the caller's).
+FILE_CASES = {
+    "13000x13000 1-bit PNG (38 KB)": lambda d: write(d, "bomb.png", png_bytes(13000, 13000)),
+    "20000x20000 1-bit PNG (over Pillow's limit)": lambda d: write(d, "bomb2.png", png_bytes(20000, 20000)),
+    "4096x4096 RGBA PNG (largest accepted)": lambda d: big_drawing_png(d, 4096, "RGBA"),
+    "4096x4096 16-bit grey PNG": lambda d: big_drawing_png(d, 4096, "I;16"),
+    "12000x12000 JPEG (decoded at 1/8)": lambda d: big_jpeg(d, 12000),
+}
+ARRAY_CASES = {
+    "20000x20000 uint8 array (400 MB itself)": lambda: np.full((20000, 20000), 255, np.uint8),
+    "4096x4096x4 float32 array (268 MB itself)": lambda: float_rgba(4096),
+    "4096x4096 float32 array, a third NaN": lambda: nan_floats(4096),
+    "1-px cross on 300x300": lambda: thin_cross(300),
+}
+
+
+def run_page_case(path: str):
+    """A sketchpad value as the page receives it: Gradio's editor preprocessing, then read_character."""
+    import gradio as gr
+    from gradio.components.image_editor import EditorData
+    from gradio.data_classes import FileData
+
+    import demo
+    from emnist_core.predict import Predictor
+    predictor = Predictor()
+    pad = demo.forgiving(gr.Sketchpad(type="numpy", render=False))
+    payload = EditorData(background=None, layers=[], composite=FileData(path=path))
+    start_mb, start = peak_mb(), time.perf_counter()
+    label, verdict, _ = demo.read_character(predictor, pad.preprocess(payload))
+    outcome = f"reads {max(label, key=label.get)}" if label else f"refused: {verdict[:60]}"
+    return start_mb, time.perf_counter() - start, outcome
+
+
+def big_sketch_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(drawing(canvas=4096, width=160)).convert("RGBA").save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+PAGE_CASES = {
+    "page: 13000x13000 1-bit PNG as the sketch": lambda d: write(d, "bomb.png", png_bytes(13000, 13000)),
+    "page: 4096x4096 RGBA PNG as the sketch": lambda d: write(d, "big.png", big_sketch_png()),
+}
+
+
+DATA_CASE = "data folder: gzip bomb, 3.4 MB -> 3.5 GB"
+
+
+def gzip_bomb_folder(folder: Path) -> Path:
+    """A data folder whose images file is a valid header followed by 3.5 GB of zeros (3.4 MB gzipped)."""
+    import zlib
+
+    from train.data import idx_name, write_idx
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(folder / (idx_name("train", "images") + ".gz"), "wb") as f:
+        header = b"".join(n.to_bytes(4, "big") for n in (2051, 697932, 28, 28))  # the official images' header
+        f.write(packer.compress(header))
+        zeros = bytes(1 << 24)
+        for _ in range(210):
+            f.write(packer.compress(zeros))
+        f.write(packer.flush())
+    write_idx(folder / (idx_name("train", "labels") + ".gz"), np.zeros(10, np.uint8))
+    return folder
+
+
+def make_input(name: str, folder: Path) -> str:
+    """The file a case reads, written by the parent process (so writing it is not measured)."""
+    if name in FILE_CASES:
+        return FILE_CASES[name](folder)
+    if name in PAGE_CASES:
+        return PAGE_CASES[name](folder)
+    if name == DATA_CASE:
+        return str(gzip_bomb_folder(folder))
+    return ""
+
+
+def measure(name: str, path: str) -> dict:
+    """Run one case in this process; returns its numbers."""
+    if name in PAGE_CASES:
+        start_mb, seconds, outcome = run_page_case(path)
+    elif name == DATA_CASE:
+        from train.data import DataError, load_split
+        start_mb, start = peak_mb(), time.perf_counter()
+        try:
+            load_split(path, "train")
+            outcome = "loaded (!)"
+        except DataError as problem:
+            outcome = f"refused: {str(problem).split(': ', 1)[1][:60]}"
+        seconds = time.perf_counter() - start
+    else:
+        from emnist_core.predict import Predictor
+        from emnist_core.preprocess import UnusableImage
+        predictor = Predictor()
+        value = ARRAY_CASES[name]() if name in ARRAY_CASES else path
+        start_mb, start = peak_mb(), time.perf_counter()
+        try:
+            outcome = f"reads {predictor.predict(value).top5[0][0]}"
+        except UnusableImage as problem:
+            outcome = f"refused: {str(problem)[:60]}"
+        seconds = time.perf_counter() - start
+    return {"case": name, "baseline_mb": round(start_mb), "peak_mb": round(peak_mb()), "seconds": round(seconds, 2),
+            "outcome": outcome}
+
+
+ALL_CASES = [*FILE_CASES, *ARRAY_CASES, *PAGE_CASES, DATA_CASE]
+
+
+# ---- the page under a large sender --------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def page_check(folder: Path) -> list[str]:
+    """One visitor draws small sketches while another keeps sending the largest images; plus the cap."""
+    import httpx
+    from gradio_client import Client, handle_file
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(240):
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        small = write(folder, "seven.png", _png(drawing([[(0.22, 0.16), (0.78, 0.16), (0.48, 0.88)]])))
+        large = [write(folder, "bomb.png", png_bytes(13000, 13000)), write(folder, "big.png", big_sketch_png())]
+
+        def sketch(path):
+            return {"background": None, "layers": [], "composite": handle_file(path)}
+
+        def latencies(client, n):
+            times = []
+            for _ in range(n):
+                start = time.perf_counter()
+                client.predict(sketch(small), api_name="/predict")
+                times.append(time.perf_counter() - start)
+            return times
+
+        visitor = Client(url, verbose=False)
+        alone = latencies(visitor, 8)
+        stop, sent = threading.Event(), []
+
+        def large_sender():
+            client = Client(url, verbose=False)
+            while not stop.is_set():
+                for path in large:
+                    start = time.perf_counter()
+                    verdict = client.predict(sketch(path), api_name="/predict")[1]
+                    sent.append((Path(path).name, time.perf_counter() - start,
+                                 verdict.replace("#", "").replace("*", "").split("\n")[0].strip()[:40]))
+
+        sender = threading.Thread(target=large_sender, daemon=True)
+        sender.start()
+        time.sleep(1.0)
+        together = latencies(visitor, 8)
+        stop.set()
+        sender.join(timeout=60)
+        cap = httpx.post(f"{url}gradio_api/upload", files={"files": ("x.png", b"\0" * (25 << 20))}, timeout=60)
+        return [f"small sketch, alone:                  median {statistics.median(alone):.2f} s, "
+                f"max {max(alone):.2f} s",
+                f"small sketch, while large files come: median {statistics.median(together):.2f} s, "
+                f"max {max(together):.2f} s",
+                f"large files answered meanwhile: {len(sent)}, slowest {max(t for _, t, _ in sent):.2f} s "
+                f"({'; '.join(sorted({f'{n}: {v}' for n, _, v in sent}))})",
+                f"25 MB upload: HTTP {cap.status_code} ({cap.text[:70]})"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=ALL_CASES, help="measure one case in this process, print JSON")
+    parser.add_argument("--input", default="", help="with --case: the file or folder the parent made for it")
+    parser.add_argument("--no-page", action="store_true", help="skip the page check (it launches demo.py)")
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(measure(args.case, args.input)))
+        return 0
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    print(f"{'case':<48} {'baseline':>9} {'peak RSS':>9} {'time':>7}  outcome")
+    over = 0
+    for name in ALL_CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = subprocess.run([sys.executable, "-m", "bench.robustness", "--case", name,
+                                  "--input", make_input(name, Path(tmp))], cwd=REPO, env=env,
+                                 capture_output=True, text=True)
+        if run.returncode:
+            print(f"{name:<48} FAILED: {run.stderr.strip().splitlines()[-1:]}")
+            over += 1
+            continue
+        r = json.loads(run.stdout.strip().splitlines()[-1])
+        # A data file's memory is what its header claims (a genuine training file needs as much), so the
+        # per-input budget is for images; the data case shows the bomb is refused at that bound.
+        over_budget = r["peak_mb"] > BUDGET_MB or r["seconds"] > BUDGET_S
+        flag = " OVER BUDGET" if over_budget and name != DATA_CASE else ""
+        over += bool(flag)
+        print(f"{name:<48} {r['baseline_mb']:>6} MB {r['peak_mb']:>6} MB {r['seconds']:>6.2f}s  {r['outcome']}{flag}")
+    if not args.no_page:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("\nthe page (python demo.py), one visitor drawing while another sends large files:")
+            for line in page_check(Path(tmp)):
+                print("  " + line)
+    print(f"\nbudget: {BUDGET_MB} MB peak RSS and {BUDGET_S:.0f} s per input; {over} case(s) over it")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
