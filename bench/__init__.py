@@ -1,0 +1,1 @@
+"""Measurement scripts (benchmarks, drawing scores, load and latency probes): `python -m bench.NAME`."""
