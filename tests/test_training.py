@@ -146,6 +146,16 @@ def test_evaluate_val_reproduces_the_checkpoints_own_split(trained, glyph_datase
     assert metrics["accuracy"] == pytest.approx(trained.metrics["val"]["accuracy"], abs=1e-6)
 
 
+def test_evaluate_a_sample_of_the_training_part(trained, glyph_dataset, tmp_path, capsys):
+    argv = ["--checkpoint", trained.out / "model.pt", "--data-dir", glyph_dataset.dir, "--split", "train",
+            "--sample", "100", "--json", tmp_path / "a.json"]
+    rc, _, _ = run_evaluate(capsys, *argv)
+    first = json.loads((tmp_path / "a.json").read_text())
+    run_evaluate(capsys, *argv[:-1], tmp_path / "b.json")
+    assert rc == 0 and first["n"] == 100 and first["sample"] == 100
+    assert first["accuracy"] == json.loads((tmp_path / "b.json").read_text())["accuracy"]  # the same sample
+
+
 def test_evaluate_val_after_a_limited_run(glyph_dataset, tmp_path, capsys):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "600", "--epochs", "1"))
     assert run.rc == 0, run.stderr
