@@ -8,12 +8,24 @@ checkpoint only needs its card and README figures regenerated, not this test rew
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from emnist_core.inference import model_outputs, probabilities
 from emnist_core.model import build_network, count_parameters
 from train import model_card as model_card_cli
+from train.evaluate import checkpoint_split, compute_metrics
+
+from conftest import shared_path
+
+# The shipped checkpoint's record was written before the coherent reading (emnist_core.inference): its
+# accuracy scores the arg-max class while its digit/letter scores the digit head, so today's
+# `python -m train.evaluate --split val` prints 90.99% where the record says 91.37%. A checkpoint trained
+# (or recalibrated) with today's code records what evaluate prints.
+RECORDED_BEFORE_COHERENT_READING = {"fb4174b"}  # the record's "commit"
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -82,3 +94,20 @@ def test_readme_validation_table_is_the_checkpoints_record(checkpoint):
                              two_decimals(val["prior_weighted_digit_letter_accuracy"])]
     parameters = count_parameters(build_network(checkpoint.model_config))
     assert f"{parameters:,} parameters" in README.read_text()
+
+
+def test_recorded_validation_figures_are_what_evaluate_prints(checkpoint):
+    """The record (and so the README and the card) says what `python -m train.evaluate --split val` prints."""
+    record = checkpoint.training
+    data_dir = shared_path(Path(record["data_dir"]).name)
+    if record.get("commit") in RECORDED_BEFORE_COHERENT_READING:
+        pytest.xfail("the shipped record predates the coherent reading: recalibrate or retrain it")
+    images, labels, weights = checkpoint_split(checkpoint, DEFAULT_CHECKPOINT, data_dir, "val")
+    logits, digit_logits = model_outputs(checkpoint.build_model(), torch.from_numpy(np.ascontiguousarray(images)),
+                                         checkpoint.input_spec)
+    measured = compute_metrics(*probabilities(logits, digit_logits, checkpoint.digit_source),
+                               torch.from_numpy(labels), weights)
+    recorded = record["metrics"]["val"]
+    for key in ("accuracy", "digit_letter_accuracy", "balanced_accuracy", "top5_accuracy",
+                "prior_weighted_accuracy", "prior_weighted_digit_letter_accuracy"):
+        assert measured[key] == pytest.approx(recorded[key], abs=2e-4), key  # a reading or two
