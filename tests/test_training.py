@@ -119,6 +119,19 @@ def test_batchnorm_statistics_are_chosen_on_validation(trained):
     assert trained.metrics["val"]["accuracy"] == pytest.approx(candidates[chosen]["accuracy"], abs=1e-6)
 
 
+def test_no_augment_and_save_to(glyph_dataset, tmp_path):
+    """--no-augment trains on the images as they are (recorded as no augmentation); --save-to copies
+    the final model, the same checkpoint as the run folder's model.pt."""
+    saved = tmp_path / "shipped" / "emnist_bymerge.pt"
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--no-augment", "--epochs", "1",
+                                  "--save-to", str(saved)))
+    assert run.rc == 0, run.stderr
+    copy, final = load_checkpoint(saved), load_checkpoint(run.out / "model.pt")
+    assert copy.training["augment"] is None and "--no-augment" in copy.training["command"]
+    assert copy.training == final.training
+    assert all(torch.equal(copy.state_dict[k], final.state_dict[k]) for k in final.state_dict)
+
+
 def test_report_lists_every_class(trained):
     lines = (trained.out / "per_class.txt").read_text().splitlines()
     assert lines[0].startswith("class") and len([l for l in lines[1:48] if l.strip()]) == 47
