@@ -1,1 +1,1 @@
-"""Measurements of the project as it runs: each module runs as `python -m bench.NAME`."""
+"""Measurement scripts (benchmarks, drawing scores, load and latency probes): `python -m bench.NAME`."""

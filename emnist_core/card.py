@@ -22,7 +22,7 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
                drawings: dict | None = None) -> str:
     """Markdown: the model, its data, how it was trained, its measured results and its limits.
 
-    `drawings` is the JSON of `python -m train.score_drawings --json`, when there is one."""
+    `drawings` is the JSON of `python -m bench.score_drawings --json`, when there is one."""
     t = checkpoint.training or {}
     metrics = t.get("metrics") or {}
     val, test, selection = metrics.get("val") or t.get("val"), metrics.get("test"), metrics.get("selection") or {}
@@ -72,7 +72,7 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
     if drawings and "omniglot" in drawings:
         png = drawings["omniglot"]["png"]
         lines += ["", "**Real drawings** (Omniglot's Latin letters a-z, 10 people, drawn with a mouse; "
-                  "`python -m train.score_drawings`):", "",
+                  "`python -m bench.score_drawings`):", "",
                   "| input | strict top-1 | look-alike-tolerant top-1 | top-5 |", "| --- | --- | --- | --- |",
                   f"| 260 scanned PNGs | {percent(png['strict_top1'])} | {percent(png['tolerant_top1'])} | "
                   f"{percent(png['top5'])} |"]

@@ -74,7 +74,7 @@ def ranked(q: torch.Tensor, p_digit: torch.Tensor) -> torch.Tensor:
     of_kind = q.masked_fill(is_digit != class_is_digit[None, :], -1.0)
     reading = of_kind.argmax(1, keepdim=True)
     order = q.argsort(dim=1, descending=True, stable=True)
-    rest = order[order != reading].view(len(q), -1)
+    rest = order[order != reading].view(len(q), q.shape[1] - 1)  # explicit: an empty batch has no -1
     return torch.cat([reading, rest], dim=1)
 
 

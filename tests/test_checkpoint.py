@@ -163,7 +163,7 @@ def test_garbled_field_types(tmp_path, change):
     path = tmp_path / "model.pt"
     save_checkpoint(make_checkpoint(), path)
     rewrite(path, **change)
-    refused(path, "")
+    refused(path, "checkpoint is missing or garbles a field")
 
 
 def test_default_checkpoint_path_lives_in_the_repository():

@@ -20,6 +20,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.labels import letter_matches
 from emnist_core.predict import Prediction, Predictor
 from emnist_core.strokes import render_strokes
+from test_preprocess import draw
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
 SEVEN = [np.array([(0.22, 0.16), (0.78, 0.14), (0.62, 0.42), (0.48, 0.88)], np.float32)]  # one stroke
@@ -59,11 +60,24 @@ def assert_reads(outputs, expected: str):
     assert seen.shape == (28 * demo.ZOOM, 28 * demo.ZOOM) and seen.dtype == np.uint8
 
 
-def assert_friendly(outputs, *words: str):
+class BrokenPredictor:
+    def predict(self, value, *args, **kwargs):
+        raise RuntimeError("boom")
+
+
+def bug_message() -> str:
+    """The catch-all message a bug gets: no friendly refusal may be (or contain) it."""
+    return demo.read_character(BrokenPredictor(), None)[1]
+
+
+def assert_friendly(outputs, phrase: str):
+    """Empty outputs and a message holding `phrase`, words only that refusal uses (not "draw", which the
+    catch-all for bugs says too), so a refusal that fell through to the catch-all fails."""
     label, verdict, seen = outputs
     assert label is None and seen is None
     assert verdict and "Traceback" not in verdict
-    assert all(w.lower() in verdict.lower() for w in words), verdict
+    assert phrase.lower() not in bug_message().lower(), f"{phrase!r} does not tell this refusal from a bug"
+    assert verdict != bug_message() and phrase.lower() in verdict.lower(), verdict
 
 
 def test_composite_as_rgba(predictor, seven_value):
@@ -79,19 +93,43 @@ def test_composite_none_uses_layers_over_background(predictor, seven_value):
 @pytest.mark.parametrize("value", [None, {"background": None, "layers": [], "composite": None},
                                    {"background": None, "layers": None, "composite": None}])
 def test_nothing_drawn_is_a_friendly_message(predictor, value):
-    assert_friendly(demo.read_character(predictor, value), "draw")
+    assert_friendly(demo.read_character(predictor, value), "nothing drawn yet")
 
 
 def test_blank_canvas_is_a_friendly_message(predictor):
-    assert_friendly(demo.read_character(predictor, demo.BLANK_CANVAS), "draw")
+    assert_friendly(demo.read_character(predictor, demo.BLANK_CANVAS), "one flat colour")
+
+
+FAINT_L = [[(0.35, 0.2), (0.35, 0.8), (0.65, 0.8)]]
+
+
+@pytest.mark.parametrize("make, phrase", [
+    (lambda: render_strokes([np.array(FAINT_L[0], np.float32)], canvas=demo.CANVAS, brush_radius=2),
+     None),  # a control: thin but dark strokes are read, not refused
+    (lambda: np.where(render_strokes([np.array(FAINT_L[0], np.float32)], canvas=demo.CANVAS,
+                                     brush_radius=demo.BRUSH_RADIUS) < 128, 240, 255).astype(np.uint8),
+     "ink is too faint"),
+    (lambda: np.where(np.hypot(*np.mgrid[-200:200, -200:200]) < 12, 0, 255).astype(np.uint8), "just a dot"),
+    (lambda: draw([[(0.05 + 0.1 * i, 0.02), (0.05 + 0.1 * i, 0.98)] for i in range(10)], width=25),
+     "most of the image is ink"),  # stripes: 62% ink
+    (lambda: np.zeros((5, 5), np.uint8), "too small"),
+    (lambda: np.zeros((30, 30, 5), np.uint8), "got shape"),
+])
+def test_each_refusal_has_its_own_message(predictor, make, phrase):
+    outputs = demo.read_character(predictor, make())
+    if phrase is None:
+        assert outputs[0] is not None, outputs[1]
+    else:
+        assert_friendly(outputs, phrase)
 
 
 def test_garbage_upload_is_a_friendly_message(predictor, tmp_path):
     garbage = tmp_path / "photo.png"
     garbage.write_bytes(np.random.default_rng(0).bytes(3000))
-    assert_friendly(demo.read_character(predictor, str(garbage)), "photo.png")
-    assert_friendly(demo.read_character(predictor, demo.UNREADABLE), "not an image")
-    assert_friendly(demo.read_character(predictor, {"composite": 42}), "int")
+    assert_friendly(demo.read_character(predictor, str(garbage)), "photo.png is not an image this tool can read")
+    assert_friendly(demo.read_character(predictor, demo.UNREADABLE), "not an image this demo can read")
+    assert_friendly(demo.read_character(predictor, {"composite": 42}), "cannot read a int")
+    assert_friendly(demo.read_character(predictor, str(tmp_path / "gone.png")), "no such image file: gone.png")
 
 
 def test_forgiving_components_pass_unreadable_files_on(tmp_path):
@@ -109,7 +147,9 @@ def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value)
     def broken(value):
         raise RuntimeError("boom")
     monkeypatch.setattr(predictor, "predict", broken)
-    assert_friendly(demo.read_character(predictor, seven_value), "sorry")
+    label, verdict, seen = demo.read_character(predictor, seven_value)
+    assert label is None and seen is None and verdict == bug_message()
+    assert "sorry" in verdict.lower() and "boom" not in verdict and "Traceback" not in verdict
 
 
 @pytest.mark.parametrize("path", demo.EXAMPLES, ids=lambda p: Path(p).name)
@@ -219,12 +259,13 @@ def test_api_blank_and_garbage_give_friendly_results(client, tmp_path):
     blank = save_png(demo.BLANK_CANVAS["background"], tmp_path / "blank.png")
     label, verdict, seen = client.predict({"background": None, "layers": [], "composite": handle_file(blank)},
                                           api_name="/predict")
-    assert not label.get("label") and "draw" in verdict.lower() and seen is None
+    assert not label.get("label") and "one flat colour" in verdict.lower() and seen is None
+    assert verdict != bug_message()
     garbage = tmp_path / "garbage.png"
     garbage.write_bytes(b"\x89PNG but not really")
     value = {"background": None, "layers": [], "composite": handle_file(str(garbage))}
     label, verdict, _ = client.predict(value, api_name="/predict")
-    assert not label.get("label") and "not an image" in verdict
+    assert not label.get("label") and "not an image" in verdict and verdict != bug_message()
 
 
 # ---- the 'Write a line' tab ---------------------------------------------------------------------

@@ -118,6 +118,7 @@ def test_photo_of_paper_with_uneven_light():
 
 @pytest.mark.parametrize("value, words", [
     (None, "nothing drawn"),
+    (np.where(draw(L_SHAPE) < 128, 240, 255).astype(np.uint8), "ink is too faint"),
     ({"background": None, "layers": [], "composite": None}, "nothing drawn"),
     (np.full((300, 300), 255, np.uint8), "flat colour"),
     (np.zeros((300, 300), np.uint8), "flat colour"),
@@ -137,8 +138,11 @@ def test_unusable_input_gets_a_clear_message(value, words):
 
 def test_fully_inked_canvas_is_refused():
     scribble = draw([[(0.05 + 0.1 * i, 0.02), (0.05 + 0.1 * i, 0.98)] for i in range(10)], width=45)
-    with pytest.raises(UnusableImage, match="(?i)ink"):
-        prepare(scribble)
+    with pytest.raises(UnusableImage, match="(?i)one flat colour.*clear a fully inked canvas"):
+        prepare(scribble)  # the bars merge: nothing but ink
+    stripes = draw([[(0.05 + 0.1 * i, 0.02), (0.05 + 0.1 * i, 0.98)] for i in range(10)], width=25)
+    with pytest.raises(UnusableImage, match="(?i)most of the image is ink"):
+        prepare(stripes)  # 62% ink, paper between the bars
 
 
 def test_stroke_range_is_emnist_like():

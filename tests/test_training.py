@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import write_dataset
 from emnist_core.card import model_card
-from emnist_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, load_checkpoint, save_checkpoint
 from emnist_core.model import EmnistCNN, ModelConfig
 from train import evaluate, recalibrate
 from train import train as train_module
@@ -99,7 +100,7 @@ def test_official_test_split_is_scored_once_at_the_end(trained):
 def test_checkpoint_records_the_run(trained):
     checkpoint = load_checkpoint(trained.out / "model.pt")
     assert checkpoint.model_config == ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
-    assert checkpoint.digit_source in ("sum", "head")
+    assert checkpoint.digit_source == trained.metrics["selection"]["digit_source"] in DIGIT_SOURCES
     record = checkpoint.training
     assert record["command"].startswith("python -m train --data-dir ")
     assert record["n_train"] + record["n_val"] == 1500
@@ -117,6 +118,19 @@ def test_batchnorm_statistics_are_chosen_on_validation(trained):
     chosen = selection["batchnorm_statistics"]
     assert candidates[chosen]["accuracy"] == max(c["accuracy"] for c in candidates.values())
     assert trained.metrics["val"]["accuracy"] == pytest.approx(candidates[chosen]["accuracy"], abs=1e-6)
+
+
+def test_no_augment_and_save_to(glyph_dataset, tmp_path):
+    """--no-augment trains on the images as they are (recorded as no augmentation); --save-to copies
+    the final model, the same checkpoint as the run folder's model.pt."""
+    saved = tmp_path / "shipped" / "emnist_bymerge.pt"
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--no-augment", "--epochs", "1",
+                                  "--save-to", str(saved)))
+    assert run.rc == 0, run.stderr
+    copy, final = load_checkpoint(saved), load_checkpoint(run.out / "model.pt")
+    assert copy.training["augment"] is None and "--no-augment" in copy.training["command"]
+    assert copy.training == final.training
+    assert all(torch.equal(copy.state_dict[k], final.state_dict[k]) for k in final.state_dict)
 
 
 def test_report_lists_every_class(trained):
@@ -144,6 +158,16 @@ def test_evaluate_val_reproduces_the_checkpoints_own_split(trained, glyph_datase
     assert rc == 0
     assert metrics["n"] == load_checkpoint(trained.out / "model.pt").training["n_val"]
     assert metrics["accuracy"] == pytest.approx(trained.metrics["val"]["accuracy"], abs=1e-6)
+
+
+def test_evaluate_a_sample_of_the_training_part(trained, glyph_dataset, tmp_path, capsys):
+    argv = ["--checkpoint", trained.out / "model.pt", "--data-dir", glyph_dataset.dir, "--split", "train",
+            "--sample", "100", "--json", tmp_path / "a.json"]
+    rc, _, _ = run_evaluate(capsys, *argv)
+    first = json.loads((tmp_path / "a.json").read_text())
+    run_evaluate(capsys, *argv[:-1], tmp_path / "b.json")
+    assert rc == 0 and first["n"] == 100 and first["sample"] == 100
+    assert first["accuracy"] == json.loads((tmp_path / "b.json").read_text())["accuracy"]  # the same sample
 
 
 def test_evaluate_val_after_a_limited_run(glyph_dataset, tmp_path, capsys):

@@ -1,1 +1,1 @@
-"""Training, evaluation and benchmarks for the EMNIST ByMerge CNN (`python -m train`)."""
+"""Training and evaluation of the EMNIST ByMerge CNN (`python -m train`); measurements live in bench/."""

@@ -19,7 +19,7 @@ from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import NUM_DIGITS
 
 from .data import PRIOR_FILE, DataError, class_frequencies, load_split, read_class_prior, stratified_split
-from .flags import device_name, output_file
+from .flags import device_name, non_negative_int, output_file
 
 
 def select_device(name: str) -> torch.device:
@@ -86,6 +86,30 @@ def pool_class_weights(data_dir, train_labels: np.ndarray, record: dict) -> torc
     return torch.from_numpy(read_class_prior(prior) / class_frequencies(train_labels)).float()
 
 
+def checkpoint_split(checkpoint, checkpoint_path, data_dir, split: str,
+                     sample: int = 0) -> tuple[np.ndarray, np.ndarray, torch.Tensor | None]:
+    """(images, labels, class weights or None) of `split`: "test" is the official test split (already
+    ByMerge's class mix, so no weights), "train" / "val" the checkpoint's own split of the training
+    files, weighted as training weighted its validation. `sample` > 0 keeps a seeded random sample."""
+    images, labels = load_split(data_dir, "test" if split == "test" else "train")
+    class_weights = None
+    if split != "test":
+        record = checkpoint.training or {}
+        split_record = record.get("split", {})
+        if "val_fraction" not in split_record:
+            raise DataError(f"{checkpoint_path} records no validation split")
+        if split_record.get("limit"):  # training split only the first `limit` images; so must we
+            images, labels = images[:split_record["limit"]], labels[:split_record["limit"]]
+        train_idx, val_idx = stratified_split(labels, split_record["val_fraction"], split_record["seed"])
+        class_weights = pool_class_weights(data_dir, labels[train_idx], record)
+        keep = val_idx if split == "val" else train_idx
+        images, labels = images[keep], labels[keep]
+    if 0 < sample < len(labels):
+        keep = np.sort(np.random.default_rng(0).choice(len(labels), size=sample, replace=False))
+        images, labels = images[keep], labels[keep]
+    return images, labels, class_weights
+
+
 def summary(metrics: dict, title: str) -> str:
     lines = [f"{title}: {metrics['n']} images",
              f"  accuracy (47 classes)     {metrics['accuracy']:.4f}",
@@ -105,6 +129,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", required=True, help="folder with the official EMNIST IDX files")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test",
                         help="train/val are the checkpoint's own split of the training files")
+    parser.add_argument("--sample", type=non_negative_int, default=0,
+                        help="score a random sample of this many images of the split (seed 0; 0: all)")
     parser.add_argument("--json", type=output_file, help="write the metrics here as JSON")
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     return parser
@@ -114,23 +140,11 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-        images, labels = load_split(args.data_dir, "test" if args.split == "test" else "train")
+        images, labels, class_weights = checkpoint_split(checkpoint, args.checkpoint, args.data_dir,
+                                                         args.split, args.sample)
     except (CheckpointError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.split != "test":
-        split = checkpoint.training.get("split", {})
-        if "val_fraction" not in split:
-            print(f"error: {args.checkpoint} records no validation split", file=sys.stderr)
-            return 2
-        if split.get("limit"):  # training split only the first `limit` images; so must we
-            images, labels = images[:split["limit"]], labels[:split["limit"]]
-        train_idx, val_idx = stratified_split(labels, split["val_fraction"], split["seed"])
-        class_weights = pool_class_weights(args.data_dir, labels[train_idx], checkpoint.training)
-        keep = val_idx if args.split == "val" else train_idx
-        images, labels = images[keep], labels[keep]
-    else:
-        class_weights = None  # the official test split already has ByMerge's own class mix
     if len(labels) == 0:  # no accuracy to report: nan would read like a result
         print(f"error: the {args.split} split of {args.data_dir} holds no images", file=sys.stderr)
         return 2
@@ -140,7 +154,8 @@ def main(argv=None) -> int:
                                          checkpoint.input_spec)
     probs, p_digit = probabilities(logits, digit_logits, checkpoint.digit_source)
     metrics = compute_metrics(probs, p_digit, torch.from_numpy(labels), class_weights)
-    metrics.update(split=args.split, checkpoint=str(args.checkpoint), data_dir=str(args.data_dir))
+    metrics.update(split=args.split, checkpoint=str(args.checkpoint), data_dir=str(args.data_dir),
+                   sample=args.sample or None)
     print(summary(metrics, f"{args.checkpoint} on {args.split}"))
     if args.json:
         with open(args.json, "w") as f:

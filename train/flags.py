@@ -109,6 +109,13 @@ def output_file(text: str) -> str:
     return text
 
 
+def new_file(text: str) -> str:
+    """A file to write whose folder is made if missing (a checkpoint): it must not be a folder itself."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    return text
+
+
 def check_model_shape(parser: argparse.ArgumentParser, widths: list[int], convs: list[int]) -> None:
     """--widths and --convs describe the same stages, and 28 px survive their poolings."""
     if len(widths) != len(convs):

@@ -1,10 +1,10 @@
 """Write a checkpoint's model card (emnist_core.card) to standard output.
 
-    python -m train.model_card --checkpoint checkpoints/emnist_bymerge.pt \
-        [--drawings drawing_scores.json] > checkpoints/MODEL_CARD.md
+    python -m train.model_card > checkpoints/MODEL_CARD.md      # the shipped checkpoint, with its drawings
+    python -m train.model_card --checkpoint PATH [--drawings drawing_scores.json | --no-drawings]
 
 Every figure comes from the checkpoint's training record, or from the drawing-score JSON written by
-`python -m train.score_drawings --json`.
+`python -m bench.score_drawings --json`: by default the DRAWINGS_FILE beside the checkpoint, where there is one.
 """
 
 import argparse
@@ -15,15 +15,30 @@ from pathlib import Path
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 
+DRAWINGS_FILE = "drawing_scores.json"  # beside the checkpoint: checkpoints/drawing_scores.json
+
+
+def drawings_path(checkpoint: Path, given: str | None, none: bool) -> Path | None:
+    """--drawings if given; else the DRAWINGS_FILE beside the checkpoint when it exists."""
+    if none:
+        return None
+    if given:
+        return Path(given)
+    beside = checkpoint.with_name(DRAWINGS_FILE)
+    return beside if beside.is_file() else None
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    parser.add_argument("--drawings", help="JSON from python -m train.score_drawings --json")
+    parser.add_argument("--drawings", help="JSON from python -m bench.score_drawings --json "
+                        f"(default: {DRAWINGS_FILE} beside the checkpoint, if there is one)")
+    parser.add_argument("--no-drawings", action="store_true", help="leave the real-drawings section out")
     args = parser.parse_args(argv)
     path = Path(args.checkpoint)
+    drawings_file = drawings_path(path, args.drawings, args.no_drawings)
     try:
-        drawings = json.loads(Path(args.drawings).read_text()) if args.drawings else None
+        drawings = json.loads(drawings_file.read_text()) if drawings_file else None
         checkpoint = load_checkpoint(path)
     except (CheckpointError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -34,7 +34,7 @@ from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, lo
 from .evaluate import compute_metrics, machine_description, select_device, summary
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
-                    output_file, positive_float, positive_int, probability)
+                    new_file, output_file, positive_float, positive_int, probability)
 from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at, measure_evaluation
 
 
@@ -80,7 +80,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=folder, default="runs/latest", help="run folder: checkpoints, metrics, plots")
-    run.add_argument("--save-to", type=output_file,
+    run.add_argument("--save-to", type=new_file,
                      help="also copy the final checkpoint here (e.g. checkpoints/emnist_bymerge.pt)")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out with its recorded flags, plan and budget")

@@ -1,4 +1,4 @@
-"""Score the drawing pipeline on real drawings: `python -m train.score_drawings`.
+"""Score the drawing pipeline on real drawings: `python -m bench.score_drawings`.
 
 Three sources, each through emnist_core's Predictor exactly as the demo and the CLI use it:
   png      Omniglot's Latin letters as scanned PNGs (105x105, thin black on white)
@@ -25,7 +25,7 @@ from emnist_core.predict import Predictor
 from emnist_core.preprocess import UnusableImage
 from emnist_core.strokes import read_strokes, render_strokes
 
-from .data import load_split, stratified_split
+from train.data import load_split, stratified_split
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 BRUSH_RADII = (8, 15, 25, 35)  # pixels on the 800x800 canvas

@@ -1,7 +1,7 @@
 """Load check for the demo (not a test): N concurrent gradio_client clients, M /predict requests each.
 
-    python -m train.load_check --clients 4 --requests 10        # starts `python demo.py` on a free port
-    python -m train.load_check --url http://127.0.0.1:7860      # a demo that is already running
+    python -m bench.load_check --clients 4 --requests 10        # starts `python demo.py` on a free port
+    python -m bench.load_check --url http://127.0.0.1:7860      # a demo that is already running
 
 The drawings are real pen paths (../shared/data/omniglot-latin-dev) rendered like sketchpad strokes,
 or the demo's own examples where those are absent. Prints median and p95 latency, throughput, errors

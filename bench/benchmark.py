@@ -1,6 +1,6 @@
 """Our default CNN against the course report's 7-conv network, measured on this machine.
 
-    python -m train.benchmark [--batch-size 256] [--seconds 20] [--device auto] [--json PATH]
+    python -m bench.benchmark [--batch-size 256] [--seconds 20] [--device auto] [--json PATH]
                               [--latency-threads N]
 
 For each net: parameters; training throughput in images/s (the real training step of train.train:
@@ -22,10 +22,10 @@ from emnist_core.checkpoint import InputSpec
 from emnist_core.labels import NUM_CLASSES
 from emnist_core.model import REPORT_7CONV, EmnistCNN, ModelConfig, count_parameters
 
-from .augment import AugmentConfig
-from .evaluate import machine_description, select_device
-from .train import get_args_parser as training_args_parser
-from .train import make_optimizer, train_step, use_bf16
+from train.augment import AugmentConfig
+from train.evaluate import machine_description, select_device
+from train.train import get_args_parser as training_args_parser
+from train.train import make_optimizer, train_step, use_bf16
 
 OFFICIAL_TRAIN_IMAGES = 697_932  # EMNIST ByMerge official training split
 NETS = {"default": ModelConfig(), "report-7conv": REPORT_7CONV}
