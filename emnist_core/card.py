@@ -4,6 +4,8 @@ One text for the demo page and for `checkpoints/MODEL_CARD.md` (`python -m train
 neither can drift from the weights.
 """
 
+from dataclasses import replace
+
 from .checkpoint import Checkpoint
 from .model import build_network, count_parameters
 
@@ -18,43 +20,64 @@ def results_row(name: str, m: dict) -> str:
             f"{percent(m.get('top5_accuracy'))} |")
 
 
+READING_RULES = {  # checkpoint.digit_source -> what it means for people (emnist_core/inference.py)
+    "top": "the most likely class is the reading and its kind the digit/letter verdict",
+    "sum": "digit or letter is decided by the summed digit probabilities, the reading is the likeliest class of that kind",
+    "head": "digit or letter is decided by the digit head, the reading is the likeliest class of that kind",
+}
+
+
 def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float | None = None,
-               drawings: dict | None = None) -> str:
+               drawings: dict | None = None, official_test: dict | None = None) -> str:
     """Markdown: the model, its data, how it was trained, its measured results and its limits.
 
-    `drawings` is the JSON of `python -m bench.score_drawings --json`, when there is one."""
+    `drawings` is the JSON of `python -m bench.score_drawings --json`, when there is one;
+    `official_test` the team's measurement on the held-out official test split (official_test.json)."""
     t = checkpoint.training or {}
     metrics = t.get("metrics") or {}
     val, test, selection = metrics.get("val") or t.get("val"), metrics.get("test"), metrics.get("selection") or {}
     config = checkpoint.model_config
     shape = ", ".join(f"{w}x{n}" for w, n in zip(config.stage_widths, config.convs_per_stage))
     size = f", {size_mb:.1f} MB" if size_mb else ""
+    network = (f"CNN ({shape} channels x convs per stage, {'residual' if config.residual else 'plain'}{size})"
+               if config.members == 1 else
+               f"ensemble of {config.members} independently trained CNNs ({shape} channels x convs per stage, "
+               f"{'residual' if config.residual else 'plain'}, {count_parameters(build_network(replace(config, members=1))):,} "
+               f"parameters each{size}) whose log-probabilities are averaged")
     lines = [f"# {title}\n" if title else "",
-             f"**Model**: a {count_parameters(build_network(config)):,}-parameter CNN ({shape} channels x convs per "
-             f"stage, {'residual' if config.residual else 'plain'}{size}) reading one handwritten character as one "
-             f"of the {len(checkpoint.labels)} EMNIST ByMerge classes (10 digits, 26 capitals, and the 11 lowercase "
-             "letters whose shape differs from their capital), and whether it is a digit or a letter.",
+             f"**Model**: a {count_parameters(build_network(config)):,}-parameter {network}, reading one handwritten "
+             f"character as one of the {len(checkpoint.labels)} EMNIST ByMerge classes (10 digits, 26 capitals, and "
+             "the 11 lowercase letters whose shape differs from their capital), and whether it is a digit or a letter.",
              "",
              f"**Data**: `{t.get('data_dir', '?')}`, {t.get('n_train', 0):,} training and {t.get('n_val', 0):,} "
              f"validation images (stratified split, seed {(t.get('split') or {}).get('seed', '?')}): EMNIST, "
-             "NIST's handwriting forms as 28x28 images.",
-             "",
-             f"**Training**: on {t.get('machine', 'an unrecorded machine')}"
-             + (f", {metrics['train_minutes']:.1f} minutes in all" if metrics.get("train_minutes") else "")
-             + (f", best epoch {metrics.get('best_epoch', t.get('epoch'))} of {len(t.get('history', []))}"
-                if t.get("history") else "")
-             + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"
-             + (f"; then recalibrated without retraining: `{t['recalibrated']['command']}`"
-                if t.get("recalibrated") else "")]
-    if selection:
+             "NIST's handwriting forms as 28x28 images."]
+    if t.get("members"):
+        lines += ["", f"**Training**: {len(t['members'])} networks on one validation split, each trained and "
+                  "calibrated (BatchNorm statistics, class-prior correction folded into its biases) on its own, then "
+                  f"combined on {t.get('machine', 'an unrecorded machine')}"
+                  + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`. The members:",
+                  ""]
+        lines += [f"- `{m.get('command', '?')}`: weighted validation {percent(m['val']['accuracy'])}, digit/letter "
+                  f"{percent(m['val']['digit_letter_accuracy'])}" for m in t["members"]]
+    else:
+        lines += ["", f"**Training**: on {t.get('machine', 'an unrecorded machine')}"
+                  + (f", {metrics['train_minutes']:.1f} minutes in all" if metrics.get("train_minutes") else "")
+                  + (f", best epoch {metrics.get('best_epoch', t.get('epoch'))} of {len(t.get('history', []))}"
+                     if t.get("history") else "")
+                  + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"
+                  + (f"; then recalibrated without retraining: `{t['recalibrated']['command']}`"
+                     if t.get("recalibrated") else "")]
+    rule = READING_RULES.get(checkpoint.digit_source, checkpoint.digit_source)
+    if selection and "prior_strength" in selection:
         batchnorm = {"clean images": "BatchNorm statistics re-estimated on un-augmented training images; ",
                      "as trained": "BatchNorm statistics as trained; "}.get(selection.get("batchnorm_statistics"), "")
         choices = (f"{batchnorm}class-prior correction strength {selection.get('prior_strength')} (log-ratio "
                    "of ByMerge's class frequencies to the training pool's, folded into the output biases); "
-                   "digit/letter decided by the "
-                   f"{'digit head' if checkpoint.digit_source == 'head' else 'summed digit probabilities'}"
-                   "; all chosen on validation.")
+                   f"reading rule: {rule}; all chosen on validation.")
         lines += ["", choices[0].upper() + choices[1:]]
+    elif selection:
+        lines += ["", f"Reading rule: {rule}; chosen on validation weighted to ByMerge's class mix."]
     lines += ["", "| split | images | accuracy (47 classes) | digit/letter | balanced accuracy | top-5 |",
               "| --- | --- | --- | --- | --- | --- |"]
     if val:
@@ -68,7 +91,11 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
     if test:
         lines.append(results_row("official test", test))
     else:
-        lines.append("| official test | not recorded: not on the training machine | | | | |")
+        lines.append("| official test | not on the training machine: held out, scored by the team | | | | |")
+    if official_test:
+        lines.append(results_row(f"official test, {official_test['model']}", official_test))
+        lines += ["", f"The last row was measured once by the team on the held-out official test split: "
+                  f"`{official_test['command']}`."]
     if drawings and "omniglot" in drawings:
         png = drawings["omniglot"]["png"]
         lines += ["", "**Real drawings** (Omniglot's Latin letters a-z, 10 people, drawn with a mouse; "

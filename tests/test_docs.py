@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CARD = DEFAULT_CHECKPOINT.parent / "MODEL_CARD.md"
 DRAWINGS = DEFAULT_CHECKPOINT.parent / model_card_cli.DRAWINGS_FILE
+OFFICIAL_TEST = DEFAULT_CHECKPOINT.parent / model_card_cli.OFFICIAL_TEST_FILE
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +64,9 @@ def test_model_card_file_is_what_the_command_writes(checkpoint, capsys):
     assert model_card_cli.main([]) == 0
     written = capsys.readouterr().out
     drawings = json.loads(DRAWINGS.read_text())
+    official = json.loads(OFFICIAL_TEST.read_text()) if OFFICIAL_TEST.is_file() else None
     expected = model_card(checkpoint, f"Model card: `{DEFAULT_CHECKPOINT.name}`",
-                          DEFAULT_CHECKPOINT.stat().st_size / 1e6, drawings)
+                          DEFAULT_CHECKPOINT.stat().st_size / 1e6, drawings, official)
     assert written == expected
     assert "**Real drawings**" in written
     assert CARD.read_text() == written, "regenerate it: python -m train.model_card > checkpoints/MODEL_CARD.md"
