@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from emnist_core.checkpoint import InputSpec, load_checkpoint, save_checkpoint
-from emnist_core.inference import model_outputs, probabilities
+from emnist_core.inference import model_outputs, probabilities, readings
 
 from . import calibrate, report
 from .augment import AugmentConfig
@@ -69,6 +69,6 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
     with open(out / "metrics.json", "w") as f:
         json.dump({"command": checkpoint.training["command"], "machine": checkpoint.training["machine"],
                    **result, "history": history}, f, indent=2)
-    report.write_all(out, history, probs, data.val_y, result)
+    report.write_all(out, history, readings(probs, p_digit), data.val_y, result)
     return result
 

@@ -67,10 +67,11 @@ def per_class_report(matrix: torch.Tensor, top_pairs: int = 15) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_all(out: Path, history: list[dict], val_probs: torch.Tensor, val_labels: torch.Tensor,
+def write_all(out: Path, history: list[dict], val_readings: torch.Tensor, val_labels: torch.Tensor,
               result: dict) -> None:
+    """val_readings: (N,) the class each validation image reads as (inference.readings)."""
     out = Path(out)
-    matrix = confusion_matrix(val_probs.argmax(1), val_labels)
+    matrix = confusion_matrix(val_readings, val_labels)
     if history:
         plot_curves(history, out / "curves.png")
     plot_confusion(matrix, out / "confusion.png")

@@ -204,7 +204,7 @@ def run(args, explicit: set[str], command: str) -> int:
 
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
                          residual=not args.plain, dropout=args.dropout, num_classes=NUM_CLASSES)
-    # channels_last: measured 35% faster on a 2-core CPU too (see README, Speed)
+    # channels_last on every device: `python -m bench.channels_last` times it against contiguous tensors
     model = EmnistCNN(config).to(device).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args, device)
     step_model = torch.compile(model) if args.compile else model
