@@ -31,8 +31,8 @@ BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively,
 ZOOM = 10  # the 28x28 the model saw, shown 280x280 with square pixels
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parent / "examples").glob("*.png"))
 # "What are you writing?": (shown, value); the value is also what API clients may send.
-WRITING_CHOICES = [("Any character", "any"), ("Digits only", "digits"), ("Letters only", "letters")]
 ANY = "any"
+WRITING_CHOICES = [("Any character", ANY), ("Digits only", "digits"), ("Letters only", "letters")]
 BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."

@@ -17,7 +17,6 @@ from PIL import Image
 
 import demo
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
-from emnist_core.labels import letter_matches
 from emnist_core.predict import Prediction, Predictor
 from emnist_core.strokes import render_strokes
 
@@ -281,6 +280,8 @@ def test_api_takes_what_is_written(client):
         label, verdict, _ = client.predict({"background": None, "layers": [], "composite": ring}, writing,
                                            api_name="/predict")
         assert label["label"] == expected, (writing, label)
+    label, verdict, _ = client.predict({"background": None, "layers": [], "composite": ring}, api_name="/predict")
+    assert label["label"] == "0" and "only" not in verdict  # the drawing alone: any character
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
     writing = api["parameters"][1]
     assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
