@@ -281,7 +281,7 @@ def test_api_takes_what_is_written(client):
                                            api_name="/predict")
         assert label["label"] == expected, (writing, label)
     label, verdict, _ = client.predict({"background": None, "layers": [], "composite": ring}, api_name="/predict")
-    assert label["label"] == "0" and "only" not in verdict  # the drawing alone: any character
+    assert label["label"] == "0" and "as you chose" not in verdict  # the drawing alone: any character
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
     writing = api["parameters"][1]
     assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
