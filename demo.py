@@ -5,8 +5,9 @@
 
 GRADIO_SERVER_NAME and GRADIO_SERVER_PORT work as for any Gradio app, EMNIST_CHECKPOINT names the
 checkpoint; flags win over them. The API endpoint /predict takes a sketchpad value
-{"background", "layers", "composite"} and returns the top-5 label first; /read_line takes a sketchpad
-value of a whole line and "any", "digits" or "letters", and returns the text read first.
+{"background", "layers", "composite"} and, optionally, what is written ("any", "digits" or
+"letters"; default "any"), and returns the top-5 label first; /read_line takes a sketchpad value of a
+whole line and "any", "digits" or "letters", and returns the text read first.
 """
 
 import argparse
@@ -34,6 +35,9 @@ BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively,
 ZOOM = 10  # the 28x28 the model saw, shown 280x280 with square pixels
 MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads before they reach its temp folder
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parent / "examples").glob("*.png"))
+# "What are you writing?": (shown, value); the value is also what API clients may send.
+ANY = "any"
+WRITING_CHOICES = [("Any character", ANY), ("Digits only", "digits"), ("Letters only", "letters")]
 BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
@@ -130,40 +134,86 @@ def percent(p: float) -> str:
     return "over 99%" if p > 0.99 else "under 1%" if p < 0.01 else f"{p:.0%}"
 
 
-def describe(prediction: Prediction) -> str:
+def restriction(writing: str | None) -> str | None:
+    """The page's "What are you writing?" value -> the predictor's `only` (None: any character)."""
+    return None if writing in (None, ANY) else writing
+
+
+def is_toss_up(prediction: Prediction) -> bool:
+    """Digit and letter exactly as likely: the "top" rule's tie, where the classes' kind disagrees with
+    the character read (JUST_UNDER_HALF on the letter side, so allow for that one float step)."""
+    return abs(prediction.p_digit - 0.5) < 1e-6
+
+
+def headline(prediction: Prediction, only: str | None) -> str:
+    """"Reads as X — a digit (87%)": the character read and its kind, which always agree."""
+    char, kind = prediction.top5[0][0], prediction.kind
+    if only is not None:
+        return f"## Reads as **{char}** — a {kind}"
+    if is_toss_up(prediction):
+        return f"## Reads as **{char}** — a toss-up between digit and letter"
+    p_kind = prediction.p_digit if kind == "digit" else 1 - prediction.p_digit
+    return f"## Reads as **{char}** — a {kind} ({percent(p_kind)})"
+
+
+def shown(char: str) -> str:
+    """A class as people write it: ByMerge's O stands for o too."""
+    return f"{char.lower()}/{char}" if char.lower() in MERGED_LOWERCASE else char
+
+
+def describe(prediction: Prediction, only: str | None = None) -> str:
     """The verdict in words: the reading, digit or letter with its probability, and any doubt."""
     char, p = prediction.top5[0]
-    p_kind = prediction.p_digit if prediction.kind == "digit" else 1 - prediction.p_digit
-    kind, other = prediction.kind, "letter" if prediction.kind == "digit" else "digit"
-    lines = [f"## Reads as **{char}**",
-             f"**{kind.capitalize()}**, {percent(p_kind)} sure it is a {kind} rather than a {other}."]
+    lines = [headline(prediction, only)]
+    settles_it = False  # would "digits only" / "letters only" settle the doubt?
+    if only is not None:
+        lines.append(f"Read as {only} only, as you chose: the other kind was left out.")
+    elif is_toss_up(prediction):
+        lines.append(f"Digit and letter are equally likely here; **{char}** is the likeliest character.")
+        settles_it = True
     if char.lower() in MERGED_LOWERCASE:
         lines.append(f"EMNIST ByMerge keeps {char.upper()} and {char.lower()} as one class: they look alike.")
     if prediction.lookalikes:
-        first, second = (f"{c.lower()}/{c}" if c.lower() in MERGED_LOWERCASE else c
-                         for c in prediction.lookalikes)
-        lines.append(f"⚠️ Reads as **{first} or {second}**: EMNIST writes these alike, so the model cannot "
-                     f"be sure which one you meant ({percent(p)} against {percent(prediction.top5[1][1])}).")
+        first, second = prediction.lookalikes
+        lines.append(f"⚠️ Could be **{shown(first)} or {shown(second)}**: EMNIST writes these alike, so the "
+                     f"model cannot be sure which one you meant ({percent(p)} against "
+                     f"{percent(prediction.top5[1][1])}).")
+        settles_it = settles_it or (only is None and first.isdigit() != second.isdigit())
     elif p < 0.5:
         lines.append(f"Not sure: its best guess gets only {percent(p)}.")
+    if settles_it:
+        lines.append("If you know which you meant, say so under **What are you writing?**: "
+                     "*Digits only* or *Letters only*.")
     return "\n\n".join(lines)
 
 
-def read_character(predictor: Predictor, value) -> tuple[dict | None, str, np.ndarray | None]:
-    """Any drawing, upload or API value -> (top-5 {char: probability}, verdict, what the model saw).
+def read_character(predictor: Predictor, value, only: str | None = None
+                   ) -> tuple[dict | None, str, np.ndarray | None]:
+    """Any drawing, upload or API value -> (top-5 {char: probability}, verdict, what the model saw);
+    `only` ("digits" / "letters") when the writer said which they wrote.
 
     Never raises: an unusable image (or a bug) gives empty outputs and a message for people."""
     try:
         if isinstance(value, UnusableImage):
             raise value
-        prediction = predictor.predict(value)
+        prediction = predictor.predict(value, only)
     except UnusableImage as problem:
         return None, str(problem), None
     except Exception:
         log.exception("could not read an input")
         return None, "Sorry, that image could not be read. Try drawing the character again.", None
     seen = np.kron(prediction.image, np.ones((ZOOM, ZOOM), np.uint8))
-    return dict(prediction.top5), describe(prediction), seen
+    return dict(prediction.top5), describe(prediction, only), seen
+
+
+def example_rows(paths: list[str]) -> list[list[str]]:
+    """[file, what is written] per example: `O_letters.png` is shown under "letters only"
+    (examples/make_examples.py names them), `7.png` under any character."""
+    rows = []
+    for path in paths:
+        _, _, writing = Path(path).stem.partition("_")
+        rows.append([path, writing or ANY])
+    return rows
 
 
 # ---- the 'Write a line' tab ---------------------------------------------------------------------
@@ -248,11 +298,15 @@ def build_line_tab(predictor: Predictor):
 
 
 def build_demo(predictor: Predictor) -> gr.Blocks:
-    def predict(drawing):
-        return read_character(predictor, drawing)
+    def predict(drawing, writing=ANY):
+        return read_character(predictor, drawing, restriction(writing))
 
-    def read_upload(path):
-        return read_character(predictor, path) if path else (None, UPLOAD_MESSAGE, None)
+    def read_upload(path, writing=ANY):
+        return read_character(predictor, path, restriction(writing)) if path else (None, UPLOAD_MESSAGE, None)
+
+    def reread(drawing, path, writing, tab):
+        """What is written changed: read again whichever input is on show."""
+        return read_upload(path, writing) if tab == "photo" else predict(drawing, writing)
 
     def clear():
         return BLANK_CANVAS, None, START_MESSAGE, None
@@ -260,10 +314,14 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
     with gr.Blocks(title="EMNIST handwriting reader") as demo:
         gr.Markdown("# Handwriting reader\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
                     "model reads it as you go, and shows the 28x28 images it actually saw.")
+        # Rendered under the tabs, created first because the examples set it too.
+        writing = gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", render=False,
+                           elem_id="writing")
+        shown_tab = gr.State("draw")  # which input "What are you writing?" re-reads
         with gr.Tab("One character") as character_tab:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=320):
-                    with gr.Tab("Draw"):
+                    with gr.Tab("Draw") as draw_tab:
                         sketchpad = forgiving(gr.Sketchpad(
                             value=BLANK_CANVAS,  # a white background (not an empty value) opens with the brush on
                             canvas_size=(CANVAS, CANVAS), type="numpy", layers=False, transforms=(),
@@ -272,11 +330,12 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
                         with gr.Row(elem_id="sketch-buttons"):
                             read_button = gr.Button("Read it", variant="primary", min_width=100)
                             clear_button = gr.Button("Clear", min_width=100)
-                    with gr.Tab("Photo or scan"):
+                    with gr.Tab("Photo or scan") as photo_tab:
                         upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                                     height=320, label="One handwritten character"))
                         if EXAMPLES:
-                            gr.Examples(EXAMPLES, inputs=upload, label="Examples: click one")
+                            gr.Examples(example_rows(EXAMPLES), inputs=[upload, writing], label="Examples: click one")
+                    writing.render()
                 with gr.Column(scale=1, min_width=320):
                     verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
                     top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
@@ -288,11 +347,16 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
             gr.Markdown(model_card(predictor.checkpoint))
 
         outputs = [top5, verdict, model_view]
-        # Read after every stroke; while one reading runs, only the latest drawing waits.
-        sketchpad.change(predict, sketchpad, outputs, api_name="predict", trigger_mode="always_last",
+        # Read after every stroke; while one reading runs, only the latest drawing waits. API clients
+        # that send only the drawing get the control's default (any character).
+        sketchpad.change(predict, [sketchpad, writing], outputs, api_name="predict", trigger_mode="always_last",
                          show_progress="hidden", concurrency_id="model")
-        read_button.click(predict, sketchpad, outputs, api_visibility="private", concurrency_id="model")
-        upload.change(read_upload, upload, outputs, api_visibility="private", concurrency_id="model")
+        read_button.click(predict, [sketchpad, writing], outputs, api_visibility="private", concurrency_id="model")
+        upload.change(read_upload, [upload, writing], outputs, api_visibility="private", concurrency_id="model")
+        writing.change(reread, [sketchpad, upload, writing, shown_tab], outputs, api_visibility="private",
+                       trigger_mode="always_last", show_progress="hidden", concurrency_id="model")
+        draw_tab.select(lambda: "draw", None, shown_tab, api_visibility="private", queue=False)
+        photo_tab.select(lambda: "photo", None, shown_tab, api_visibility="private", queue=False)
         clear_button.click(clear, None, [sketchpad, *outputs], api_visibility="private", show_progress="hidden")
         sketchpad.clear(clear, None, [sketchpad, *outputs], api_visibility="private", show_progress="hidden")
         demo.load(None, js=FIRST_STROKE_FIX)

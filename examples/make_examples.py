@@ -4,6 +4,11 @@
 
 Each character is a list of strokes, each stroke a list of (x, y) points on a 0..1 box with y
 pointing down, written by hand; a few points per curve, rounded off by `smooth`.
+
+File names say what the page reads (tests/test_demo.py checks it with the shipped model):
+`CHAR.png` reads as CHAR with "What are you writing?" left at any character, and
+`CHAR_digits.png` / `CHAR_letters.png` read as CHAR under "digits only" / "letters only", which
+the page sets when the example is clicked (demo.example_rows).
 """
 
 from pathlib import Path
@@ -17,6 +22,9 @@ HERE = Path(__file__).resolve().parent
 SIDE = 200  # pixels: small files, still plenty for the 28x28 the model sees
 BRUSH_RADIUS = 8  # SIDE / 25, the demo's brush in proportion
 
+ROUND_RING = [[(0.5, 0.08), (0.74, 0.15), (0.91, 0.33), (0.95, 0.56), (0.84, 0.78), (0.63, 0.9), (0.37, 0.9),
+               (0.16, 0.78), (0.05, 0.56), (0.09, 0.33), (0.26, 0.15), (0.5, 0.08)]]
+
 EXAMPLES = {
     "7": [[(0.22, 0.16), (0.78, 0.14), (0.62, 0.42), (0.48, 0.88)]],
     "A": [[(0.16, 0.9), (0.5, 0.1), (0.84, 0.9)], [(0.3, 0.6), (0.7, 0.6)]],
@@ -24,10 +32,11 @@ EXAMPLES = {
            (0.2, 0.56), (0.24, 0.72), (0.35, 0.85), (0.5, 0.9), (0.67, 0.87), (0.8, 0.77)]],
     "3": [[(0.22, 0.2), (0.38, 0.1), (0.6, 0.1), (0.74, 0.2), (0.74, 0.35), (0.6, 0.46), (0.42, 0.48),
            (0.62, 0.52), (0.78, 0.64), (0.78, 0.8), (0.62, 0.92), (0.4, 0.92), (0.2, 0.82)]],
-    # EMNIST writes 5 and S, 0 and O alike: the demo should say when it cannot tell them apart.
     "S": [[(0.75, 0.2), (0.5, 0.1), (0.28, 0.22), (0.3, 0.4), (0.7, 0.58), (0.72, 0.8), (0.5, 0.9), (0.25, 0.8)]],
-    "O": [[(0.5, 0.08), (0.3, 0.14), (0.18, 0.34), (0.16, 0.56), (0.22, 0.78), (0.38, 0.92), (0.58, 0.92),
-           (0.76, 0.8), (0.84, 0.58), (0.82, 0.34), (0.7, 0.15), (0.5, 0.08)]],
+    # A round ring: EMNIST writes 0 and O alike, so the page reads 0 and warns that it may be O (the
+    # shipped model: 0 60%, O 30%); the same ring under "letters only" settles it as O.
+    "0": ROUND_RING,
+    "O_letters": ROUND_RING,
 }
 
 

@@ -17,7 +17,6 @@ from PIL import Image
 
 import demo
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
-from emnist_core.labels import letter_matches
 from emnist_core.predict import Prediction, Predictor
 from emnist_core.strokes import render_strokes
 from test_preprocess import draw
@@ -152,24 +151,71 @@ def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value)
     assert "sorry" in verdict.lower() and "boom" not in verdict and "Traceback" not in verdict
 
 
-@pytest.mark.parametrize("path", demo.EXAMPLES, ids=lambda p: Path(p).name)
-def test_examples_read_as_drawn(predictor, path):
-    label, _, _ = demo.read_character(predictor, path)
-    drawn, read = Path(path).stem, max(label, key=label.get)
-    assert read == drawn or letter_matches(drawn, read, tolerant=True), (path, label)
+@pytest.mark.parametrize("path, writing", demo.example_rows(demo.EXAMPLES), ids=lambda v: Path(v).name)
+def test_examples_read_as_named(predictor, path, writing):
+    """`7.png` reads 7 under any character; `O_letters.png` reads O under "letters only", as the page
+    shows it when the example is clicked."""
+    label, verdict, _ = demo.read_character(predictor, path, demo.restriction(writing))
+    named = Path(path).stem.partition("_")[0]
+    assert max(label, key=label.get) == named and f"Reads as **{named}**" in verdict, (path, label, verdict)
+
+
+def test_examples_show_each_kind_and_a_lookalike_warning(predictor):
+    readings = [predictor.predict(path, demo.restriction(writing)) for path, writing in demo.example_rows(demo.EXAMPLES)]
+    assert {r.kind for r in readings} == {"digit", "letter"}
+    warned = [r for (path, writing), r in zip(demo.example_rows(demo.EXAMPLES), readings)
+              if writing == demo.ANY and r.lookalikes]
+    assert warned, "no example shows the look-alike warning"
+    assert all("⚠️" in demo.describe(r) and "Digits only" in demo.describe(r) for r in warned)
+
+
+def test_example_rows_take_the_restriction_from_the_name():
+    rows = demo.example_rows(["ex/7.png", "ex/O_letters.png", "ex/0_digits.png"])
+    assert rows == [["ex/7.png", "any"], ["ex/O_letters.png", "letters"], ["ex/0_digits.png", "digits"]]
+    assert {value for _, value in demo.WRITING_CHOICES} == {"any", "digits", "letters"}
+    assert [demo.restriction(w) for w in ("any", None, "digits", "letters")] == [None, None, "digits", "letters"]
+
+
+def prediction(top5, p_digit) -> Prediction:
+    return Prediction(top5=top5, p_digit=p_digit, image=np.zeros((28, 28), np.uint8))
 
 
 def test_verdict_says_when_it_cannot_tell_lookalikes_apart():
-    image = np.zeros((28, 28), np.uint8)
-    unsure = Prediction(top5=[("0", 0.5), ("O", 0.4), ("Q", 0.05), ("D", 0.03), ("U", 0.01)], p_digit=0.55,
-                        image=image)
-    assert "0 or o/O" in demo.describe(unsure)  # O stands for o too in ByMerge
-    sure = Prediction(top5=[("7", 0.995), ("1", 0.002), ("T", 0.001), ("2", 0.001), ("9", 0.001)],
-                      p_digit=0.999, image=image)
+    unsure = prediction([("0", 0.5), ("O", 0.4), ("Q", 0.05), ("D", 0.03), ("U", 0.01)], p_digit=0.55)
+    text = demo.describe(unsure)
+    assert text.startswith("## Reads as **0** — a digit (55%)")
+    assert "0 or o/O" in text and "Digits only" in text  # O stands for o too; the control settles it
+    sure = prediction([("7", 0.995), ("1", 0.002), ("T", 0.001), ("2", 0.001), ("9", 0.001)], p_digit=0.999)
     text = demo.describe(sure)
-    assert "Digit" in text and "over 99%" in text and " or " not in text.split("\n")[0]
-    low = Prediction(top5=[("h", 0.3), ("n", 0.2), ("b", 0.1), ("k", 0.1), ("K", 0.1)], p_digit=0.1, image=image)
-    assert "Not sure" in demo.describe(low)
+    assert text == "## Reads as **7** — a digit (over 99%)"
+    low = prediction([("h", 0.3), ("n", 0.2), ("b", 0.1), ("k", 0.1), ("K", 0.1)], p_digit=0.1)
+    assert "a letter (90%)" in demo.describe(low) and "Not sure" in demo.describe(low)
+    just_under = prediction([("0", 0.85), ("O", 0.09), ("6", 0.01), ("U", 0.01), ("7", 0.01)], p_digit=0.87)
+    assert "⚠️" not in demo.describe(just_under)  # a runner-up under LOOKALIKE_MIN_PROB is no doubt
+    same_kind = prediction([("g", 0.5), ("q", 0.4), ("9", 0.05), ("a", 0.03), ("y", 0.01)], p_digit=0.06)
+    text = demo.describe(same_kind)
+    assert "g or q" in text and "Digits only" not in text  # both letters: the control cannot settle it
+
+
+def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
+    from emnist_core.inference import JUST_UNDER_HALF
+    for char, p_digit in (("0", 0.5), ("O", JUST_UNDER_HALF)):
+        tie = prediction([(char, 0.4), ("0" if char == "O" else "O", 0.3), ("D", 0.1), ("C", 0.1), ("Q", 0.05)],
+                         p_digit)
+        text = demo.describe(tie)
+        assert text.startswith(f"## Reads as **{char}** — a toss-up between digit and letter"), text
+        assert "%)" not in text.splitlines()[0] and text.count("Digits only") == 1
+    digits = prediction([("0", 0.9), ("6", 0.05), ("8", 0.02), ("9", 0.02), ("3", 0.01)], p_digit=1.0)
+    text = demo.describe(digits, "digits")
+    assert text.startswith("## Reads as **0** — a digit") and "digits only" in text and "Digits only" not in text
+
+
+def test_restricted_reading_on_the_page(predictor):
+    ring = str(Path(demo.__file__).parent / "examples" / "0.png")
+    for only, expected in (("digits", "0"), ("letters", "O")):
+        label, verdict, _ = demo.read_character(predictor, ring, only)
+        assert max(label, key=label.get) == expected and f"{only} only" in verdict, (only, label, verdict)
+        assert all(c.isdigit() == (only == "digits") for c in label)
 
 
 def test_model_card_comes_from_the_checkpoint(predictor):
@@ -299,3 +345,17 @@ def test_api_reads_a_line(client, line_value, tmp_path):
     text, details, boxes, seen = client.predict({"background": None, "layers": [], "composite": handle_file(drawing)},
                                                 "digits", api_name="/read_line")
     assert text == "7117" and Path(boxes).is_file() and Path(seen).is_file(), details
+
+
+def test_api_takes_what_is_written(client):
+    from gradio_client import handle_file
+    ring = handle_file(str(Path(demo.__file__).parent / "examples" / "0.png"))
+    for writing, expected in (("digits", "0"), ("letters", "O"), ("any", "0")):
+        label, verdict, _ = client.predict({"background": None, "layers": [], "composite": ring}, writing,
+                                           api_name="/predict")
+        assert label["label"] == expected, (writing, label)
+    label, verdict, _ = client.predict({"background": None, "layers": [], "composite": ring}, api_name="/predict")
+    assert label["label"] == "0" and "as you chose" not in verdict  # the drawing alone: any character
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
+    writing = api["parameters"][1]
+    assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
