@@ -163,7 +163,8 @@ def _array_to_rgba(array: np.ndarray, decode_side: int = DECODE_SIDE) -> np.ndar
         full = 1.0 if top <= 1 else 255.0 if top <= 255 else float(2 ** top.bit_length() - 1)
         array = np.clip(array.astype(np.float32), 0, None) / full
     else:
-        array = array.astype(np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: missing, below
+            array = array.astype(np.float32)
         finite = np.isfinite(array)
         if not finite.all():
             array = np.where(finite, array, np.median(array[finite]) if finite.any() else 0.0)
