@@ -21,12 +21,6 @@ from train.evaluate import checkpoint_split, compute_metrics
 
 from conftest import shared_path
 
-# The shipped checkpoint's record was written before the coherent reading (emnist_core.inference): its
-# accuracy scores the arg-max class while its digit/letter scores the digit head, so today's
-# `python -m train.evaluate --split val` prints 90.99% where the record says 91.37%. A checkpoint trained
-# (or recalibrated) with today's code records what evaluate prints.
-RECORDED_BEFORE_COHERENT_READING = {"fb4174b"}  # the record's "commit"
-
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CARD = DEFAULT_CHECKPOINT.parent / "MODEL_CARD.md"
@@ -102,8 +96,6 @@ def test_recorded_validation_figures_are_what_evaluate_prints(checkpoint):
     """The record (and so the README and the card) says what `python -m train.evaluate --split val` prints."""
     record = checkpoint.training
     data_dir = shared_path(Path(record["data_dir"]).name)
-    if record.get("commit") in RECORDED_BEFORE_COHERENT_READING:
-        pytest.xfail("the shipped record predates the coherent reading: recalibrate or retrain it")
     images, labels, weights = checkpoint_split(checkpoint, DEFAULT_CHECKPOINT, data_dir, "val")
     logits, digit_logits = model_outputs(checkpoint.build_model(), torch.from_numpy(np.ascontiguousarray(images)),
                                          checkpoint.input_spec)

@@ -109,14 +109,15 @@ def main(argv=None) -> int:
     for path, m in zip(args.members, members):
         m_logits, m_digit_logits = model_outputs(m.build_model(path), data.val_x, m.input_spec)
         m_rules = reading_rules(m_logits, m_digit_logits, data.val_y, weights)
-        member_right = correctness(*probabilities(m_logits, m_digit_logits, m.digit_source), data.val_y)
+        # Paired with the ensemble under the same reading rule: what combining adds, nothing else.
+        member_right = correctness(*probabilities(m_logits, m_digit_logits, source), data.val_y)
         gains = {name: weighted_mean_and_se(ensemble_right[name] - member_right[name], image_weights)
                  for name in ensemble_right}
         member_records.append({"path": path, "command": (m.training or {}).get("command"),
-                               "digit_source": m.digit_source, "val": m_rules[m.digit_source],
+                               "digit_source": m.digit_source, "val": m_rules[source],
                                "reading_rules": m_rules, "ensemble_gain_and_se": gains})
-        print(f"{path} ({m.digit_source}): weighted val {m_rules[m.digit_source]['accuracy']:.4f}, "
-              f"digit/letter {m_rules[m.digit_source]['digit_letter_accuracy']:.4f}; the ensemble gains "
+        print(f"{path}: weighted val {m_rules[source]['accuracy']:.4f}, digit/letter "
+              f"{m_rules[source]['digit_letter_accuracy']:.4f} (reading rule {source!r}); the ensemble gains "
               + ", ".join(f"{name} {100 * g:+.2f} ± {100 * se:.2f} points" for name, (g, se) in gains.items()))
     print(summary(val, f"ensemble of {len(members)}, reading rule {source!r}, validation"))
     for name, (mean, se) in {name: weighted_mean_and_se(right, image_weights) for name, right in ensemble_right.items()}.items():

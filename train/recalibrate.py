@@ -24,7 +24,7 @@ from .calibrate import PriorCorrection, calibrated_model
 from .data import DataError, load_training_data
 from .evaluate import compute_metrics, select_device, summary
 from .finish import git_commit
-from .flags import device_name, output_file
+from .flags import device_name, new_file
 
 
 def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, command: str,
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.recalibrate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a finished model (model.pt or a shipped one)")
     parser.add_argument("--data-dir", required=True, help="the data it was trained on")
-    parser.add_argument("--save-to", type=output_file, required=True, help="where the recalibrated checkpoint goes")
+    parser.add_argument("--save-to", type=new_file, required=True, help="where the recalibrated checkpoint goes")
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     args = parser.parse_args(argv)
     try:
