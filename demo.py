@@ -225,17 +225,16 @@ LINE_START = "Write a word, a number or a postcode on the canvas, in separate ch
 LINE_UPLOAD = "Upload a photo or scan of one handwritten line."
 BLANK_LINE = {"background": np.full((LINE_CANVAS[1], LINE_CANVAS[0], 3), 255, np.uint8), "layers": [],
               "composite": None}
-READ_AS = [("Digits and letters", "any"), ("Digits only", "digits"), ("Letters only", "letters")]
 BOX_COLOUR = (220, 40, 40)
 
 
-def read_line(predictor: Predictor, value, only: str = "any") -> tuple[str, str, np.ndarray | None, np.ndarray | None]:
+def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, np.ndarray | None, np.ndarray | None]:
     """A drawn or photographed line -> (text, each character's top-3 in words, the drawing with the
     characters' boxes, the 28x28 images the model saw in a row). Never raises: problems become messages."""
     try:
         if isinstance(value, UnusableImage):
             raise value
-        reading = predictor.read_line(value, only=None if only == "any" else only)
+        reading = predictor.read_line(value, only=None if only == ANY else only)
         rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
     except UnusableImage as problem:
@@ -272,7 +271,8 @@ def build_line_tab(predictor: Predictor):
         brush=gr.Brush(default_size=LINE_BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
         label="Write one line", elem_id="line-sketchpad"))
     with gr.Row():
-        read_as = gr.Radio(READ_AS, value="any", label="Read as", elem_id="line-read-as", scale=2)
+        read_as = gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", elem_id="line-read-as",
+                           scale=2)
         read_button = gr.Button("Read the line", variant="primary", min_width=100, scale=1)
         clear_button = gr.Button("Clear", min_width=100, scale=1)
     text = gr.Textbox(label="Text read", interactive=False, elem_id="line-text")
