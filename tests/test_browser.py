@@ -127,7 +127,7 @@ def test_write_a_word_on_the_line_canvas(browser, page_url, tmp_path):
     page = open_page(browser, page_url, 1280, 900)
     page.get_by_role("tab", name="Write a line").click()
     page.wait_for_selector("#line-sketchpad canvas", state="visible", timeout=60_000)
-    page.get_by_label("Letters only").check()
+    page.locator("#line-read-as").get_by_label("Letters only").check()
     box = page.locator("#line-sketchpad canvas").first.bounding_box()
     height = box["height"] * 0.45  # the letters' height on screen
     x = box["x"] + 0.1 * box["width"]
@@ -157,7 +157,7 @@ def test_write_a_word_on_the_line_canvas(browser, page_url, tmp_path):
 def test_a_drawn_o_reads_0_under_digits_only(browser, page_url, tmp_path):
     o = strokes_or_skip(LOOKALIKE)
     page = open_page(browser, page_url, 1280, 900)
-    page.get_by_label("Digits only").check()
+    page.locator("#writing").get_by_label("Digits only").check()
     draw(page, o)
     page.wait_for_function("() => /Reads as/.test(document.querySelector('#verdict').innerText)", timeout=60_000)
     page.wait_for_function(READ_AND_SETTLED, timeout=60_000)
@@ -166,7 +166,7 @@ def test_a_drawn_o_reads_0_under_digits_only(browser, page_url, tmp_path):
     save_screenshot(page, tmp_path / "demo_digits_only.png")
     assert top5[0] == "0" and all(c.isdigit() for c in top5), top5
     assert "Reads as 0" in verdict and "digits only" in verdict, verdict
-    page.get_by_label("Letters only").check()  # the same drawing, read again
+    page.locator("#writing").get_by_label("Letters only").check()  # the same drawing, read again
     page.wait_for_function("() => /letters only/.test(document.querySelector('#verdict').innerText)",
                            timeout=60_000)
     page.wait_for_function(READ_AND_SETTLED, timeout=60_000)
