@@ -378,8 +378,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=os.environ.get("EMNIST_CHECKPOINT", str(DEFAULT_CHECKPOINT)),
                         help="default: $EMNIST_CHECKPOINT or checkpoints/emnist_bymerge.pt")
     args = parser.parse_args(argv)
-    # One small image per request: a single thread is fastest (`python -m bench.latency`: 4 ms against
-    # 75 ms with two threads on a busy 2-core machine) and leaves the other cores to concurrent requests.
+    # One small image per request: a second thread gains nothing on a whole drawing when idle and loses
+    # badly on a busy machine (`python -m bench.latency`, README: Speed); the other cores serve other requests.
     torch.set_num_threads(1)
     try:
         predictor = Predictor(args.checkpoint)
