@@ -7,13 +7,12 @@ horizontally, both). Measured once for the README; the product does not use it (
 
 import argparse
 import sys
-from types import SimpleNamespace
 
 import torch
 
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities
-from train.data import load_training_data
+from train.data import load_recorded_split
 from train.evaluate import compute_metrics
 
 SHIFT_SETS = {"none": [(0, 0)], "vertical +-1 px": [(0, 0), (1, 0), (-1, 0)],
@@ -27,10 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", required=True)
     args = parser.parse_args(argv)
     checkpoint = load_checkpoint(args.checkpoint)
-    split = checkpoint.training["split"]
-    data = load_training_data(SimpleNamespace(download=False, data_dir=args.data_dir, limit=split["limit"],
-                                              val_fraction=split["val_fraction"], split_seed=split["seed"],
-                                              class_prior=None), torch.device("cpu"))
+    data = load_recorded_split(checkpoint.training, args.data_dir, torch.device("cpu"))
     model = checkpoint.build_model(args.checkpoint)
     outputs = {}
     for shifts in SHIFT_SETS.values():

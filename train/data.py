@@ -10,6 +10,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -266,3 +267,14 @@ def load_training_data(args, device: torch.device) -> TrainingData:
                         torch.from_numpy(labels[train_idx]).to(device), torch.from_numpy(images[val_idx]),
                         torch.from_numpy(labels[val_idx]), class_frequencies(labels[train_idx]),
                         read_class_prior(prior_path) if has_prior else None, prior_path if has_prior else None)
+
+
+def load_recorded_split(record: dict, data_dir: str | Path, device: torch.device) -> TrainingData:
+    """The training files split exactly as a checkpoint's run split them (its record's split and
+    class prior): for scoring or recalibrating a finished model on its own validation images."""
+    split, hyper = record.get("split"), record.get("hyperparameters") or {}
+    if not split:
+        raise DataError("the checkpoint records no validation split")
+    return load_training_data(SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"],
+                                              val_fraction=split["val_fraction"], split_seed=split["seed"],
+                                              class_prior=hyper.get("class_prior")), device)

@@ -13,7 +13,6 @@ import argparse
 import shlex
 import sys
 from dataclasses import replace
-from types import SimpleNamespace
 
 import torch
 
@@ -22,7 +21,7 @@ from emnist_core.inference import model_outputs, probabilities, readings
 from emnist_core.labels import NUM_DIGITS
 from emnist_core.model import count_parameters
 
-from .data import DataError, load_training_data
+from .data import DataError, load_recorded_split
 from .evaluate import compute_metrics, machine_description, summary, weighted_mean_and_se
 from .finish import git_commit
 
@@ -90,9 +89,7 @@ def main(argv=None) -> int:
         members = [load_checkpoint(p) for p in args.members]
         split = check_compatible(members, args.members)
         hyper = (members[0].training or {}).get("hyperparameters") or {}
-        data = load_training_data(SimpleNamespace(download=False, data_dir=args.data_dir, limit=split["limit"],
-                                                  val_fraction=split["val_fraction"], split_seed=split["seed"],
-                                                  class_prior=hyper.get("class_prior")), torch.device("cpu"))
+        data = load_recorded_split(members[0].training, args.data_dir, torch.device("cpu"))
     except (CheckpointError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -13,7 +13,6 @@ training command and gains a `recalibrated` entry with this command.
 import argparse
 import shlex
 import sys
-from types import SimpleNamespace
 
 import torch
 
@@ -21,7 +20,7 @@ from emnist_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint,
 from emnist_core.inference import model_outputs, probabilities
 
 from .calibrate import PriorCorrection, calibrated_model
-from .data import DataError, load_training_data
+from .data import DataError, load_recorded_split
 from .evaluate import compute_metrics, select_device, summary
 from .finish import git_commit
 from .flags import device_name, new_file
@@ -30,12 +29,9 @@ from .flags import device_name, new_file
 def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, command: str,
                 source: str = "checkpoint") -> Checkpoint:
     record = checkpoint.training or {}
-    split, hyper = record.get("split"), record.get("hyperparameters") or {}
-    if not split:
+    if not record.get("split"):
         raise CheckpointError("the checkpoint records no validation split, so it cannot be recalibrated")
-    data = load_training_data(SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"],
-                                              val_fraction=split["val_fraction"], split_seed=split["seed"],
-                                              class_prior=hyper.get("class_prior")), device)
+    data = load_recorded_split(record, data_dir, device)
     correction = PriorCorrection.for_data(data)
     folded = ((record.get("metrics") or {}).get("selection") or {}).get("prior_strength", 0.0)
     if folded and correction is None:
@@ -48,7 +44,7 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
         return model
 
     model, choice = calibrated_model(as_trained, data.train_x, data.val_x, data.val_y, data.class_weights,
-                                     correction, checkpoint.input_spec, split["seed"])
+                                     correction, checkpoint.input_spec, record["split"]["seed"])
     logits, digit_logits = model_outputs(model, data.val_x, checkpoint.input_spec)
     val = compute_metrics(*probabilities(logits, digit_logits, choice["digit_source"]), data.val_y,
                           data.class_weights)
