@@ -39,6 +39,12 @@ def model_outputs(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
     return torch.cat(logits), torch.cat(digit_logits)
 
 
+def check_only(only: str | None) -> None:
+    """Refuse anything but None, "digits" or "letters" (a programming error, not bad input)."""
+    if only is not None and only not in ONLY_CHOICES:
+        raise ValueError(f"only must be one of {ONLY_CHOICES} or None, got {only!r}")
+
+
 def probabilities(logits: torch.Tensor, digit_logits: torch.Tensor, digit_source: str,
                   only: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(class probabilities q (N, C), P(digit) (N,)), coherent: q sums to P(digit) over the digit
@@ -46,8 +52,7 @@ def probabilities(logits: torch.Tensor, digit_logits: torch.Tensor, digit_source
     makes P(digit) 1 / 0, which renormalises q over the allowed classes."""
     probs = logits.float().softmax(dim=1)
     digit_mass = probs[:, :NUM_DIGITS].sum(1)
-    if only is not None and only not in ONLY_CHOICES:
-        raise ValueError(f"only must be one of {ONLY_CHOICES} or None, got {only!r}")
+    check_only(only)
     if digit_source not in DIGIT_SOURCES:
         raise ValueError(f"digit_source must be one of {DIGIT_SOURCES}, got {digit_source!r}")
     if only is not None:

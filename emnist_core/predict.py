@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ONLY_CHOICES, model_outputs, probabilities, ranked
+from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import UnusableImage, prepare
 from .segment import find_characters
@@ -94,8 +94,7 @@ class Predictor:
     def predict_many(self, values: list, only: str | None = None) -> list[Prediction | UnusableImage]:
         """Each input read, preprocessed and classified in one batch; unusable ones come back as errors.
         `only`: "digits" or "letters" when the writer says which they wrote, else None."""
-        if only is not None and only not in ONLY_CHOICES:
-            raise ValueError(f"only must be one of {ONLY_CHOICES} or None, got {only!r}")
+        check_only(only)  # before any input is read, not after
         prepared = []
         for value in values:
             try:
