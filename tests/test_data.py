@@ -3,8 +3,11 @@
 import zipfile
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
 
 from conftest import shared_path, write_dataset
 from emnist_core.labels import BYCLASS_CHARS, NUM_CLASSES, mapping_file_text
@@ -235,6 +238,23 @@ def test_stratified_split_takes_the_fraction_of_every_class():
     _, val_idx = stratified_split(labels, 0.1, seed=0)
     val_counts = {c: int((labels[val_idx] == c).sum()) for c in (0, 5, 12, 46)}
     assert val_counts == {0: 10, 5: 4, 12: 1, 46: 100}
+
+
+def test_train_share_keeps_the_validation_images_and_a_stratified_part_of_the_rest(glyph_dataset):
+    """--train-share (a learning curve): the same validation images as a full run, and that share of
+    every class of the training part, drawn from it."""
+    def load(share):
+        args = SimpleNamespace(download=False, data_dir=glyph_dataset.dir, limit=0, val_fraction=0.2, split_seed=0,
+                               class_prior=None, train_share=share)
+        return data.load_training_data(args, torch.device("cpu"))
+
+    full, half = load(1.0), load(0.5)
+    assert torch.equal(full.val_x, half.val_x) and torch.equal(full.val_y, half.val_y)
+    full_counts = np.bincount(full.train_y.numpy(), minlength=NUM_CLASSES)
+    half_counts = np.bincount(half.train_y.numpy(), minlength=NUM_CLASSES)
+    assert np.all(np.abs(half_counts - full_counts / 2) <= 0.5 + 1e-9)  # every class halved, rounding aside
+    full_rows = {bytes(row) for row in full.train_x.reshape(len(full.train_x), -1).numpy()}
+    assert all(bytes(row) in full_rows for row in half.train_x.reshape(len(half.train_x), -1).numpy())
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])

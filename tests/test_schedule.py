@@ -152,6 +152,32 @@ def test_resume_continues_and_a_finished_run_is_left_alone(glyph_dataset, tmp_pa
     assert more.metrics["history"][-1]["step"] == 72  # 4 epochs of 18 steps
 
 
+def test_weight_average_is_validated_saved_and_resumed(glyph_dataset, tmp_path, monkeypatch):
+    """--ema: the average is what is validated and saved as best_epoch.pt, the raw weights are
+    validated beside it, and resume carries the average on instead of restarting it."""
+    out = tmp_path / "run"
+    interrupt_at_step(monkeypatch, 25)  # after the validation at step 18
+    first = run_training(train_args(glyph_dataset.dir, out, "--ema", "0.9"))
+    monkeypatch.undo()
+    assert first.rc == 130, first.stderr
+    saved = torch.load(out / "resume.pt", weights_only=True)
+    average = {k.removeprefix("module."): v for k, v in saved["ema"].items() if k.startswith("module.")}
+    best = torch.load(out / "best_epoch.pt", weights_only=True)["state_dict"]
+    assert saved["ema"]["n_averaged"].item() == 18
+    assert best.keys() == average.keys() == saved["model"].keys()
+    assert all(torch.equal(best[k], average[k]) for k in best)
+    assert not all(torch.equal(best[k], saved["model"][k]) for k in best)  # not the raw weights
+
+    resumed = run_training(["--resume", "--out", str(out), "--no-progress"])
+    assert resumed.rc == 0, resumed.stderr
+    history = resumed.metrics["history"]
+    assert [h["step"] for h in history] == [18, 36, 54]
+    assert all(0 <= h["raw_val_score"] <= 1 for h in history)
+    assert any(h["raw_val_score"] != h["val_score"] for h in history)
+    assert "raw weights: score" in resumed.stdout
+    assert torch.load(out / "resume.pt", weights_only=True)["ema"]["n_averaged"].item() == 54  # not restarted
+
+
 def test_resume_without_a_previous_run_is_an_error(glyph_dataset, tmp_path):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--resume"))
     assert run.rc == 2 and "resume.pt: nothing to resume" in run.stderr
@@ -197,6 +223,7 @@ BAD_TRAINING_FLAGS = [
     ("--widths", "8", "16", "--convs", "1", "1", "1"), ("--device", "foo"), ("--out", "README.md"),
     ("--budget-minutes", "-1"), ("--limit", "-5"), ("--epochs", "0"), ("--augment-strength", "-0.5"),
     ("--extend-minutes", "5"),  # without --resume
+    ("--ema", "1"), ("--ema", "-0.1"), ("--train-share", "0"), ("--train-share", "1.5"),
 ]
 if not torch.cuda.is_available():
     BAD_TRAINING_FLAGS.append(("--device", "cuda"))

@@ -245,7 +245,7 @@ class TrainingData:
 
 
 def load_training_data(args, device: torch.device) -> TrainingData:
-    """--data-dir or --download, --limit, the stratified split, and the target class prior."""
+    """--data-dir or --download, --limit, the stratified split, --train-share and the target class prior."""
     if args.download:
         data_dir = download(args.cache_dir)
     elif args.data_dir:
@@ -259,6 +259,10 @@ def load_training_data(args, device: torch.device) -> TrainingData:
     if len(val_idx) == 0:
         raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
                         f"--val-fraction {args.val_fraction}; use more data or a larger fraction")
+    train_share = getattr(args, "train_share", 1.0)
+    if train_share < 1:  # a learning curve: fewer training images, the same validation images
+        kept, _ = stratified_split(labels[train_idx], 1 - train_share, args.split_seed)
+        train_idx = train_idx[kept]
     prior_path = Path(args.class_prior) if args.class_prior else data_dir / PRIOR_FILE
     if args.class_prior and not prior_path.is_file():
         raise DataError(f"{prior_path}: no such class-prior file")

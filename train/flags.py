@@ -46,6 +46,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """Above 0, at most 1: a part of something that may be all of it (--train-share)."""
+    value = finite_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
 def probability(text: str) -> float:
     """0 to 1 inclusive with 1 excluded: dropout or label smoothing of 1 would leave nothing to learn."""
     value = finite_float(text)

@@ -42,11 +42,13 @@ def load(out: Path) -> dict:
 
 
 def restore(state: dict, out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            generator: torch.Generator) -> None:
-    """Weights, optimiser moments and the random stream exactly where the run left them."""
+            generator: torch.Generator, ema: torch.nn.Module | None = None) -> None:
+    """Weights, weight average, optimiser moments and the random stream exactly where the run left them."""
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
     except Exception as error:  # flags that build another model than the run had
         raise CheckpointError(f"{out / RESUME}: does not fit this model ({type(error).__name__})") from None
     generator.set_state(state["generator"])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, save_checkpoint
@@ -33,7 +34,7 @@ from .calibrate import BATCHNORM_IMAGES, PriorCorrection
 from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, load_training_data
 from .evaluate import compute_metrics, machine_description, select_device, summary
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
-from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
+from .flags import (check_model_shape, device_name, fraction, share, non_negative_float, non_negative_int, folder,
                     new_file, output_file, positive_float, positive_int, probability)
 from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at, measure_evaluation
 
@@ -51,6 +52,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     data.add_argument("--split-seed", type=int, default=0,
                       help="seeds the validation split alone: members of an ensemble share it")
     data.add_argument("--limit", type=non_negative_int, default=0, help="use only the first N training images (0: all)")
+    data.add_argument("--train-share", type=share, default=1.0,
+                      help="train on this stratified share of the training part, validate on the same "
+                           "images as a full run (a learning curve)")
 
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=positive_int, default=16, help="most epochs; the budget may cut them")
@@ -68,6 +72,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     opt.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     opt.add_argument("--augment-strength", type=non_negative_float, default=1.0,
                      help="multiplies every augmentation range (1: the defaults, 0: none)")
+    opt.add_argument("--ema", type=probability, default=0.0,
+                     help="keep an exponential moving average of the weights with this decay per step "
+                          "(e.g. 0.999; 0: off): it is what is validated and saved, the raw weights are "
+                          "validated beside it for comparison")
 
     model = p.add_argument_group("model")
     default = ModelConfig()
@@ -146,6 +154,13 @@ def train_step(model, optimizer, images, labels, lr: float, args, augment_cfg, s
     return loss.detach(), logits.detach()
 
 
+def make_ema(model: EmnistCNN, decay: float) -> AveragedModel | None:
+    """The weight average, BatchNorm statistics included (use_buffers): the average is a model of its own."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def validate(model: EmnistCNN, data: TrainingData, spec: InputSpec) -> tuple[dict, float]:
     """Validation metrics and the score that picks the best weights (prior-weighted when known)."""
     logits, digit_logits = model_outputs(model, data.val_x, spec)
@@ -207,17 +222,20 @@ def run(args, explicit: set[str], command: str) -> int:
     # channels_last on every device: `python -m bench.channels_last` times it against contiguous tensors
     model = EmnistCNN(config).to(device).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args, device)
+    ema = make_ema(model, args.ema)
+    kept = ema.module if ema else model  # the weights validated and saved
     step_model = torch.compile(model) if args.compile else model
     bf16 = use_bf16(args, device)
     print(f"model: {count_parameters(model):,} parameters, {config}; {'bf16 autocast' if bf16 else 'fp32'}"
-          f"{', fused AdamW' if use_fused_adamw(args, device) else ''}{', compiled' if args.compile else ''}")
+          f"{', fused AdamW' if use_fused_adamw(args, device) else ''}{', compiled' if args.compile else ''}"
+          f"{f', weight average (EMA {args.ema:g})' if ema else ''}")
     augment_cfg = None if args.no_augment or args.augment_strength == 0 else AugmentConfig().scaled(args.augment_strength)
 
     steps_per_epoch = len(train_x) // args.batch_size  # the ragged last batch is dropped: BatchNorm dislikes tiny ones
     if steps_per_epoch == 0:
         raise DataError(f"only {len(train_x)} training images: fewer than one batch of {args.batch_size}")
     if state:
-        resume.restore(state, out, model, optimizer, generator)
+        resume.restore(state, out, model, optimizer, generator, ema)
         order, step, history, best = state["order"].to(device), state["step"], state["history"], state["best"]
         schedule = Schedule(**state["schedule"])
         if args.extend_minutes:
@@ -242,6 +260,7 @@ def run(args, explicit: set[str], command: str) -> int:
     def save_state(finished: bool) -> None:
         resume.save(out, resume.as_saved({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+            **({"ema": ema.state_dict()} if ema else {}),
             "order": order.cpu(), "step": step, "history": history, "best": best, "schedule": schedule.to_dict(),
             "args": {**vars(args), "data_dir": str(data.data_dir.resolve()), "download": False},
             "n_train": len(train_x), "command": record["command"], "elapsed_s": time.time() - started,
@@ -259,6 +278,8 @@ def run(args, explicit: set[str], command: str) -> int:
             lr = lr_at(step, schedule.total_steps, args.lr, args.warmup)
             loss, logits = train_step(step_model, optimizer, train_x[idx], train_y[idx], lr, args, augment_cfg,
                                       spec, generator, bf16)
+            if ema:
+                ema.update_parameters(model)
             step += 1
             bar.update()
             probe_done = not schedule.planned and (step - first_step >= PROBE_STEPS or step >= schedule.total_steps)
@@ -282,18 +303,23 @@ def run(args, explicit: set[str], command: str) -> int:
                 bar.total = schedule.total_steps
             if validating:
                 t = time.time()
-                val, score = validate(model, data, spec)
+                val, score = validate(kept, data, spec)
+                raw = {}
+                if ema:  # the same step's raw weights: a paired measure of what the average gains
+                    raw_val, raw_score = validate(model, data, spec)
+                    raw = {"raw_val_accuracy": raw_val["accuracy"], "raw_val_score": raw_score,
+                           "raw_val_digit_letter_accuracy": raw_val["digit_letter_accuracy"]}
                 model.train()
                 history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
                                 "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                                 "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
                                 "val_digit_letter_accuracy": val["digit_letter_accuracy"], "val_score": score,
-                                "lr": lr, "elapsed_seconds": time.time() - started})
+                                **raw, "lr": lr, "elapsed_seconds": time.time() - started})
                 loss_sum = correct = seen = 0
                 improved = score > best["score"]
                 if improved:
                     best = {"score": score, "step": step, "epoch": history[-1]["epoch"]}
-                    save_checkpoint(make_checkpoint(model, "sum", {"step": step, "epoch": best["epoch"], "val": val}),
+                    save_checkpoint(make_checkpoint(kept, "sum", {"step": step, "epoch": best["epoch"], "val": val}),
                                     out / BEST_EPOCH)
                 save_state(finished=False)
                 schedule.observe_validation(time.time() - t, len(data.val_x))
@@ -303,7 +329,8 @@ def run(args, explicit: set[str], command: str) -> int:
                 h = history[-1]
                 tqdm.write(f"step {step}/{schedule.total_steps} (epoch {h['epoch']:.2f}): loss {h['train_loss']:.4f} "
                            f"train acc {h['train_accuracy']:.4f} | val acc {val['accuracy']:.4f} score {score:.4f} "
-                           f"digit/letter {val['digit_letter_accuracy']:.4f}{' *best*' if improved else ''} | "
+                           f"digit/letter {val['digit_letter_accuracy']:.4f}{' *best*' if improved else ''}"
+                           f"{f' (raw weights: score {raw_score:.4f})' if ema else ''} | "
                            f"lr {lr:.1e}, {(time.time() - started) / 60:.1f} min so far", file=sys.stdout)
                 timer.restart(step)  # validation time is not step time
         bar.close()
