@@ -1,10 +1,12 @@
 """The measurement scripts in bench/ run, and the arithmetic they report is right (the figures themselves
 depend on the machine and are not tested)."""
 
+import json
+
 import numpy as np
 import pytest
 
-from bench import channels_last, confusion_costs, latency
+from bench import channels_last, confusion_costs, latency, learning_curve
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 
 
@@ -34,3 +36,39 @@ def test_latency_runs(capsys, monkeypatch):
 def test_confusion_costs_refuses_a_missing_checkpoint(tmp_path, capsys):
     assert confusion_costs.main(["--checkpoint", str(tmp_path / "none.pt"), "--data-dir", str(tmp_path)]) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+def fake_run(folder, n_train, accuracy, digit_letter, n_val=100):
+    """A finished run folder as bench.learning_curve reads it: metrics.json and model.pt's record."""
+    from emnist_core.checkpoint import Checkpoint, InputSpec, save_checkpoint
+    from emnist_core.model import EmnistCNN, ModelConfig
+    config = ModelConfig(stage_widths=(4,), convs_per_stage=(1,))
+    folder.mkdir()
+    save_checkpoint(Checkpoint(model_config=config, state_dict=EmnistCNN(config).state_dict(), input_spec=InputSpec(),
+                               training={"n_train": n_train, "n_val": n_val}), folder / "model.pt")
+    (folder / "metrics.json").write_text(json.dumps({"val": {
+        "n": n_val, "prior_weighted_accuracy": accuracy, "prior_weighted_digit_letter_accuracy": digit_letter}}))
+    return folder
+
+
+def test_learning_curve_fits_the_gain_per_doubling(tmp_path, capsys):
+    """Three runs on a straight line in log2(images): +1 point per doubling; 8,000 images are two
+    doublings past the largest run."""
+    runs = [fake_run(tmp_path / f"r{n}", n, 0.80 + 0.01 * k, 0.90 + 0.005 * k)
+            for k, n in enumerate((500, 1000, 2000))]
+    assert learning_curve.main([*map(str, reversed(runs)), "--at", "8000"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy: +1.00 points per doubling" in out and "reaches 84.00% at 8,000 images" in out
+    assert "digit/letter: +0.50 points per doubling" in out and "reaches 92.00%" in out
+    assert out.index("r500") < out.index("r1000") < out.index("r2000")  # sorted by size
+
+
+def test_learning_curve_refuses_runs_it_cannot_compare(tmp_path, capsys):
+    one = fake_run(tmp_path / "one", 1000, 0.8, 0.9)
+    other_split = fake_run(tmp_path / "other", 2000, 0.8, 0.9, n_val=50)
+    assert learning_curve.main([str(one), str(one)]) == 2
+    assert "at least two amounts" in capsys.readouterr().err
+    assert learning_curve.main([str(one), str(other_split)]) == 2
+    assert "different splits" in capsys.readouterr().err
+    assert learning_curve.main([str(one), str(tmp_path / "missing")]) == 2
+    assert "error:" in capsys.readouterr().err
