@@ -23,6 +23,7 @@ from conftest import write_dataset
 from test_training import PEAK_LR, run_training, train_args
 from train import evaluate, recalibrate
 from train import train as train_module
+from emnist_core.checkpoint import load_checkpoint
 from train.schedule import Schedule, lr_at, slack_s
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,6 +151,29 @@ def test_resume_continues_and_a_finished_run_is_left_alone(glyph_dataset, tmp_pa
     more = run_training(["--resume", "--out", str(out), "--no-progress", "--extend-minutes", "0.1", "--epochs", "4"])
     assert more.rc == 0, more.stderr
     assert more.metrics["history"][-1]["step"] == 72  # 4 epochs of 18 steps
+
+
+def test_the_best_validated_weights_are_the_ones_finished(glyph_dataset, tmp_path, monkeypatch):
+    """Validation scores 0.5, 0.9, 0.7 at steps 18, 36, 54: the final model is built from step 36's
+    weights (best_epoch.pt), not the last ones, and the record says so."""
+    real_validate, scores = train_module.validate, iter([0.5, 0.9, 0.7])
+    weights_at = {}
+
+    def validate(model, data, spec):
+        val, _ = real_validate(model, data, spec)
+        weights_at[len(weights_at)] = {k: v.clone() for k, v in model.state_dict().items()}
+        return val, next(scores)
+
+    monkeypatch.setattr(train_module, "validate", validate)
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run"))
+    assert run.rc == 0, run.stderr
+    assert [h["val_score"] for h in run.metrics["history"]] == [0.5, 0.9, 0.7]
+    assert run.metrics["best_step"] == 36 and run.metrics["best_epoch"] == 2
+    best = load_checkpoint(run.out / "best_epoch.pt")
+    assert best.training["step"] == 36
+    assert all(torch.equal(best.state_dict[k], weights_at[1][k]) for k in best.state_dict)
+    assert not all(torch.equal(best.state_dict[k], weights_at[2][k]) for k in best.state_dict)
+    assert load_checkpoint(run.out / "model.pt").training["step"] == 36
 
 
 def test_weight_average_is_validated_saved_and_resumed(glyph_dataset, tmp_path, monkeypatch):
