@@ -20,10 +20,10 @@ import pytest
 import torch
 
 from conftest import write_dataset
+from emnist_core.checkpoint import load_checkpoint
 from test_training import PEAK_LR, run_training, train_args
 from train import evaluate, recalibrate
 from train import train as train_module
-from emnist_core.checkpoint import load_checkpoint
 from train.schedule import Schedule, lr_at, slack_s
 
 REPO = Path(__file__).resolve().parents[1]
