@@ -6,6 +6,7 @@ checkpoint only needs its card and README figures regenerated, not this test rew
 """
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,28 @@ def test_recorded_validation_figures_are_what_evaluate_prints(checkpoint):
     for key in ("accuracy", "digit_letter_accuracy", "balanced_accuracy", "top5_accuracy",
                 "prior_weighted_accuracy", "prior_weighted_digit_letter_accuracy"):
         assert measured[key] == pytest.approx(recorded[key], abs=2e-4), key  # a reading or two
+
+
+RECORDS = DEFAULT_CHECKPOINT.parent / "records"
+
+
+def test_readme_run_rows_are_the_committed_records():
+    """Every README table row whose command trains `--out runs/NAME` shows the weighted validation
+    figures of checkpoints/records/NAME.json (`python -m train.record`), and every record is cited."""
+    readme = README.read_text()
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in readme.splitlines() if line.startswith("|")]
+    checked = 0
+    for row in rows:
+        named = re.search(r"--out runs/([\w.-]+)", row[-1])
+        if not named or not re.fullmatch(r"\d+\.\d\d%", row[1]):
+            continue
+        path = RECORDS / f"{named.group(1)}.json"
+        assert path.is_file(), f"README row {row[0]!r} has no record: python -m train.record ... > {path}"
+        val = json.loads(path.read_text())["training"]["metrics"]["val"]
+        assert row[1:3] == [two_decimals(val["prior_weighted_accuracy"]),
+                            two_decimals(val["prior_weighted_digit_letter_accuracy"])], row[0]
+        checked += 1
+    assert checked >= 5
+    for path in RECORDS.glob("*.json"):
+        assert f"records/{path.name}" in readme or f"runs/{path.stem}" in readme, f"{path.name} is not cited"

@@ -12,7 +12,7 @@ import torch
 from emnist_core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from emnist_core.model import Ensemble, ModelConfig, build_network, count_parameters
 from emnist_core.predict import Predictor
-from train import ensemble, evaluate
+from train import compare, ensemble, evaluate
 from train import train as train_module
 
 TINY = ModelConfig(stage_widths=(4, 8), convs_per_stage=(1, 1))
@@ -96,3 +96,40 @@ def test_weighted_mean_and_se_by_hand():
     assert se == pytest.approx(np.sqrt((3 * 0.0625 + 0.5625) / 16))  # sqrt(sum w^2 (v-m)^2), w = 1/4
     mean, _ = evaluate.weighted_mean_and_se(torch.tensor([1.0, 0.0]), torch.tensor([3.0, 1.0]))
     assert mean == pytest.approx(0.75)
+
+
+# ---- train.compare: paired gains over a baseline --------------------------------------------------
+
+def compared(capsys, *argv) -> dict[str, dict[str, float]]:
+    """{path: {figure: value}} from `python -m train.compare`'s lines."""
+    assert compare.main([str(a) for a in argv]) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines()[1:]:
+        path, _, cells = line.partition(" [")
+        values = {}
+        for cell in cells.split("]: ", 1)[1].split("; "):
+            name, rest = cell.split(" ", 1)
+            values[name] = float(rest.split("%")[0])
+            if "gain" in rest:
+                values[name + " gain"] = float(rest.split("gain ")[1].split(" ")[0])
+        rows[path] = values
+    return rows
+
+
+def test_compare_prints_paired_gains_that_are_the_differences(members, glyph_dataset, capsys):
+    rows = compared(capsys, *members, members[0], "--data-dir", glyph_dataset.dir)
+    base, other = rows[str(members[0])], rows[str(members[1])]  # base: its last line, compared with itself
+    assert base["accuracy gain"] == base["digit/letter gain"] == 0.0
+    for name in ("accuracy", "digit/letter"):
+        # the paired mean difference is the difference of the means (same images, same weights)
+        assert other[name + " gain"] == pytest.approx(other[name] - base[name], abs=0.011)
+    checkpoint = load_checkpoint(members[1])
+    assert other["accuracy"] == pytest.approx(100 * checkpoint.training["metrics"]["val"]["accuracy"], abs=0.006)
+
+
+def test_compare_refuses_another_split(members, tmp_path, glyph_dataset, capsys):
+    other = load_checkpoint(members[1])
+    other.training["split"] = {**other.training["split"], "seed": 7}
+    save_checkpoint(other, tmp_path / "other.pt")
+    assert compare.main([str(members[0]), str(tmp_path / "other.pt"), "--data-dir", str(glyph_dataset.dir)]) == 2
+    assert "another validation split" in capsys.readouterr().err
