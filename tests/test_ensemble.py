@@ -74,11 +74,14 @@ def test_combined_checkpoint_loads_with_weights_only_and_reads(members, tmp_path
     assert len(prediction.top5) == 5
 
 
-def test_members_of_another_split_are_refused(members, tmp_path, glyph_dataset, capsys):
+@pytest.mark.parametrize("tool", ["ensemble", "compare"])
+def test_members_of_another_split_are_refused(tool, members, tmp_path, glyph_dataset, capsys):
+    """Both the ensemble and the paired comparison need images none of the models trained on."""
     other = load_checkpoint(members[1])
     other.training["split"] = {**other.training["split"], "seed": 7}
     save_checkpoint(other, tmp_path / "other.pt")
-    assert ensemble.main([str(members[0]), str(tmp_path / "other.pt"), "--data-dir", str(glyph_dataset.dir)]) == 2
+    main = {"ensemble": ensemble.main, "compare": compare.main}[tool]
+    assert main([str(members[0]), str(tmp_path / "other.pt"), "--data-dir", str(glyph_dataset.dir)]) == 2
     assert "another validation split" in capsys.readouterr().err
 
 
@@ -125,11 +128,3 @@ def test_compare_prints_paired_gains_that_are_the_differences(members, glyph_dat
         assert other[name + " gain"] == pytest.approx(other[name] - base[name], abs=0.011)
     checkpoint = load_checkpoint(members[1])
     assert other["accuracy"] == pytest.approx(100 * checkpoint.training["metrics"]["val"]["accuracy"], abs=0.006)
-
-
-def test_compare_refuses_another_split(members, tmp_path, glyph_dataset, capsys):
-    other = load_checkpoint(members[1])
-    other.training["split"] = {**other.training["split"], "seed": 7}
-    save_checkpoint(other, tmp_path / "other.pt")
-    assert compare.main([str(members[0]), str(tmp_path / "other.pt"), "--data-dir", str(glyph_dataset.dir)]) == 2
-    assert "another validation split" in capsys.readouterr().err
