@@ -2,12 +2,18 @@
 depend on the machine and are not tested)."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench import channels_last, confusion_costs, latency, learning_curve
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_confusion_costs_add_up_to_the_weighted_error():
@@ -72,3 +78,20 @@ def test_learning_curve_refuses_runs_it_cannot_compare(tmp_path, capsys):
     assert "different splits" in capsys.readouterr().err
     assert learning_curve.main([str(one), str(tmp_path / "missing")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_gpu_sweep_runs_on_a_cpu(glyph_dataset, tmp_path):
+    """bench/gpu_sweep.sh end to end with tiny overrides: every recipe trains, its model and log land
+    in the report folder, and train.compare scores them against the first."""
+    report = tmp_path / "report"
+    env = {**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "BUDGET": "1", "RUNS": str(tmp_path / "runs"),
+           "OMP_NUM_THREADS": "1",
+           "EXTRA": "--widths 8 16 --convs 1 1 --epochs 1 --batch-size 64 --val-fraction 0.2 --augment-strength 0"}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_sweep.sh"), str(glyph_dataset.dir), str(report)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr + done.stdout
+    names = ("base", "long", "big")
+    assert sorted(p.name for p in report.iterdir()) == sorted(
+        ["compare.txt"] + [f"{n}.log" for n in names] + [f"{n}.pt" for n in names])
+    compared = (report / "compare.txt").read_text()
+    assert all(f"{report / n}.pt [" in compared for n in names) and compared.count(", gain ") == 2 * (len(names) - 1)
