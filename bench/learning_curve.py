@@ -3,9 +3,10 @@
 Reads finished runs that share one validation split but trained on different amounts of it
 (`python -m train --train-share S`, same `--split-seed` and `--val-fraction`), and prints their
 weighted validation figures against the number of training images, the gain per doubling of the
-data (a least-squares line in log2 of the image count) and where that line reaches at a given size,
-by default the official training split less the same validation share. The line is a straight
-extrapolation: learning curves flatten, so read it as an upper estimate beyond the measured range.
+data from each run to the next and as a least-squares line in log2 of the image count, and where
+that line reaches at a given size, by default the official training split less the same validation
+share. The line is a straight extrapolation: learning curves flatten, so read it as an upper
+estimate beyond the measured range.
 """
 
 import argparse
@@ -66,6 +67,8 @@ def main(argv=None) -> int:
     xs = [math.log2(r["n_train"]) for r in rows]
     for name in FIGURES:
         intercept, slope = fit_line(xs, [r[name] for r in rows])
+        steps = [100 * (b[name] - a[name]) / (xb - xa) for a, b, xa, xb in zip(rows, rows[1:], xs, xs[1:]) if xb > xa]
+        print(f"{name}: from run to run {', '.join(f'{g:+.2f}' for g in steps)} points per doubling")
         print(f"{name}: {100 * slope:+.2f} points per doubling of the training images; the line reaches "
               f"{intercept + slope * math.log2(at):.2%} at {at:,} images (a straight extrapolation, "
               f"{math.log2(at / rows[-1]['n_train']):.1f} doublings past the largest run)")

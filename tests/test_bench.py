@@ -64,6 +64,7 @@ def test_learning_curve_fits_the_gain_per_doubling(tmp_path, capsys):
             for k, n in enumerate((500, 1000, 2000))]
     assert learning_curve.main([*map(str, reversed(runs)), "--at", "8000"]) == 0
     out = capsys.readouterr().out
+    assert "accuracy: from run to run +1.00, +1.00 points per doubling" in out
     assert "accuracy: +1.00 points per doubling" in out and "reaches 84.00% at 8,000 images" in out
     assert "digit/letter: +0.50 points per doubling" in out and "reaches 92.00%" in out
     assert out.index("r500") < out.index("r1000") < out.index("r2000")  # sorted by size
