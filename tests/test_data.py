@@ -13,6 +13,7 @@ from conftest import shared_path, write_dataset
 from emnist_core.labels import BYCLASS_CHARS, NUM_CLASSES, mapping_file_text
 from train import data
 from train.data import DataError, has_split, idx_name, load_split, read_class_prior, stratified_split
+from train.evaluate import checkpoint_split
 
 N = 60  # images per malformed-input case: small is enough, and fast
 
@@ -255,6 +256,11 @@ def test_train_share_keeps_the_validation_images_and_a_stratified_part_of_the_re
     assert np.all(np.abs(half_counts - full_counts / 2) <= 0.5 + 1e-9)  # every class halved, rounding aside
     full_rows = {bytes(row) for row in full.train_x.reshape(len(full.train_x), -1).numpy()}
     assert all(bytes(row) in full_rows for row in half.train_x.reshape(len(half.train_x), -1).numpy())
+    # `train.evaluate --split train` scores the images such a run trained on, and no others
+    record = SimpleNamespace(training={"split": {"val_fraction": 0.2, "seed": 0, "limit": 0},
+                                       "hyperparameters": {"train_share": 0.5}})
+    images, labels, _ = checkpoint_split(record, "share.pt", glyph_dataset.dir, "train")
+    assert np.array_equal(images, half.train_x.numpy()) and np.array_equal(labels, half.train_y.numpy())
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])

@@ -185,6 +185,17 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     return np.flatnonzero(train_mask), val_idx
 
 
+def training_split(labels: np.ndarray, val_fraction: float, seed: int, train_share: float = 1.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx) of a run: the stratified split, then --train-share of the training part
+    (a learning curve: fewer training images, the same validation images)."""
+    train_idx, val_idx = stratified_split(labels, val_fraction, seed)
+    if train_share < 1:
+        kept, _ = stratified_split(labels[train_idx], 1 - train_share, seed)
+        train_idx = train_idx[kept]
+    return train_idx, val_idx
+
+
 def class_frequencies(labels: np.ndarray) -> np.ndarray:
     """(47,) class frequencies of a training part; +1 to every count so no log(0) follows."""
     counts = np.bincount(labels, minlength=NUM_CLASSES) + 1
@@ -255,14 +266,10 @@ def load_training_data(args, device: torch.device) -> TrainingData:
     images, labels = load_split(data_dir, "train")
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
-    train_idx, val_idx = stratified_split(labels, args.val_fraction, args.split_seed)
+    train_idx, val_idx = training_split(labels, args.val_fraction, args.split_seed, getattr(args, "train_share", 1.0))
     if len(val_idx) == 0:
         raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
                         f"--val-fraction {args.val_fraction}; use more data or a larger fraction")
-    train_share = getattr(args, "train_share", 1.0)
-    if train_share < 1:  # a learning curve: fewer training images, the same validation images
-        kept, _ = stratified_split(labels[train_idx], 1 - train_share, args.split_seed)
-        train_idx = train_idx[kept]
     prior_path = Path(args.class_prior) if args.class_prior else data_dir / PRIOR_FILE
     if args.class_prior and not prior_path.is_file():
         raise DataError(f"{prior_path}: no such class-prior file")
@@ -281,4 +288,5 @@ def load_recorded_split(record: dict, data_dir: str | Path, device: torch.device
         raise DataError("the checkpoint records no validation split")
     return load_training_data(SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"],
                                               val_fraction=split["val_fraction"], split_seed=split["seed"],
-                                              class_prior=hyper.get("class_prior")), device)
+                                              class_prior=hyper.get("class_prior"),
+                                              train_share=hyper.get("train_share", 1.0)), device)

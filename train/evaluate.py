@@ -18,7 +18,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_che
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import NUM_DIGITS
 
-from .data import PRIOR_FILE, DataError, class_frequencies, load_split, read_class_prior, stratified_split
+from .data import PRIOR_FILE, DataError, class_frequencies, load_split, read_class_prior, training_split
 from .flags import device_name, non_negative_int, output_file
 
 
@@ -100,7 +100,8 @@ def checkpoint_split(checkpoint, checkpoint_path, data_dir, split: str,
             raise DataError(f"{checkpoint_path} records no validation split")
         if split_record.get("limit"):  # training split only the first `limit` images; so must we
             images, labels = images[:split_record["limit"]], labels[:split_record["limit"]]
-        train_idx, val_idx = stratified_split(labels, split_record["val_fraction"], split_record["seed"])
+        share = (record.get("hyperparameters") or {}).get("train_share", 1.0)
+        train_idx, val_idx = training_split(labels, split_record["val_fraction"], split_record["seed"], share)
         class_weights = pool_class_weights(data_dir, labels[train_idx], record)
         keep = val_idx if split == "val" else train_idx
         images, labels = images[keep], labels[keep]

@@ -34,8 +34,8 @@ from .calibrate import BATCHNORM_IMAGES, PriorCorrection
 from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, load_training_data
 from .evaluate import compute_metrics, machine_description, select_device, summary
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
-from .flags import (check_model_shape, device_name, fraction, share, non_negative_float, non_negative_int, folder,
-                    new_file, output_file, positive_float, positive_int, probability)
+from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
+                    new_file, output_file, positive_float, positive_int, probability, share)
 from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at, measure_evaluation
 
 
