@@ -280,13 +280,18 @@ def load_training_data(args, device: torch.device) -> TrainingData:
                         read_class_prior(prior_path) if has_prior else None, prior_path if has_prior else None)
 
 
-def load_recorded_split(record: dict, data_dir: str | Path, device: torch.device) -> TrainingData:
-    """The training files split exactly as a checkpoint's run split them (its record's split and
-    class prior): for scoring or recalibrating a finished model on its own validation images."""
+def recorded_split_flags(record: dict, data_dir: str | Path) -> SimpleNamespace:
+    """The data flags of a finished run, read from its checkpoint's record: --limit, --val-fraction,
+    --split-seed, --train-share and --class-prior, with `data_dir` as --data-dir."""
     split, hyper = record.get("split"), record.get("hyperparameters") or {}
     if not split:
         raise DataError("the checkpoint records no validation split")
-    return load_training_data(SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"],
-                                              val_fraction=split["val_fraction"], split_seed=split["seed"],
-                                              class_prior=hyper.get("class_prior"),
-                                              train_share=hyper.get("train_share", 1.0)), device)
+    return SimpleNamespace(download=False, data_dir=data_dir, limit=split["limit"], val_fraction=split["val_fraction"],
+                           split_seed=split["seed"], class_prior=hyper.get("class_prior"),
+                           train_share=hyper.get("train_share", 1.0))
+
+
+def load_recorded_split(record: dict, data_dir: str | Path, device: torch.device) -> TrainingData:
+    """The training files split exactly as a checkpoint's run split them (its record's split and
+    class prior): for scoring or recalibrating a finished model on its own validation images."""
+    return load_training_data(recorded_split_flags(record, data_dir), device)

@@ -18,7 +18,8 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_che
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import NUM_DIGITS
 
-from .data import PRIOR_FILE, DataError, class_frequencies, load_split, read_class_prior, training_split
+from .data import (PRIOR_FILE, DataError, class_frequencies, load_split, read_class_prior, recorded_split_flags,
+                   training_split)
 from .flags import device_name, non_negative_int, output_file
 
 
@@ -98,10 +99,10 @@ def checkpoint_split(checkpoint, checkpoint_path, data_dir, split: str,
         split_record = record.get("split", {})
         if "val_fraction" not in split_record:
             raise DataError(f"{checkpoint_path} records no validation split")
-        if split_record.get("limit"):  # training split only the first `limit` images; so must we
-            images, labels = images[:split_record["limit"]], labels[:split_record["limit"]]
-        share = (record.get("hyperparameters") or {}).get("train_share", 1.0)
-        train_idx, val_idx = training_split(labels, split_record["val_fraction"], split_record["seed"], share)
+        flags = recorded_split_flags(record, data_dir)
+        if flags.limit:  # training split only the first `limit` images; so must we
+            images, labels = images[:flags.limit], labels[:flags.limit]
+        train_idx, val_idx = training_split(labels, flags.val_fraction, flags.split_seed, flags.train_share)
         class_weights = pool_class_weights(data_dir, labels[train_idx], record)
         keep = val_idx if split == "val" else train_idx
         images, labels = images[keep], labels[keep]
