@@ -17,7 +17,7 @@ from emnist_core.checkpoint import CheckpointError, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities
 
 from .data import DataError, load_recorded_split
-from .ensemble import correctness
+from .ensemble import check_same_split, correctness
 from .evaluate import weighted_mean_and_se
 
 
@@ -30,13 +30,7 @@ def main(argv=None) -> int:
     paths = [args.baseline, *args.others]
     try:
         models = [load_checkpoint(p) for p in paths]
-        split = (models[0].training or {}).get("split")
-        if not split:
-            raise CheckpointError(f"{paths[0]}: records no validation split")
-        for path, m in zip(paths, models):
-            if (m.training or {}).get("split") != split:
-                raise CheckpointError(f"{path}: another validation split than {paths[0]} "
-                                      f"({(m.training or {}).get('split')} vs {split})")
+        check_same_split(models, paths)
         data = load_recorded_split(models[0].training, args.data_dir, torch.device("cpu"))
     except (CheckpointError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -37,6 +37,20 @@ def combine(members: list[Checkpoint], digit_source: str, record: dict) -> Check
                       input_spec=members[0].input_spec, digit_source=digit_source, training=record)
 
 
+def check_same_split(checkpoints: list[Checkpoint], paths: list[str]) -> dict:
+    """The validation split all of them held out (so they can be scored on images none trained on);
+    raises CheckpointError naming the one that differs."""
+    split = (checkpoints[0].training or {}).get("split")
+    if not split:
+        raise CheckpointError(f"{paths[0]}: records no validation split")
+    for path, c in zip(paths, checkpoints):
+        if (c.training or {}).get("split") != split:
+            raise CheckpointError(f"{path}: another validation split than {paths[0]} "
+                                  f"({(c.training or {}).get('split')} vs {split}); "
+                                  "train them with the same --split-seed, --val-fraction, --limit")
+    return split
+
+
 def check_compatible(members: list[Checkpoint], paths: list[str]) -> dict:
     """The shared split record; raises CheckpointError naming the member that differs."""
     first = members[0]
@@ -48,14 +62,7 @@ def check_compatible(members: list[Checkpoint], paths: list[str]) -> dict:
         for name in SAME_FIELDS:
             if getattr(m, name) != getattr(first, name):
                 raise CheckpointError(f"{path}: another {name} than {paths[0]}")
-        if (m.training or {}).get("split") != (first.training or {}).get("split"):
-            raise CheckpointError(f"{path}: another validation split than {paths[0]} "
-                                  f"({(m.training or {}).get('split')} vs {(first.training or {}).get('split')}); "
-                                  "members must be trained with the same --split-seed, --val-fraction, --limit")
-    split = (first.training or {}).get("split")
-    if not split:
-        raise CheckpointError(f"{paths[0]}: records no validation split")
-    return split
+    return check_same_split(members, paths)
 
 
 def reading_rules(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tensor,
