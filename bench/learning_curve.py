@@ -15,6 +15,8 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from emnist_core.checkpoint import CheckpointError, load_checkpoint
 
 OFFICIAL_TRAIN_IMAGES = 697_932  # the official ByMerge training split
@@ -30,15 +32,6 @@ def read_run(run: Path) -> dict:
     record = load_checkpoint(run / "model.pt").training  # train.finish records the run's image counts
     return {"run": str(run), "n_train": int(record["n_train"]), "n_val": int(record["n_val"]),
             **{name: val[key] for name, key in FIGURES.items()}}
-
-
-def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """Least-squares (intercept, slope) of ys against xs."""
-    n = len(xs)
-    mean_x, mean_y = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mean_x) ** 2 for x in xs)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sxx
-    return mean_y - slope * mean_x, slope
 
 
 def main(argv=None) -> int:
@@ -66,7 +59,7 @@ def main(argv=None) -> int:
         print(f"{r['n_train']:>16,}  {r['accuracy']:>9.2%}  {r['digit/letter']:>12.2%}  {r['run']}")
     xs = [math.log2(r["n_train"]) for r in rows]
     for name in FIGURES:
-        intercept, slope = fit_line(xs, [r[name] for r in rows])
+        slope, intercept = np.polyfit(xs, [r[name] for r in rows], 1)  # least squares
         steps = [100 * (b[name] - a[name]) / (xb - xa) for a, b, xa, xb in zip(rows, rows[1:], xs, xs[1:]) if xb > xa]
         print(f"{name}: from run to run {', '.join(f'{g:+.2f}' for g in steps)} points per doubling")
         print(f"{name}: {100 * slope:+.2f} points per doubling of the training images; the line reaches "

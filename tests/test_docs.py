@@ -36,11 +36,15 @@ def checkpoint():
     return load_checkpoint(DEFAULT_CHECKPOINT)
 
 
+def readme_rows() -> list[list[str]]:
+    """The cells of every README table row."""
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in README.read_text().splitlines() if line.startswith("|")]
+
+
 def readme_row(label: str) -> list[str]:
     """The cells of the README table row whose first cell starts with `label`."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in README.read_text().splitlines() if line.startswith("|")]
-    found = [row for row in rows if row[0].startswith(label)]
+    found = [row for row in readme_rows() if row[0].startswith(label)]
     assert len(found) == 1, f"README should have one table row labelled {label!r}, has {len(found)}"
     return found[0]
 
@@ -115,10 +119,8 @@ def test_readme_run_rows_are_the_committed_records():
     """Every README table row whose command trains `--out runs/NAME` shows the weighted validation
     figures of checkpoints/records/NAME.json (`python -m train.record`), and every record is cited."""
     readme = README.read_text()
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in readme.splitlines() if line.startswith("|")]
     checked = 0
-    for row in rows:
+    for row in readme_rows():
         named = re.search(r"--out runs/([\w.-]+)", row[-1])
         if not named or not re.fullmatch(r"\d+\.\d\d%", row[1]):
             continue
