@@ -78,10 +78,10 @@ def weighted_mean_and_se(values: torch.Tensor, weights: torch.Tensor | None = No
     return mean.item(), (w.square() * (values - mean).square()).sum().sqrt().item()
 
 
-def pool_class_weights(data_dir, train_labels: np.ndarray, record: dict) -> torch.Tensor | None:
+def pool_class_weights(data_dir, train_labels: np.ndarray, class_prior: str | None) -> torch.Tensor | None:
     """ByMerge's class mix over the training part's, exactly as training weighted its validation
     (TrainingData.class_weights), when the data folder (or the run's --class-prior) gives that mix."""
-    prior = (record.get("hyperparameters") or {}).get("class_prior") or Path(data_dir) / PRIOR_FILE
+    prior = class_prior or Path(data_dir) / PRIOR_FILE
     if not Path(prior).is_file():
         return None
     return torch.from_numpy(read_class_prior(prior) / class_frequencies(train_labels)).float()
@@ -103,7 +103,7 @@ def checkpoint_split(checkpoint, checkpoint_path, data_dir, split: str,
         if flags.limit:  # training split only the first `limit` images; so must we
             images, labels = images[:flags.limit], labels[:flags.limit]
         train_idx, val_idx = training_split(labels, flags.val_fraction, flags.split_seed, flags.train_share)
-        class_weights = pool_class_weights(data_dir, labels[train_idx], record)
+        class_weights = pool_class_weights(data_dir, labels[train_idx], flags.class_prior)
         keep = val_idx if split == "val" else train_idx
         images, labels = images[keep], labels[keep]
     if 0 < sample < len(labels):
