@@ -29,12 +29,14 @@ from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
 from emnist_core.preprocess import UnusableImage, check_image_size, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
+from emnist_core.shipped import shipped_file
 
+TITLE = "EMNIST Sketchpad"  # the page, the README and the Space go by this one name
 CANVAS = 400  # sketchpad pixels; the preprocessing reduces any drawing to 28x28 anyway
 BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively, as EMNIST's pens
 ZOOM = 10  # the 28x28 the model saw, shown 280x280 with square pixels
 MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads before they reach its temp folder
-EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parent / "examples").glob("*.png"))
+EXAMPLES = sorted(str(p) for p in shipped_file("examples").glob("*.png"))
 # "What are you writing?": (shown, value); the value is also what API clients may send.
 ANY = "any"
 WRITING_CHOICES = [("Any character", ANY), ("Digits only", "digits"), ("Letters only", "letters")]
@@ -43,6 +45,12 @@ START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates aft
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
 UNREADABLE = UnusableImage("That file is not an image this demo can read: try a PNG or JPEG of one character.")
 log = logging.getLogger("demo")
+
+
+def web_asset(name: str) -> Path:
+    """A file of the page's own (web/NAME): the clone's web/ beside this file, else an installed copy's
+    (emnist_core/shipped.py, the one lookup the checkpoint uses too)."""
+    return shipped_file(f"web/{name}")
 
 # A square sketchpad, at most 460 px wide, so the canvas fills it instead of sitting at 72% in a wide
 # frame; on a phone it takes the column's width. Its tool strip (brush, eraser, one fixed colour, size)
@@ -311,8 +319,8 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
     def clear():
         return BLANK_CANVAS, None, START_MESSAGE, None
 
-    with gr.Blocks(title="EMNIST handwriting reader") as demo:
-        gr.Markdown("# Handwriting reader\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
                     "model reads it as you go, and shows the 28x28 images it actually saw.")
         # Rendered under the tabs, created first because the examples set it too.
         writing = gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", render=False,
@@ -371,7 +379,7 @@ def serve(demo: gr.Blocks, **launch_options):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="The EMNIST handwriting demo (a Gradio app).")
+    parser = argparse.ArgumentParser(description=f"{TITLE}: the page (a Gradio app).")
     parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="default: $GRADIO_SERVER_PORT or the first free from 7860")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")

@@ -16,10 +16,13 @@ import torch
 
 from .labels import BYMERGE_CHARS
 from .model import EmnistCNN, ModelConfig, build_network
+from .shipped import shipped_file
 
 FORMAT = "emnist-sketchpad/1"
 DIGIT_SOURCES = ("top", "sum", "head")  # the rules that make one coherent reading (inference.py)
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "emnist_bymerge.pt"
+# The shipped model, in a clone or an installed copy (shipped.py); --checkpoint (and the page's
+# EMNIST_CHECKPOINT) win over it: the commands pass their path to load_checkpoint.
+DEFAULT_CHECKPOINT = shipped_file("checkpoints/emnist_bymerge.pt")
 
 
 MAX_WIDTH, MAX_STAGES, MAX_CONVS = 1024, 6, 8  # far above any model here; bounds memory at load

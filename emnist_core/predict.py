@@ -149,7 +149,9 @@ def printable(text: str) -> str:
 def main(argv=None) -> int:
     """Exit status: 0 when at least one image was read, 1 when none could be, 2 for a usage or
     checkpoint error (argparse exits with 2 itself)."""
-    parser = argparse.ArgumentParser(description="Read handwritten characters in image files.",
+    # `python -m` would show the file's name (predict.py); the console script shows its own (emnist-read).
+    prog = "python -m emnist_core.predict" if Path(sys.argv[0]).name == "predict.py" else None
+    parser = argparse.ArgumentParser(prog=prog, description="Read handwritten characters in image files.",
                                      epilog="exit status: 0 at least one image read, 1 none could be read, "
                                             "2 usage or checkpoint error")
     parser.add_argument("images", nargs="+", help="image files, one character each (one line each with --line)")

@@ -40,9 +40,21 @@ from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images
 
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where there is something to say: not for switches and unset options
+    (no "(default: False)", "(default: None)"), nor where the help already names its default."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train", description="Train the EMNIST ByMerge CNN.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # The console script emnist-train shows its own name; `python -m train` would show __main__.py.
+    prog = "emnist-train" if Path(sys.argv[0]).name == "emnist-train" else "python -m train"
+    p = argparse.ArgumentParser(prog=prog, description="Train the EMNIST ByMerge CNN.",
+                                formatter_class=DefaultsHelpFormatter)
     data = p.add_argument_group("data")
     data.add_argument("--data-dir", help="folder with the official IDX files (plain, .gz or gzip.zip)")
     data.add_argument("--download", action="store_true", help="fetch EMNIST via torchvision into --cache-dir")
