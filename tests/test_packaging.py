@@ -124,5 +124,5 @@ def test_train_help_says_each_default_once(capsys):
     from train.train import get_args_parser
     text = get_args_parser().format_help()
     assert "(default: None)" not in text and "(default: False)" not in text
-    assert " ".join(text.split()).count("(default: DATA_DIR/class-prior.txt)") == 1  # the help's own words
+    assert "".join(text.split()).count("(default:DATA_DIR/class-prior.txt)") == 1  # the help's own words
     assert "(default: 256)" in text  # a real default is still shown
