@@ -1,4 +1,5 @@
-"""EMNIST ByMerge data: the official IDX files (plain, gzipped, or inside gzip.zip), checked.
+"""EMNIST ByMerge data: the official IDX files (plain, gzipped, or inside gzip.zip) or Kaggle's CSVs
+(csv_data.py), checked.
 
 Malformed input is refused with a message naming the file, never silently trained on.
 """
@@ -125,23 +126,36 @@ def _find_member(data_dir: Path, name: str, reader=None) -> tuple[bytes, str] | 
 
 
 def has_split(data_dir: str | Path, split: str) -> bool:
+    """Whether data_dir holds the split: its two IDX files, or its Kaggle CSV (csv_data.py)."""
+    from .csv_data import find_csv  # it imports this module
+
     data_dir = Path(data_dir)
-    return all(_find_member(data_dir, idx_name(split, kind), reader=False) is not None
-               for kind in ("images", "labels"))
+    return find_csv(data_dir, split) is not None or all(
+        _find_member(data_dir, idx_name(split, kind), reader=False) is not None for kind in ("images", "labels"))
 
 
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, 28, 28) in EMNIST's transposed orientation, labels int64 (N,))."""
+    """(images uint8 (N, 28, 28) in EMNIST's transposed orientation, labels int64 (N,)): the official IDX
+    files, or where they are absent Kaggle's CSV of the split (csv_data.py); the mapping file is checked
+    when it is there."""
+    from .csv_data import csv_name, find_csv, load_csv  # it imports this module
+
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such data folder")
-    found = {}
-    for kind, magic in (("images", IMAGE_MAGIC), ("labels", LABEL_MAGIC)):
-        member = _find_member(data_dir, idx_name(split, kind))
-        if member is None:
-            raise DataError(f"{data_dir}: no {idx_name(split, kind)}[.gz] (nor inside {OFFICIAL_ZIP})")
-        found[kind] = (parse_idx(member[0], member[1], magic), member[1])
-    (images, image_src), (labels, label_src) = found["images"], found["labels"]
+    csv = find_csv(data_dir, split)
+    if csv is not None and _find_member(data_dir, idx_name(split, "images"), reader=False) is None:
+        images, labels = load_csv(csv)
+        image_src = label_src = str(csv)
+    else:
+        found = {}
+        for kind, magic in (("images", IMAGE_MAGIC), ("labels", LABEL_MAGIC)):
+            member = _find_member(data_dir, idx_name(split, kind))
+            if member is None:
+                raise DataError(f"{data_dir}: no {idx_name(split, kind)}[.gz] (nor inside {OFFICIAL_ZIP})"
+                                f"{'' if csv else f', nor {csv_name(split)}[.gz]'}")
+            found[kind] = (parse_idx(member[0], member[1], magic), member[1])
+        (images, image_src), (labels, label_src) = found["images"], found["labels"]
     if len(images) != len(labels):
         raise DataError(f"{image_src} holds {len(images)} images but {label_src} "
                         f"{len(labels)} labels")
