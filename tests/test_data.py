@@ -329,3 +329,53 @@ def test_download_returns_the_folder_torchvision_fills(tmp_path, monkeypatch, gl
     images, labels = load_split(folder, "train")
     np.testing.assert_array_equal(labels, glyph_dataset.train_labels)
     assert has_split(folder, "test")
+
+
+def test_a_failed_download_names_the_manual_route_and_leaves_nothing(tmp_path, monkeypatch):
+    """Whatever torchvision raises midway (here after it made its folder and a partial archive), the
+    error says what failed and how to get the data by hand; the folders the download made are gone."""
+    import urllib.error
+
+    import torchvision.datasets
+
+    class FailingEMNIST:
+        def __init__(self, root, split, train, download):
+            raw = Path(root) / "EMNIST" / "raw"
+            raw.mkdir(parents=True)
+            (raw / "gzip.zip").write_bytes(b"<html>partial")
+            raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "EMNIST", FailingEMNIST)
+    with pytest.raises(DataError) as error:
+        data.download(tmp_path / "cache")
+    message = str(error.value)
+    assert "--download could not fetch EMNIST" in message and "Name or service not known" in message
+    for needed in (data.OFFICIAL_URL, "gzip.zip", "emnist-bymerge-train.csv", "emnist-bymerge-test.csv",
+                   "emnist-bymerge-mapping.txt", "--data-dir DIR"):
+        assert needed in message, needed
+    assert list(tmp_path.iterdir()) == []  # cache/ was made by the download: removed
+    # a cache folder that was there before stays, and only what the attempt added goes
+    (tmp_path / "cache" / "EMNIST" / "raw").mkdir(parents=True)
+    (tmp_path / "cache" / "EMNIST" / "raw" / "mine.txt").write_text("kept")
+    monkeypatch.setattr(FailingEMNIST, "__init__", lambda self, root, **_: (
+        (Path(root) / "EMNIST" / "raw" / "gzip.zip").write_bytes(b"partial"), 1 / 0))
+    with pytest.raises(DataError, match="ZeroDivisionError"):
+        data.download(tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache" / "EMNIST" / "raw").iterdir()] == ["mine.txt"]
+
+
+def test_download_offline_exits_2_with_one_message(tmp_path, monkeypatch, capsys):
+    """torchvision's own download code against an address that refuses the connection (no network
+    needed): exit 2, one error message, no traceback, no folder left."""
+    import torchvision.datasets
+
+    from train import train as train_module
+
+    monkeypatch.setattr(torchvision.datasets.EMNIST, "url", "http://127.0.0.1:9/gzip.zip")
+    cache = tmp_path / "cache"
+    rc = train_module.main(["--download", "--cache-dir", str(cache), "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: --download could not fetch EMNIST") and err.count("error:") == 1
+    assert "Traceback" not in err and "--data-dir DIR" in err
+    assert not cache.exists()

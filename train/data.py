@@ -7,6 +7,7 @@ Malformed input is refused with a message naming the file, never silently traine
 import gzip
 import io
 import math
+import shutil
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -16,11 +17,14 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from emnist_core.checkpoint import describe_error
 from emnist_core.labels import NUM_CLASSES, check_mapping_file
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 (ubyte, 1 dim)
 SPLITS = ("train", "test")
 OFFICIAL_ZIP = "gzip.zip"
+OFFICIAL_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"  # what torchvision fetches
+KAGGLE_URL = "https://www.kaggle.com/datasets/crawford/emnist"
 PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
 # Decompressed bytes are read as a stream and never past these: a gzip bomb costs nothing.
 MAX_IDX_BYTES = 1 << 30  # the official training images are 547 MB; a header claiming more is refused
@@ -173,15 +177,35 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     return images, labels.astype(np.int64)
 
 
+def manual_route(why: str) -> str:
+    """What to fetch by hand when --download cannot, and which folder to give as --data-dir."""
+    return (f"{why}\nFetch the data by hand, put it in one folder DIR, then run `python -m train --data-dir DIR`:\n"
+            f"  - the official files: {OFFICIAL_URL} (536 MB; DIR holds {OFFICIAL_ZIP} as it is, or the "
+            f"emnist-bymerge-*.gz files inside it), or\n"
+            f"  - Kaggle's CSVs ({KAGGLE_URL}): DIR holds emnist-bymerge-train.csv, emnist-bymerge-test.csv "
+            f"and emnist-bymerge-mapping.txt (.csv.gz works too).")
+
+
 def download(cache_dir: str | Path) -> Path:
-    """Fetch the official archive through torchvision's EMNIST; returns the folder of IDX files."""
+    """Fetch the official archive through torchvision's EMNIST; returns the folder of IDX files. A
+    download that fails (no network, a changed URL, an HTML page instead of the archive) is a DataError
+    naming the manual route, and leaves no folder or partial file of its own behind."""
     from torchvision.datasets import EMNIST
 
     cache_dir = Path(cache_dir)
-    EMNIST(str(cache_dir), split="bymerge", train=True, download=True)
-    return cache_dir / "EMNIST" / "raw"
-
-
+    raw = cache_dir / "EMNIST" / "raw"
+    made = next((folder for folder in (cache_dir, cache_dir / "EMNIST", raw) if not folder.exists()), None)
+    before = set(raw.iterdir()) if made is None else set()
+    try:
+        EMNIST(str(cache_dir), split="bymerge", train=True, download=True)
+    except Exception as error:  # torchvision raises whatever urllib, zipfile or its md5 check raise
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        else:
+            for path in set(raw.iterdir()) - before:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        raise DataError(manual_route(f"--download could not fetch EMNIST into {raw} ({describe_error(error)})")) from None
+    return raw
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic (train_idx, val_idx): the same fraction of every class goes to validation."""
     if not 0 < val_fraction < 1:
@@ -276,7 +300,7 @@ def load_training_data(args, device: torch.device) -> TrainingData:
     elif args.data_dir:
         data_dir = Path(args.data_dir)
     else:
-        raise DataError("give --data-dir DIR (official EMNIST IDX files) or --download")
+        raise DataError("give --data-dir DIR (official EMNIST IDX files or Kaggle's CSVs) or --download")
     images, labels = load_split(data_dir, "train")
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
