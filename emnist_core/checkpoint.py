@@ -8,6 +8,7 @@ training pool's class prior to ByMerge's is folded into the classifier biases by
 
 import math
 import os
+import pickle
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,12 +102,36 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
         raise
 
 
+# What a file that is not a checkpoint most often is: images and archives, told by their first bytes.
+KNOWN_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+               b"BM": "a BMP image", b"II*\x00": "a TIFF image", b"MM\x00*": "a TIFF image",
+               b"RIFF": "a RIFF file (WebP image?)", b"\x1f\x8b": "a gzip file", b"%PDF": "a PDF document"}
+
+
+def _not_a_torch_file(path: Path) -> str | None:
+    """What the file is, where its first bytes say it is not a torch file (a zip archive, or a pickle)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None  # torch.load names the problem
+    if not head:
+        return "an empty file"
+    return next((kind for magic, kind in KNOWN_MAGIC.items() if head.startswith(magic)), None)
+
+
 def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    kind = _not_a_torch_file(path)
+    if kind:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({kind}; give a .pt file written by python -m train)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's own message advises weights_only=False: never, for a file like this
+        raise CheckpointError(f"{path}: not a readable checkpoint (it holds objects other than tensors and "
+                              f"plain data; give a .pt file written by python -m train)") from None
     except Exception as error:  # truncated, corrupt, or not a torch file at all
         raise CheckpointError(f"{path}: not a readable checkpoint ({describe_error(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -1,6 +1,7 @@
 """The checkpoint format: a faithful round trip, an atomic write, and clear refusals naming the file."""
 
 import argparse
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,3 +169,21 @@ def test_garbled_field_types(tmp_path, change):
 
 def test_default_checkpoint_path_lives_in_the_repository():
     assert ckpt_module.DEFAULT_CHECKPOINT.parent.name == "checkpoints"
+
+
+@pytest.mark.parametrize("name, says", [("7.png", "a PNG image"), ("empty", "an empty file")])
+def test_an_image_or_empty_file_as_checkpoint_says_what_it_is(tmp_path, name, says):
+    """Not torch's advice to load with weights_only=False: what the file is, and what to give instead."""
+    path = tmp_path / name
+    path.write_bytes((Path(__file__).resolve().parents[1] / "examples" / "7.png").read_bytes() if name == "7.png" else b"")
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message == f"{path}: not a readable checkpoint ({says}; give a .pt file written by python -m train)"
+
+
+def test_a_pickled_object_does_not_echo_torchs_advice(tmp_path):
+    torch.save(argparse.Namespace(lr=0.1), tmp_path / "model.pt")
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(tmp_path / "model.pt")
+    assert "weights_only" not in str(error.value) and "python -m train" in str(error.value)

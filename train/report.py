@@ -17,14 +17,24 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor) -> torch.T
     return torch.bincount(flat, minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, NUM_CLASSES)
 
 
+def accuracy_curves(history: list[dict]) -> list[tuple[str, list[float]]]:
+    """(legend label, values) of the accuracy plot. Without a class prior the validation score is the
+    plain validation accuracy: drawn twice, one line would hide the other behind one legend entry."""
+    curves = [("train (augmented)", [h["train_accuracy"] for h in history]),
+              ("val", [h["val_accuracy"] for h in history])]
+    weighted = [h["val_score"] for h in history]
+    if weighted != curves[1][1]:
+        curves.append(("val, prior-weighted", weighted))
+    return curves
+
+
 def plot_curves(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o")
     ax_loss.set(title="training loss", xlabel="epoch")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], marker="o", label="train (augmented)")
-    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label="val")
-    ax_acc.plot(epochs, [h["val_score"] for h in history], marker="o", label="val, prior-weighted")
+    for label, values in accuracy_curves(history):
+        ax_acc.plot(epochs, values, marker="o", label=label, linestyle="--" if "weighted" in label else "-")
     ax_acc.set(title="accuracy", xlabel="epoch")
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):

@@ -161,3 +161,19 @@ def measure_evaluation(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     t = time.time()
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
     return image_s, 2 * (time.time() - t)
+
+
+def budget_bar(budget_s: float, elapsed_s: float, disable: bool):
+    """The progress bar, in seconds of the budget: its total stays put, where the planned number of
+    steps is laid again as the speed is measured (a step bar's total would jump: 176 -> 32 -> 39);
+    the step and the current plan go in its postfix. tqdm's "remaining" is then the budget's."""
+    from tqdm import tqdm
+
+    total = max(1, round(budget_s))
+    return tqdm(total=total, initial=min(round(elapsed_s), total), disable=disable, leave=False,
+                dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total} s of the budget "
+                                               "[{elapsed}<{remaining}{postfix}]")
+
+
+def advance_bar(bar, elapsed_s: float) -> None:
+    bar.update(max(0.0, min(elapsed_s, bar.total) - bar.n))

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm import tqdm
+from tqdm import tqdm  # tqdm.write: lines that do not break the bar
 
 from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, save_checkpoint
 from emnist_core.inference import model_outputs, probabilities
@@ -36,7 +36,8 @@ from .evaluate import compute_metrics, machine_description, select_device, summa
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     new_file, output_file, positive_float, positive_int, probability, share)
-from .schedule import PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, end_images, lr_at, measure_evaluation
+from .schedule import (PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, advance_bar, budget_bar, end_images, lr_at,
+                       measure_evaluation)
 
 
 
@@ -278,7 +279,7 @@ def run(args, explicit: set[str], command: str) -> int:
             "n_train": len(train_x), "command": record["command"], "elapsed_s": time.time() - started,
             "finished": finished}))
 
-    bar = tqdm(total=schedule.total_steps, initial=step, disable=args.no_progress, leave=False, dynamic_ncols=True)
+    bar = budget_bar(schedule.budget_s, time.time() - started, args.no_progress)
     first_step, timer = step, StepTimer(step)
     loss_sum = correct = seen = 0  # sampled at the sync points since the last validation
     try:
@@ -293,14 +294,15 @@ def run(args, explicit: set[str], command: str) -> int:
             if ema:
                 ema.update_parameters(model)
             step += 1
-            bar.update()
+            advance_bar(bar, time.time() - started)
             probe_done = not schedule.planned and (step - first_step >= PROBE_STEPS or step >= schedule.total_steps)
             validating = step >= schedule.total_steps or step % schedule.eval_every == 0
             if step % REPLAN_EVERY == 0 or step == first_step + 1 or probe_done or validating:
                 loss_sum += loss.item() * len(idx)  # .item() syncs the GPU: only at these points
                 correct += (logits.argmax(1) == train_y[idx]).sum().item()
                 seen += len(idx)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.1e}")
+                bar.set_postfix(step=f"{step}/{schedule.total_steps}", loss=f"{loss_sum / seen:.3f}",
+                                acc=f"{correct / seen:.3f}", lr=f"{lr:.1e}", refresh=False)
                 step_s = timer.lap(step)
                 if probe_done:
                     image_s, save_s = measure_evaluation(model, optimizer, data.val_x)
@@ -312,7 +314,6 @@ def run(args, explicit: set[str], command: str) -> int:
                     validating = step >= schedule.total_steps or step % schedule.eval_every == 0
                 elif schedule.planned and step % REPLAN_EVERY == 0:
                     schedule.replan(step, time.time() - started, step_s)
-                bar.total = schedule.total_steps
             if validating:
                 t = time.time()
                 val, score = validate(kept, data, spec)
@@ -337,7 +338,6 @@ def run(args, explicit: set[str], command: str) -> int:
                 schedule.observe_validation(time.time() - t, len(data.val_x))
                 if step < schedule.total_steps:  # at the planned end the learning rate is at its floor: stop
                     schedule.replan(step, time.time() - started)
-                bar.total = schedule.total_steps
                 h = history[-1]
                 tqdm.write(f"step {step}/{schedule.total_steps} (epoch {h['epoch']:.2f}): loss {h['train_loss']:.4f} "
                            f"train acc {h['train_accuracy']:.4f} | val acc {val['accuracy']:.4f} score {score:.4f} "
