@@ -387,7 +387,7 @@ def main(argv=None) -> int:
                         help="default: $EMNIST_CHECKPOINT or checkpoints/emnist_bymerge.pt")
     args = parser.parse_args(argv)
     # One small image per request: a second thread gains nothing on a whole drawing when idle and loses
-    # badly on a busy machine (`python -m bench.latency`, README: Speed); the other cores serve other requests.
+    # badly on a busy machine (`python -m bench.latency`, docs/RESULTS.md: Speed); the other cores serve other requests.
     torch.set_num_threads(1)
     try:
         predictor = Predictor(args.checkpoint)
