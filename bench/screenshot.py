@@ -28,11 +28,16 @@ def free_port() -> int:
 
 
 def strokes(side: int) -> list[np.ndarray]:
-    """Pen paths in canvas pixels."""
+    """Pen paths in canvas pixels, points within 4 px of a straight line dropped: each mouse event
+    costs headless chromium a software-rendered frame, and the brush draws lines between them."""
+    import cv2
+
     if STROKE_FILE.is_file():
         from emnist_core.strokes import fit_strokes, read_strokes
-        return fit_strokes(read_strokes(STROKE_FILE), side, char_size=0.55)
-    return [stroke * side for stroke in FALLBACK]
+        paths = fit_strokes(read_strokes(STROKE_FILE), side, char_size=0.55)
+    else:
+        paths = [stroke * side for stroke in FALLBACK]
+    return [cv2.approxPolyDP(np.asarray(p, np.float32).reshape(-1, 1, 2), 4.0, False).reshape(-1, 2) for p in paths]
 
 
 def take(out: Path, width: int, height: int) -> str:
@@ -59,7 +64,7 @@ def take(out: Path, width: int, height: int) -> str:
                 page.mouse.move(left + float(stroke[0][0]), top + float(stroke[0][1]))
                 page.mouse.down()
                 for x, y in stroke[1:]:
-                    page.mouse.move(left + float(x), top + float(y), steps=4)
+                    page.mouse.move(left + float(x), top + float(y), steps=2)
                 page.mouse.up()
             page.wait_for_function(READ_AND_SETTLED, timeout=60_000)
             page.wait_for_function("() => document.querySelector('#model-view img')?.naturalWidth > 0",
