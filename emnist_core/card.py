@@ -112,6 +112,7 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
               "pairs apart (0/O, 1/I/l, 2/Z, 5/S, 9/g/q, and a letter's two cases); the page says when its reading "
               "is such a pair. One character per image.",
               "", "**Train your own**: `python -m train --data-dir DIR --save-to checkpoints/emnist_bymerge.pt` "
-              "(DIR: a folder with the official EMNIST ByMerge IDX files, or `--download`; `python -m train --help` "
+              "(DIR: a folder with the official EMNIST ByMerge IDX files or Kaggle's CSVs, or `--download`; "
+              "`python -m train --help` "
               "lists every setting), then `python demo.py`."]
     return "\n".join(lines).lstrip("\n") + "\n"

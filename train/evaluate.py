@@ -128,7 +128,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                         help="checkpoint to score (default: the shipped one)")
-    parser.add_argument("--data-dir", required=True, help="folder with the official EMNIST IDX files")
+    parser.add_argument("--data-dir", required=True, help="folder with the official EMNIST IDX files or Kaggle's CSVs")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test",
                         help="train/val are the checkpoint's own split of the training files")
     parser.add_argument("--sample", type=non_negative_int, default=0,

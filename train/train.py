@@ -57,7 +57,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train the EMNIST ByMerge CNN.",
                                 formatter_class=DefaultsHelpFormatter)
     data = p.add_argument_group("data")
-    data.add_argument("--data-dir", help="folder with the official IDX files (plain, .gz or gzip.zip)")
+    data.add_argument("--data-dir", help="folder with the official IDX files (plain, .gz or gzip.zip) or "
+                      "Kaggle's CSVs (emnist-bymerge-{train,test}.csv[.gz] and the mapping)")
     data.add_argument("--download", action="store_true", help="fetch EMNIST via torchvision into --cache-dir")
     data.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/emnist"), help="for --download")
     data.add_argument("--val-fraction", type=fraction, default=0.05, help="stratified validation share")
