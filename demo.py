@@ -152,8 +152,7 @@ def headline(prediction: Prediction, only: str | None) -> str:
         return f"## Reads as **{char}** — a {kind}"
     if is_toss_up(prediction):
         return f"## Reads as **{char}** — a toss-up between digit and letter"
-    p_kind = prediction.p_digit if kind == "digit" else 1 - prediction.p_digit
-    return f"## Reads as **{char}** — a {kind} ({percent(p_kind)})"
+    return f"## Reads as **{char}** — a {kind} ({percent(prediction.p_kind)})"
 
 
 def shown(char: str) -> str:
@@ -174,13 +173,13 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
     if char.lower() in MERGED_LOWERCASE:
         lines.append(f"EMNIST ByMerge keeps {char.upper()} and {char.lower()} as one class: they look alike.")
     if prediction.lookalikes:
-        first, second = prediction.lookalikes
+        (first, second), (p_first, p_second) = prediction.lookalikes, prediction.lookalike_odds
         lines.append(f"⚠️ Could be **{shown(first)} or {shown(second)}**: EMNIST writes these alike, so the "
-                     f"model cannot be sure which one you meant ({percent(p)} against "
-                     f"{percent(prediction.top5[1][1])}).")
+                     f"model cannot be sure which one you meant ({percent(p_first)} against "
+                     f"{percent(p_second)}).")
         settles_it = settles_it or (only is None and first.isdigit() != second.isdigit())
-    elif p < 0.5:
-        lines.append(f"Not sure: its best guess gets only {percent(p)}.")
+    elif p * prediction.p_kind < 0.5:  # top5 is within the kind; doubt is about the character overall
+        lines.append(f"Not sure: its best guess gets only {percent(p * prediction.p_kind)}.")
     if settles_it:
         lines.append("If you know which you meant, say so under **What are you writing?**: "
                      "*Digits only* or *Letters only*.")
