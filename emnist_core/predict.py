@@ -155,7 +155,12 @@ class Predictor:
     def read_line(self, value, only: str | None = None) -> "LineReading":
         """One handwritten line -> its characters, left to right, each read as predict reads one;
         `only` ("digits" or "letters") as for predict_many. Raises UnusableImage with a message for people."""
-        found = find_characters(value)
+        try:
+            found = find_characters(value)
+        except UnusableImage:
+            raise
+        except Exception as error:  # as predict_many does: a broken input gets a message, never a traceback
+            raise unreadable(error) from error
         readings = self.predict_many([character.image for character in found], only=only)
         # A piece preprocessing cannot use (a lone dot) is no character: it is left out.
         kept = [(c.box, r) for c, r in zip(found, readings) if not isinstance(r, UnusableImage)]
@@ -180,10 +185,31 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def one_line(text: str) -> str:
+    """`printable`, with control characters (a newline in a file name) escaped too, for text output."""
+    return printable(text).translate(_CONTROL_ESCAPES)
+
+
+_CONTROL_ESCAPES = {**{c: f"\\x{c:02x}" for c in [*range(32), 127]}, 9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a file name that starts with "-" (taken for an option) gets a hint about `--`."""
+
+    def error(self, message):
+        options = {o for action in self._actions for o in action.option_strings}
+        dashed = [a for a in getattr(self, "argv", []) if a.startswith("-") and a != "--"
+                  and a.split("=", 1)[0] not in options]
+        if dashed:
+            message += (f"; to read a file whose name starts with '-', put it after '--': "
+                        f"{self.prog} -- {one_line(dashed[0])}")
+        super().error(message)
+
+
 def main(argv=None) -> int:
     """Exit status: 0 when at least one image was read, 1 when none could be, 2 for a usage or
     checkpoint error (argparse exits with 2 itself)."""
-    parser = argparse.ArgumentParser(description="Read handwritten characters in image files.",
+    parser = _Parser(description="Read handwritten characters in image files.",
                                      epilog="exit status: 0 at least one image read, 1 none could be read, "
                                             "2 usage or checkpoint error")
     parser.add_argument("images", nargs="+", help="image files, one character each (one line each with --line)")
@@ -191,7 +217,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     parser.add_argument("--only", choices=ONLY_CHOICES, help="the images hold only digits, or only letters")
-    args = parser.parse_args(argv)
+    parser.argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(parser.argv)
     try:
         predictor = Predictor(args.checkpoint)
     except CheckpointError as error:
@@ -206,7 +233,7 @@ def main(argv=None) -> int:
         print(json.dumps([{"file": f, "error": printable(str(r))} if isinstance(r, UnusableImage)
                           else {"file": f, **r.to_json()} for f, r in zip(names, results)]))
     else:
-        for f, r in zip(names, results):
+        for f, r in zip((one_line(f) or "''" for f in args.images), results):
             print(f"{f}: cannot read it: {printable(str(r))}" if isinstance(r, UnusableImage) else f"{f}: {_in_words(r)}")
     return 0 if any(not isinstance(r, UnusableImage) for r in results) else 1
 
