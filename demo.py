@@ -559,10 +559,14 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
 def serve(demo: gr.Blocks, **launch_options):
     """Launch with the page's CSS (Gradio 6 takes CSS at launch, not in Blocks), the upload caps (size
     and files per request) and the frame policy."""
-    from starlette.middleware import Middleware
     cap_files_per_request()
-    return demo.launch(css=CSS, max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(FrameAncestors)]},
-                       **launch_options)
+    return demo.launch(css=CSS, max_file_size=MAX_UPLOAD, app_kwargs=app_options(), **launch_options)
+
+
+def app_options() -> dict:
+    """The FastAPI app's options: the frame policy on every response."""
+    from starlette.middleware import Middleware
+    return {"middleware": [Middleware(FrameAncestors)]}
 
 
 def main(argv=None) -> int:
