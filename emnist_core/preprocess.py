@@ -165,24 +165,18 @@ def _stream_to_rgba(source, name: str, decode_side: int = DECODE_SIDE) -> np.nda
 
 def _pil_to_rgba(image: Image.Image, decode_side: int = DECODE_SIDE) -> np.ndarray:
     check_size(*image.size)
-    turn = _EXIF_TURNS.get(image.getexif().get(_EXIF_ORIENTATION))  # phone photos: upright as seen
     factor = math.ceil(max(image.size) / decode_side)
     if factor > 1:  # box-average whole blocks of pixels: thin strokes fade but stay
         if image.mode not in _REDUCIBLE_MODES:
             image = image.convert("I" if image.mode.startswith("I;16") else "L" if image.mode == "1"
                                   else "RGBA")
-        image = image.reduce(factor)  # (which drops the EXIF orientation: read above)
-    if turn is not None:
-        image = image.transpose(turn)
+        image = image.reduce(factor)
+    image = ImageOps.exif_transpose(image)  # phone photos: upright as the person saw them
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # deep greys: let the array decide the scale
         return _array_to_rgba(np.asarray(image), decode_side)
     return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
 
 
-_EXIF_ORIENTATION = 0x0112
-_EXIF_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-               8: Image.Transpose.ROTATE_90}  # as ImageOps.exif_transpose turns them
 _REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "I", "F")  # what Image.reduce takes (others convert)
 _CV2_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)  # what cv2.resize can shrink
 
