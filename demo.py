@@ -12,9 +12,12 @@ whole line and "any", "digits" or "letters", and returns the text read first.
 
 import argparse
 import base64
+import io
 import logging
 import os
 import sys
+import time
+import traceback
 import types
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
-from emnist_core.preprocess import UnusableImage, check_image_size, to_rgba
+from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
 
@@ -95,13 +98,16 @@ async () => {
 def forgiving(component: gr.components.Component) -> gr.components.Component:
     """`component`, but a file it cannot open reaches predict as UNREADABLE, for a friendly message,
     instead of failing in Gradio's preprocessing with a red error box; and an image too large to
-    decode is refused from its header before Gradio decodes it (its editor decodes in full; uploads
-    reach our own reduced decoding). (An instance method, not a
-    subclass: Gradio writes a .pyi stub beside any file that subclasses a component.)"""
+    decode is refused from its header before Gradio decodes it. A sketchpad (an ImageEditor) is not
+    decoded by Gradio at all: see editor_input. (An instance method, not a subclass: Gradio writes a
+    .pyi stub beside any file that subclasses a component.)"""
+    if isinstance(component, gr.ImageEditor):
+        return editor_input(component)
+
     def preprocess(self, payload):
         try:
-            for source in image_sources(self, payload):
-                check_image_size(source, reduced=isinstance(self, gr.Image))
+            for source in image_sources(payload):
+                check_image_size(source)
         except UnusableImage as too_large:
             return too_large
         except Exception:
@@ -115,26 +121,206 @@ def forgiving(component: gr.components.Component) -> gr.components.Component:
     return component
 
 
-def image_sources(component, payload) -> list:
-    """Paths or bytes of every image in an Image or ImageEditor payload, read before decoding."""
+def image_sources(payload) -> list:
+    """Paths or bytes of an Image payload, read before decoding."""
     if payload is None:
         return []
-    if getattr(payload, "id", None) is not None and hasattr(component, "blob_storage"):
-        cached = component.blob_storage.get(payload.id)  # the editor's layers, uploaded as blobs
-        parts = [cached.background, cached.composite, *(cached.layers or [])] if cached else []
-    elif hasattr(payload, "composite"):
-        parts = [payload.background, payload.composite, *(payload.layers or [])]
-    else:
-        parts = [payload]
-    sources = []
-    for part in parts:
-        if isinstance(part, (bytes, bytearray)):
-            sources.append(bytes(part))
-        elif getattr(part, "url", None) and part.url.startswith("data:"):
-            sources.append(base64.b64decode(part.url.split(",", 1)[1]))
-        elif getattr(part, "path", None):
-            sources.append(part.path)
-    return sources
+    if getattr(payload, "url", None) and payload.url.startswith("data:"):
+        return [base64.b64decode(payload.url.split(",", 1)[1])]
+    return [payload.path] if getattr(payload, "path", None) else []
+
+
+# ---- the sketchpad's API input (Gradio-specific; /predict and /read_line) ----------------------------
+# Gradio's own ImageEditor preprocessing decodes every layer in full and converts 16-bit and float
+# images to 8 bits without their EXIF; instead the payload is handed on undecoded (paths, blob
+# bytes, data: URLs) and emnist_core.preprocess decodes it as it decodes the CLI's files. Blobs
+# (the page's canvas uploads its layers that way) are bounded in size, count and age.
+
+MAX_BLOB_BYTES = 5 << 20  # one canvas layer as PNG: a 400x400 drawing is a few KB
+MAX_BLOB_STORE = 32 << 20  # all blobs waiting for their request; the oldest go first
+BLOB_LIFETIME_S = 120  # a blob not claimed by a request this soon after it came is dropped
+MAX_FILES_PER_REQUEST = MAX_LAYERS + 2  # one upload request: a sketch's layers, background and composite
+CACHE_LIFETIME = (600, 3600)  # delete_cache: every 10 minutes, uploads and outputs older than an hour
+
+
+class BlobStore:
+    """The editor's blobs by request id: {id: (arrival time, {"background", "composite", "layers"})}.
+    Bounded: index below MAX_LAYERS, each blob at most MAX_BLOB_BYTES, all at most MAX_BLOB_STORE,
+    none older than BLOB_LIFETIME_S; a request takes its blobs out (so they are used once)."""
+
+    def __init__(self):
+        self.entries: dict[str, tuple[float, dict]] = {}
+
+    def held_bytes(self) -> int:
+        return sum(len(b) for _, parts in self.entries.values() for b in _blobs(parts))
+
+    def put(self, blob_id: str, kind: str, index, blob: bytes) -> None:
+        from fastapi import HTTPException
+        if kind not in ("background", "composite", "layer") or not isinstance(blob_id, str) or len(blob_id) > 64:
+            raise HTTPException(400, "unknown blob")
+        if len(blob) > MAX_BLOB_BYTES:
+            raise HTTPException(413, f"a sketch layer is at most {MAX_BLOB_BYTES >> 20} MB")
+        if kind == "layer":
+            try:
+                index = int(index)
+            except (TypeError, ValueError):
+                raise HTTPException(400, "a layer needs its index") from None
+            if not 0 <= index < MAX_LAYERS:
+                raise HTTPException(400, f"layer index out of range 0..{MAX_LAYERS - 1}")
+        now = time.monotonic()
+        for old in [i for i, (t, _) in self.entries.items() if now - t > BLOB_LIFETIME_S]:
+            del self.entries[old]
+        _, parts = self.entries.pop(blob_id, (now, {"background": None, "composite": None, "layers": {}}))
+        if kind == "layer":
+            parts["layers"][index] = blob
+        else:
+            parts[kind] = blob
+        self.entries[blob_id] = (now, parts)  # last in the order: the newest
+        while self.held_bytes() > MAX_BLOB_STORE and len(self.entries) > 1:
+            del self.entries[next(iter(self.entries))]
+
+    def take(self, blob_id) -> dict | None:
+        """The blobs of one request as an editor value of binary streams, removed from the store."""
+        _, parts = self.entries.pop(blob_id, (None, None))
+        if parts is None:
+            return None
+        stream = lambda blob: None if blob is None else io.BytesIO(blob)  # noqa: E731
+        return {"background": stream(parts["background"]), "composite": stream(parts["composite"]),
+                "layers": [io.BytesIO(parts["layers"][i]) for i in sorted(parts["layers"])]}
+
+
+def _blobs(parts: dict) -> list[bytes]:
+    return [b for b in (parts["background"], parts["composite"], *parts["layers"].values()) if b is not None]
+
+
+def editor_input(component: gr.ImageEditor, accept_blobs: bool = True) -> gr.ImageEditor:
+    """`component` (a Sketchpad or ImageEditor, shown or not) whose value reaches predict undecoded:
+    {"background", "layers", "composite"} of file paths, data: URLs or blob streams, or UNREADABLE.
+    Its blobs go to a BlobStore; with `accept_blobs` False (an API-only input: clients send files)
+    none are taken at all."""
+    store = BlobStore()
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if getattr(payload, "id", None) is not None:
+            return store.take(payload.id) or UnusableImage("That sketch's layers are gone (sent too long ago, "
+                                                           "or never): draw again.")
+        try:
+            return {"background": editor_part(payload.background), "composite": editor_part(payload.composite),
+                    "layers": [editor_part(layer) for layer in (payload.layers or [])]}
+        except Exception:
+            return UNREADABLE
+
+    def accept(data):
+        from fastapi import HTTPException
+        if not accept_blobs:
+            raise HTTPException(404, "this input takes files, not blobs")
+        fields = getattr(data, "data", None) or {}
+        files = getattr(data, "files", None) or []
+        if len(files) != 1:
+            raise HTTPException(400, "one blob per request")
+        store.put(fields.get("id"), fields.get("type"), fields.get("index"), files[0][1])
+
+    accept._is_server_fn = True  # what Gradio's /component_server looks for
+    component.preprocess = types.MethodType(preprocess, component)
+    component.accept_blobs = accept
+    component.blob_storage = store
+    return component
+
+
+def editor_part(part):
+    """One FileData of an editor payload -> its path, or its data: URL (emnist_core decodes both)."""
+    if part is None:
+        return None
+    if getattr(part, "url", None) and part.url[:5].lower() == "data:":
+        return part.url
+    return part.path
+
+
+def explain_refused_files(blocks: gr.Blocks) -> gr.Blocks:
+    """An API request whose file Gradio refuses before any of our code runs (a data: URL or a path
+    that was never uploaded, given as a file) gets a message saying so, not an error box with no text."""
+    from gradio.exceptions import InvalidPathError
+    from pydantic import ValidationError
+    original = blocks.preprocess_data
+
+    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+        try:
+            return await original(block_fn, inputs, state, explicit_call)
+        except (InvalidPathError, ValidationError, FileNotFoundError, IsADirectoryError):
+            if any(text[:5].lower() == "data:" for text in _strings(inputs)):
+                raise gr.Error("A data: URL cannot be sent as a file here: send the image with gradio_client's "
+                               "handle_file (or POST it to /gradio_api/upload and send its path).",
+                               print_exception=False) from None
+            raise gr.Error("A file in the request was not uploaded to this server: send images with "
+                           "gradio_client's handle_file (or POST them to /gradio_api/upload first).",
+                           print_exception=False) from None
+
+    blocks.preprocess_data = preprocess_data
+    return blocks
+
+
+def _strings(value, depth: int = 0):
+    """Every string in a JSON-like value (to a bounded depth)."""
+    if isinstance(value, str):
+        yield value
+    elif depth < 8 and isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item, depth + 1)
+    elif depth < 8 and isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item, depth + 1)
+
+
+def cap_files_per_request(limit: int = MAX_FILES_PER_REQUEST) -> None:
+    """Refuse an upload (or blob) request with more than `limit` files: Gradio's own limit is 1,000, each
+    written to its temp folder. Gradio 6 takes no option for it, so its multipart parser is narrowed."""
+    from gradio import route_utils, routes
+    parser = route_utils.GradioMultiPartParser
+    if getattr(parser, "capped", None) == limit:
+        return
+
+    class Capped(getattr(parser, "uncapped", parser)):
+        capped, uncapped = limit, getattr(parser, "uncapped", parser)
+
+        def __init__(self, *args, max_files=1000, **kwargs):
+            super().__init__(*args, max_files=min(max_files, limit), **kwargs)
+
+    route_utils.GradioMultiPartParser = routes.GradioMultiPartParser = Capped
+
+
+def bounded_choice(radio: gr.Radio) -> gr.Radio:
+    """`radio`, but a value that is none of its choices is refused with a short message (Gradio's own
+    repeats the whole value, and prints it: a 10 MB value became 10 MB of log per request)."""
+    def preprocess(self, payload):
+        values = [value for _, value in self.choices]
+        if payload is None or (isinstance(payload, str) and payload in values):
+            return payload
+        raise gr.Error(f"Unknown choice {quoted(payload)}: choose one of {values}.", print_exception=False)
+
+    radio.preprocess = types.MethodType(preprocess, radio)
+    return radio
+
+
+# Spaces shows the page inside a frame on huggingface.co: allow exactly those frames (and our own).
+FRAME_ANCESTORS = "frame-ancestors 'self' https://huggingface.co https://*.huggingface.co https://*.hf.space"
+
+
+class FrameAncestors:
+    """ASGI middleware: every response says which sites may show the page in a frame (CSP
+    frame-ancestors; no X-Frame-Options, whose DENY would break the Space)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_with_policy(message):
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"content-security-policy"]
+                message = {**message, "headers": [*headers, (b"content-security-policy", FRAME_ANCESTORS.encode())]}
+            await send(message)
+        await self.app(scope, receive, send_with_policy if scope["type"] == "http" else send)
 
 
 def percent(p: float) -> str:
@@ -160,8 +346,7 @@ def headline(prediction: Prediction, only: str | None) -> str:
         return f"## Reads as **{char}** — a {kind}"
     if is_toss_up(prediction):
         return f"## Reads as **{char}** — a toss-up between digit and letter"
-    p_kind = prediction.p_digit if kind == "digit" else 1 - prediction.p_digit
-    return f"## Reads as **{char}** — a {kind} ({percent(p_kind)})"
+    return f"## Reads as **{char}** — a {kind} ({percent(prediction.p_kind)})"
 
 
 def shown(char: str) -> str:
@@ -182,13 +367,13 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
     if char.lower() in MERGED_LOWERCASE:
         lines.append(f"EMNIST ByMerge keeps {char.upper()} and {char.lower()} as one class: they look alike.")
     if prediction.lookalikes:
-        first, second = prediction.lookalikes
+        (first, second), (p_first, p_second) = prediction.lookalikes, prediction.lookalike_odds
         lines.append(f"⚠️ Could be **{shown(first)} or {shown(second)}**: EMNIST writes these alike, so the "
-                     f"model cannot be sure which one you meant ({percent(p)} against "
-                     f"{percent(prediction.top5[1][1])}).")
+                     f"model cannot be sure which one you meant ({percent(p_first)} against "
+                     f"{percent(p_second)}).")
         settles_it = settles_it or (only is None and first.isdigit() != second.isdigit())
-    elif p < 0.5:
-        lines.append(f"Not sure: its best guess gets only {percent(p)}.")
+    elif p * prediction.p_kind < 0.5:  # top5 is within the kind; doubt is about the character overall
+        lines.append(f"Not sure: its best guess gets only {percent(p * prediction.p_kind)}.")
     if settles_it:
         lines.append("If you know which you meant, say so under **What are you writing?**: "
                      "*Digits only* or *Letters only*.")
@@ -207,11 +392,17 @@ def read_character(predictor: Predictor, value, only: str | None = None
         prediction = predictor.predict(value, only)
     except UnusableImage as problem:
         return None, str(problem), None
-    except Exception:
-        log.exception("could not read an input")
+    except Exception as error:
+        log_failure("could not read an input", error)
         return None, "Sorry, that image could not be read. Try drawing the character again.", None
     seen = np.kron(prediction.image, np.ones((ZOOM, ZOOM), np.uint8))
     return dict(prediction.top5), describe(prediction, only), seen
+
+
+def log_failure(what: str, error: Exception) -> None:
+    """A bug's traceback in the log, its message cut short (it may repeat what a visitor sent)."""
+    frames = "".join(traceback.format_tb(error.__traceback__, limit=-20))
+    log.error("%s: %s: %s\n%s", what, type(error).__name__, quoted(str(error), 500), frames)
 
 
 def example_rows(paths: list[str]) -> list[list[str]]:
@@ -247,8 +438,8 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
     except UnusableImage as problem:
         return "", str(problem), None, None
-    except Exception:
-        log.exception("could not read a line")
+    except Exception as error:
+        log_failure("could not read a line", error)
         return "", "Sorry, that line could not be read. Try writing it again.", None, None
     rows = ["| # | reads | top 3 |", "| --- | --- | --- |"]
     for n, (box, prediction) in enumerate(reading.characters, start=1):
@@ -279,8 +470,8 @@ def build_line_tab(predictor: Predictor):
         brush=gr.Brush(default_size=LINE_BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
         label="Write one line", elem_id="line-sketchpad"))
     with gr.Row():
-        read_as = gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", elem_id="line-read-as",
-                           scale=2)
+        read_as = bounded_choice(gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?",
+                                          elem_id="line-read-as", scale=2))
         read_button = gr.Button("Read the line", variant="primary", min_width=100, scale=1)
         clear_button = gr.Button("Clear", min_width=100, scale=1)
     text = gr.Textbox(label="Text read", interactive=False, elem_id="line-text")
@@ -319,12 +510,12 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
     def clear():
         return BLANK_CANVAS, None, START_MESSAGE, None
 
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(f"# {TITLE}\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
                     "model reads it as you go, and shows the 28x28 images it actually saw.")
         # Rendered under the tabs, created first because the examples set it too.
-        writing = gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", render=False,
-                           elem_id="writing")
+        writing = bounded_choice(gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", render=False,
+                                          elem_id="writing"))
         shown_tab = gr.State("draw")  # which input "What are you writing?" re-reads
         with gr.Tab("One character") as character_tab:
             with gr.Row(equal_height=False):
@@ -370,12 +561,20 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
         demo.load(None, js=FIRST_STROKE_FIX)
         for tab in (character_tab, line_tab):  # a tab's sketchpad is made anew when it is shown
             tab.select(None, js=NEW_SKETCHPAD_FIX)
-    return demo
+    return explain_refused_files(demo)
 
 
 def serve(demo: gr.Blocks, **launch_options):
-    """Launch with the page's CSS (Gradio 6 takes CSS at launch, not in Blocks) and the upload cap."""
-    return demo.launch(css=CSS, max_file_size=MAX_UPLOAD, **launch_options)
+    """Launch with the page's CSS (Gradio 6 takes CSS at launch, not in Blocks), the upload caps (size
+    and files per request) and the frame policy."""
+    cap_files_per_request()
+    return demo.launch(css=CSS, max_file_size=MAX_UPLOAD, app_kwargs=app_options(), **launch_options)
+
+
+def app_options() -> dict:
+    """The FastAPI app's options: the frame policy on every response."""
+    from starlette.middleware import Middleware
+    return {"middleware": [Middleware(FrameAncestors)]}
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,10 @@ answering one visitor while another sends large files.
 
     OMP_NUM_THREADS=1 python -m bench.robustness            # every case, then the page
     python -m bench.robustness --no-page                    # the inputs only
+    python -m bench.robustness --case "page: the 7 with 16 blank 4096x4096 layers" --input DIR  # one case
+
+The page cases also cover the second probe (issue 21): a sketch's layers beside its composite, the
+editor's blob storage, and what uploads leave in the temp folder after the server stops.
 
 The budget: no single input above 1 GB peak RSS or 5 s on the project's 2-core CPU. Peak RSS counts
 the whole process: Python, torch and the loaded model (the "baseline" column) and, for arrays, the
@@ -14,6 +18,7 @@ import io
 import json
 import os
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -120,6 +125,61 @@ PAGE_CASES = {
     "page: 13000x13000 1-bit PNG as the sketch": lambda d: write(d, "bomb.png", png_bytes(13000, 13000)),
     "page: 4096x4096 RGBA PNG as the sketch": lambda d: write(d, "big.png", big_sketch_png()),
 }
+# A 7 as the composite and the same 6.7 KB blank 4096x4096 PNG listed N times as its layers (issue 21:
+# Gradio's own preprocessing decoded each: N=20 took 2.44 GB); and, without a composite, two of them.
+LAYER_CASES = {f"page: the 7 with {n} blank 4096x4096 layers": n for n in (5, 10, 16, 20)}
+LAYER_CASES["page: no composite, 2 blank 4096x4096 layers"] = -2
+
+
+def layers_folder(folder: Path) -> str:
+    write(folder, "seven.png", _png(drawing([[(0.22, 0.16), (0.78, 0.16), (0.48, 0.88)]])))
+    Image.new("L", (4096, 4096), 255).save(folder / "blank.png")
+    return str(folder)
+
+
+def run_layers_case(folder: str, n: int):
+    import gradio as gr
+    from gradio.components.image_editor import EditorData
+    from gradio.data_classes import FileData
+
+    import demo
+    from emnist_core.predict import Predictor
+    predictor = Predictor()
+    pad = demo.forgiving(gr.Sketchpad(type="numpy", render=False))
+    blank = FileData(path=str(Path(folder) / "blank.png"))
+    composite = FileData(path=str(Path(folder) / "seven.png")) if n > 0 else None
+    payload = EditorData(background=None, layers=[blank] * abs(n), composite=composite)
+    start_mb, start = peak_mb(), time.perf_counter()
+    label, verdict, _ = demo.read_character(predictor, pad.preprocess(payload))
+    outcome = f"reads {max(label, key=label.get)}" if label else f"refused: {verdict[:60]}"
+    return start_mb, time.perf_counter() - start, outcome
+
+
+def blob_check() -> list[str]:
+    """The editor's blob storage (POST /gradio_api/component_server, fn_name=accept_blobs), in process:
+    what the second probe sent, and what stays held."""
+    import gradio as gr
+    from fastapi import HTTPException
+    from gradio.data_classes import DataWithFiles
+
+    import demo
+    pad = demo.forgiving(gr.Sketchpad(type="numpy", render=False))
+
+    def send(blob_id, kind, index, size):
+        try:
+            pad.accept_blobs(DataWithFiles(data={"id": blob_id, "type": kind, "index": str(index)},
+                                           files=[("blob.png", b"\0" * size)]))
+            return "accepted"
+        except HTTPException as refused:
+            return f"HTTP {refused.status_code} ({refused.detail})"
+
+    lines = [f"layer index 10,000,000, 1 byte: {send('far', 'layer', 10_000_000, 1)}",
+             f"a 6 MB layer: {send('big', 'layer', 0, 6 << 20)}"]
+    answers = [send(f"unused{n}", "composite", "null", demo.MAX_BLOB_BYTES) for n in range(20)]
+    lines.append(f"20 unused 5 MB blobs: {answers.count('accepted')} accepted; held afterwards "
+                 f"{pad.blob_storage.held_bytes() / 1e6:.1f} MB in {len(pad.blob_storage.entries)} "
+                 f"(bound {demo.MAX_BLOB_STORE / 1e6:.1f} MB, each dropped {demo.BLOB_LIFETIME_S} s after it came)")
+    return lines
 
 
 DATA_CASE = "data folder: gzip bomb, 3.4 MB -> 3.5 GB"
@@ -148,6 +208,8 @@ def make_input(name: str, folder: Path) -> str:
         return FILE_CASES[name](folder)
     if name in PAGE_CASES:
         return PAGE_CASES[name](folder)
+    if name in LAYER_CASES:
+        return layers_folder(folder)
     if name == DATA_CASE:
         return str(gzip_bomb_folder(folder))
     return ""
@@ -157,6 +219,8 @@ def measure(name: str, path: str) -> dict:
     """Run one case in this process; returns its numbers."""
     if name in PAGE_CASES:
         start_mb, seconds, outcome = run_page_case(path)
+    elif name in LAYER_CASES:
+        start_mb, seconds, outcome = run_layers_case(path, LAYER_CASES[name])
     elif name == DATA_CASE:
         from train.data import DataError, load_split
         start_mb, start = peak_mb(), time.perf_counter()
@@ -181,7 +245,7 @@ def measure(name: str, path: str) -> dict:
             "outcome": outcome}
 
 
-ALL_CASES = [*FILE_CASES, *ARRAY_CASES, *PAGE_CASES, DATA_CASE]
+ALL_CASES = [*FILE_CASES, *ARRAY_CASES, *PAGE_CASES, *LAYER_CASES, DATA_CASE]
 
 
 # ---- the page under a large sender --------------------------------------------------------------------
@@ -198,8 +262,11 @@ def page_check(folder: Path) -> list[str]:
     from gradio_client import Client, handle_file
 
     port = free_port()
+    temp = folder / "gradio-temp"  # the server's upload folder, counted after it stops
     server = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)], cwd=REPO,
+                              env={**os.environ, "GRADIO_TEMP_DIR": str(temp)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = []
     try:
         url = f"http://127.0.0.1:{port}/"
         for _ in range(240):
@@ -242,16 +309,32 @@ def page_check(folder: Path) -> list[str]:
         stop.set()
         sender.join(timeout=60)
         cap = httpx.post(f"{url}gradio_api/upload", files={"files": ("x.png", b"\0" * (25 << 20))}, timeout=60)
-        return [f"small sketch, alone:                  median {statistics.median(alone):.2f} s, "
+        many = httpx.post(f"{url}gradio_api/upload", files=[("files", (f"f{i}.png", b"x")) for i in range(300)],
+                          timeout=60)
+        kept = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.png", b"\0" * (19 << 20))}, timeout=60)
+        lines += [f"one POST of 300 files: HTTP {many.status_code} ({many.text[:60]})",
+                  f"a 19 MB upload: HTTP {kept.status_code}; files in the temp folder while serving: "
+                  f"{_files_in(temp)}"]
+        lines = [f"small sketch, alone:                  median {statistics.median(alone):.2f} s, "
                 f"max {max(alone):.2f} s",
                 f"small sketch, while large files come: median {statistics.median(together):.2f} s, "
                 f"max {max(together):.2f} s",
                 f"large files answered meanwhile: {len(sent)}, slowest {max(t for _, t, _ in sent):.2f} s "
                 f"({'; '.join(sorted({f'{n}: {v}' for n, _, v in sent}))})",
-                f"25 MB upload: HTTP {cap.status_code} ({cap.text[:70]})"]
+                f"25 MB upload: HTTP {cap.status_code} ({cap.text[:70]})", *lines]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGINT)  # Ctrl-C, as a person stops it: Gradio's shutdown runs
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    lines.append(f"files left in the temp folder after the server stopped: {_files_in(temp)}")
+    return lines
+
+
+def _files_in(folder: Path) -> str:
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    return f"{len(files)} ({sum(p.stat().st_size for p in files) / 1e6:.1f} MB)"
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -288,6 +371,9 @@ def main(argv=None) -> int:
         flag = " OVER BUDGET" if over_budget and name != DATA_CASE else ""
         over += bool(flag)
         print(f"{name:<48} {r['baseline_mb']:>6} MB {r['peak_mb']:>6} MB {r['seconds']:>6.2f}s  {r['outcome']}{flag}")
+    print("\nthe sketchpad's blob storage (in process):")
+    for line in blob_check():
+        print("  " + line)
     if not args.no_page:
         with tempfile.TemporaryDirectory() as tmp:
             print("\nthe page (python demo.py), one visitor drawing while another sends large files:")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked
+from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, within_kind
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import UnusableImage, prepare
 from .segment import find_characters
@@ -28,25 +28,52 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Prediction:
-    """One coherent reading: top5[0] is the character read, and `kind` and `p_digit` agree with it."""
-    top5: list[tuple[str, float]]  # (character, probability), the reading first (inference.ranked)
+    """One coherent reading: top5[0] is the character read, and `kind` and `p_digit` agree with it.
+
+    top5 holds p(c | the reading's kind): the classes of the kind read, renormalised over that kind
+    (inference.within_kind), so the reading is first and the most probable of what is shown, under
+    any reading rule; how likely that kind is, is `p_digit`. The likeliest class of the other kind is
+    `rival`, with its probability overall, so a look-alike across kinds (0/O, 2/Z) is still flagged."""
+    top5: list[tuple[str, float]]  # (character, p(character | its kind)), the reading first
     p_digit: float  # probability that the character is a digit: >= 0.5 exactly when the reading is one
     image: np.ndarray  # (28, 28) uint8: what the model saw, shown upright
+    rival: tuple[str, float] | None = None  # the other kind's likeliest class, probability overall
 
     @property
     def kind(self) -> str:
         return "digit" if self.top5[0][0].isdigit() else "letter"
 
     @property
+    def p_kind(self) -> float:
+        """How likely the kind read is (P(digit) for a digit, P(letter) for a letter)."""
+        return self.p_digit if self.kind == "digit" else 1 - self.p_digit
+
+    @property
     def lookalikes(self) -> tuple[str, str] | None:
-        """The top two classes when they are a look-alike pair (0/O, 1/I/L, a letter's two cases...) and
-        the runner-up holds at least LOOKALIKE_MIN_PROB: a reading only the writer can settle."""
-        if len(self.top5) < 2:
-            return None
-        (first, _), (second, p_second) = self.top5[0], self.top5[1]
-        if p_second >= LOOKALIKE_MIN_PROB and are_lookalikes(first, second):
-            return first, second
+        """The reading and its runner-up when they are a look-alike pair (0/O, 1/I/L, a letter's two
+        cases...) and the runner-up holds at least LOOKALIKE_MIN_PROB: a reading only the writer can
+        settle. The runner-up is the second of top5 or, when more likely overall, the rival."""
+        first = self.top5[0][0]
+        candidates = []
+        if len(self.top5) > 1 and self.top5[1][1] >= LOOKALIKE_MIN_PROB:
+            candidates.append((self.top5[1][1] * self.p_kind, self.top5[1][0]))
+        if self.rival is not None and self.rival[1] >= LOOKALIKE_MIN_PROB:
+            candidates.append((self.rival[1], self.rival[0]))
+        for _, second in sorted(candidates, reverse=True):
+            if are_lookalikes(first, second):
+                return first, second
         return None
+
+    @property
+    def lookalike_odds(self) -> tuple[float, float] | None:
+        """(p(reading), p(runner-up)) of `lookalikes` on one scale: within the kind for a same-kind pair,
+        overall when the runner-up is the rival."""
+        pair = self.lookalikes
+        if pair is None:
+            return None
+        if self.rival is not None and pair[1] == self.rival[0]:
+            return self.top5[0][1] * self.p_kind, self.rival[1]
+        return self.top5[0][1], dict(self.top5)[pair[1]]
 
     def to_json(self) -> dict:
         return {"top5": [[c, round(p, 5)] for c, p in self.top5], "p_digit": round(self.p_digit, 5),
@@ -103,25 +130,37 @@ class Predictor:
                 prepared.append(error)
             except Exception as error:  # one broken input must not cost the others their readings
                 prepared.append(unreadable(error))
-        usable = [p for p in prepared if not isinstance(p, UnusableImage)]
-        if usable:
-            probs, p_digit = self.predict_emnist(np.stack([p.model_input for p in usable]), only)
-            order = ranked(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
-        results, k = [], 0
-        for item in prepared:
-            if isinstance(item, UnusableImage):
-                results.append(item)
-                continue
-            allowed = [i for i in order[k] if only is None or (i < NUM_DIGITS) == (only == "digits")]
-            results.append(Prediction(top5=[(self.labels[i], float(probs[k, i])) for i in allowed[:5]],
-                                      p_digit=float(p_digit[k]), image=item.upright))
-            k += 1
+        usable = iter(self.classify([p.model_input for p in prepared if not isinstance(p, UnusableImage)],
+                                    [p.upright for p in prepared if not isinstance(p, UnusableImage)], only))
+        return [item if isinstance(item, UnusableImage) else next(usable) for item in prepared]
+
+    def classify(self, model_inputs: list[np.ndarray], uprights: list[np.ndarray],
+                 only: str | None = None) -> list[Prediction]:
+        """28x28 images in the model's orientation (and as shown upright) -> one Prediction each."""
+        if not model_inputs:
+            return []
+        probs, p_digit = self.predict_emnist(np.stack(model_inputs), only)
+        q, p = torch.from_numpy(probs), torch.from_numpy(p_digit)
+        order, shown = ranked(q, p).numpy(), within_kind(q, p).numpy()
+        results = []
+        for k, upright in enumerate(uprights):
+            digit = p_digit[k] >= 0.5
+            kind = [i for i in order[k] if (i < NUM_DIGITS) == digit]
+            other = next((i for i in order[k] if (i < NUM_DIGITS) != digit and only is None), None)
+            results.append(Prediction(
+                top5=[(self.labels[i], float(shown[k, i])) for i in kind[:5]], p_digit=float(p_digit[k]),
+                image=upright, rival=None if other is None else (self.labels[other], float(probs[k, other]))))
         return results
 
     def read_line(self, value, only: str | None = None) -> "LineReading":
         """One handwritten line -> its characters, left to right, each read as predict reads one;
         `only` ("digits" or "letters") as for predict_many. Raises UnusableImage with a message for people."""
-        found = find_characters(value)
+        try:
+            found = find_characters(value)
+        except UnusableImage:
+            raise
+        except Exception as error:  # as predict_many does: a broken input gets a message, never a traceback
+            raise unreadable(error) from error
         readings = self.predict_many([character.image for character in found], only=only)
         # A piece preprocessing cannot use (a lone dot) is no character: it is left out.
         kept = [(c.box, r) for c, r in zip(found, readings) if not isinstance(r, UnusableImage)]
@@ -146,12 +185,33 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def one_line(text: str) -> str:
+    """`printable`, with control characters (a newline in a file name) escaped too, for text output."""
+    return printable(text).translate(_CONTROL_ESCAPES)
+
+
+_CONTROL_ESCAPES = {**{c: f"\\x{c:02x}" for c in [*range(32), 127]}, 9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a file name that starts with "-" (taken for an option) gets a hint about `--`."""
+
+    def error(self, message):
+        options = {o for action in self._actions for o in action.option_strings}
+        dashed = [a for a in getattr(self, "argv", []) if a.startswith("-") and a != "--"
+                  and a.split("=", 1)[0] not in options]
+        if dashed:
+            message += (f"; to read a file whose name starts with '-', put it after '--': "
+                        f"{self.prog} -- {one_line(dashed[0])}")
+        super().error(message)
+
+
 def main(argv=None) -> int:
     """Exit status: 0 when at least one image was read, 1 when none could be, 2 for a usage or
     checkpoint error (argparse exits with 2 itself)."""
     # `python -m` would show the file's name (predict.py); the console script shows its own (emnist-read).
     prog = "python -m emnist_core.predict" if Path(sys.argv[0]).name == "predict.py" else None
-    parser = argparse.ArgumentParser(prog=prog, description="Read handwritten characters in image files.",
+    parser = _Parser(prog=prog, description="Read handwritten characters in image files.",
                                      epilog="exit status: 0 at least one image read, 1 none could be read, "
                                             "2 usage or checkpoint error")
     parser.add_argument("images", nargs="+", help="image files, one character each (one line each with --line)")
@@ -159,7 +219,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     parser.add_argument("--only", choices=ONLY_CHOICES, help="the images hold only digits, or only letters")
-    args = parser.parse_args(argv)
+    parser.argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(parser.argv)
     try:
         predictor = Predictor(args.checkpoint)
     except CheckpointError as error:
@@ -174,7 +235,7 @@ def main(argv=None) -> int:
         print(json.dumps([{"file": f, "error": printable(str(r))} if isinstance(r, UnusableImage)
                           else {"file": f, **r.to_json()} for f, r in zip(names, results)]))
     else:
-        for f, r in zip(names, results):
+        for f, r in zip((one_line(f) or "''" for f in args.images), results):
             print(f"{f}: cannot read it: {printable(str(r))}" if isinstance(r, UnusableImage) else f"{f}: {_in_words(r)}")
     return 0 if any(not isinstance(r, UnusableImage) for r in results) else 1
 

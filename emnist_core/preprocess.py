@@ -7,6 +7,8 @@ downsampled it bicubically to 28x28 and stretched the intensities to 0..255, and
 We do the same, after finding the ink and giving the strokes the width NIST's pens gave them.
 """
 
+import base64
+import binascii
 import io
 import math
 import os
@@ -29,6 +31,9 @@ STROKE_RANGE = (0.12, 0.16)  # stroke width / long side of the character: EMNIST
 INK_LEVEL = 0.35  # share of full contrast above which a pixel counts as ink
 SPECK_SHARE = 0.02  # ink blobs smaller than this share of the largest one are noise
 MAX_INK_SHARE = 0.6  # more ink than this share of the image is not one drawn character
+MAX_LAYERS = 16  # an editor value with more layers is refused: each would be decoded (the page sends one)
+MAX_DATA_URL = 28_000_000  # characters of a data: URL: base64 of about 20 MB, the page's upload cap
+QUOTE_CHARS = 80  # at most this much of what someone sent is repeated in a message
 
 
 class UnusableImage(ValueError):
@@ -45,18 +50,54 @@ class Prepared:
 
 def to_rgba(value, decode_side: int = DECODE_SIDE) -> np.ndarray:
     """Any supported input -> (H, W, 4) float32 in 0..1, at most about `decode_side` on its long side
-    (one character needs DECODE_SIDE; a whole line of writing asks for more)."""
+    (one character needs DECODE_SIDE; a whole line of writing asks for more).
+
+    Supported: a file path, a `data:` URL (base64), a binary file object (read from its start), a PIL
+    image, an array, or an editor value {"background", "layers", "composite"} of any of these."""
     if value is None:
         raise UnusableImage("Nothing drawn yet: draw a character.")
     if isinstance(value, dict):
         return _editor_value_to_rgba(value, decode_side)
+    if isinstance(value, str) and value[:5].lower() == "data:":
+        return _stream_to_rgba(data_url_bytes(value), "The data: URL", decode_side)
     if isinstance(value, (str, os.PathLike)):
+        if not os.fspath(value):  # Path("") is the current folder: say what was really given
+            raise UnusableImage("The file name is empty: name an image file.")
         return _file_to_rgba(Path(value), decode_side)
+    if isinstance(value, io.IOBase) and value.readable() and value.seekable():
+        value.seek(0)  # the same stream may be read twice (a line is read, then drawn on)
+        return _stream_to_rgba(value, "That file", decode_side)
     if isinstance(value, Image.Image):
-        return _pil_to_rgba(value, decode_side)
+        try:
+            return _pil_to_rgba(value, decode_side)
+        except (OSError, ValueError, SyntaxError, EOFError) as error:  # closed, truncated, broken
+            if isinstance(error, UnusableImage):
+                raise
+            raise UnusableImage("That image could not be decoded (it is closed, cut short or damaged): "
+                                "try another image file.") from None
     if isinstance(value, np.ndarray):
         return _array_to_rgba(value, decode_side)
     raise UnusableImage(f"Cannot read a {type(value).__name__} as an image.")
+
+
+def quoted(text, limit: int = QUOTE_CHARS) -> str:
+    """What someone sent, repeated in a message or a log at most `limit` characters long."""
+    text = repr(text) if not isinstance(text, str) else text
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def data_url_bytes(url: str) -> io.BytesIO:
+    """A `data:[type];base64,...` URL -> its bytes, refused with a message when too long or not base64."""
+    if len(url) > MAX_DATA_URL:
+        raise UnusableImage(f"The data: URL is too long ({len(url):,} characters); the limit is "
+                            f"{MAX_DATA_URL:,}. Send the image as a file instead.")
+    header, comma, payload = url.partition(",")
+    if not comma or not header.lower().endswith(";base64"):
+        raise UnusableImage(f"Only base64 data: URLs of images can be read, not {quoted(header + comma)}.")
+    try:
+        return io.BytesIO(base64.b64decode(payload, validate=True))
+    except (binascii.Error, ValueError):
+        raise UnusableImage("The data: URL is not valid base64: send the image as a file instead.") from None
 
 
 def check_size(width: int, height: int) -> None:
@@ -107,14 +148,19 @@ def _file_to_rgba(path: Path, decode_side: int = DECODE_SIDE) -> np.ndarray:
     if not stat.S_ISREG(kind):  # a FIFO or a device would block or never end: never open one
         what = "a folder" if stat.S_ISDIR(kind) else "not a regular file"
         raise UnusableImage(f"{path.name} is {what}, not an image file.")
+    return _stream_to_rgba(path, path.name, decode_side)
+
+
+def _stream_to_rgba(source, name: str, decode_side: int = DECODE_SIDE) -> np.ndarray:
+    """A path or binary file object -> RGBA; `name` says what it was in the message if it is no image."""
     try:
-        with open_image(path, decode_side=decode_side) as image:
+        with open_image(source, decode_side=decode_side) as image:
             image.load()
             return _pil_to_rgba(image, decode_side)
     except UnusableImage:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-        raise UnusableImage(f"{path.name} is not an image this tool can read.") from None
+        raise UnusableImage(f"{name} is not an image this tool can read.") from None
 
 
 def _pil_to_rgba(image: Image.Image, decode_side: int = DECODE_SIDE) -> np.ndarray:
@@ -190,11 +236,26 @@ def _shrink(array: np.ndarray, decode_side: int = DECODE_SIDE) -> np.ndarray:
 
 
 def _editor_value_to_rgba(value: dict, decode_side: int = DECODE_SIDE) -> np.ndarray:
-    """A Gradio Sketchpad/ImageEditor value: the composite if given, else the layers over the background."""
+    """A Gradio Sketchpad/ImageEditor value: the composite if given (nothing else is decoded), else the
+    layers over the background, their count and total size checked from their headers first."""
+    layers = value.get("layers")
+    layers = [] if layers is None else layers
+    if not isinstance(layers, (list, tuple)):
+        raise UnusableImage("An editor value's layers must be a list of images.")
+    if len(layers) > MAX_LAYERS:
+        raise UnusableImage(f"Too many layers ({len(layers):,}); at most {MAX_LAYERS} are read: "
+                            f"send the composite image instead.")
+    parts = [value.get("composite")] if value.get("composite") is not None else [value.get("background"), *layers]
+    parts = [p for p in parts if p is not None]
+    if any(isinstance(p, dict) for p in parts):  # a value inside a value (even itself): no image
+        raise UnusableImage("An editor value's images must be images, not further editor values.")
     if value.get("composite") is not None:
-        return to_rgba(value["composite"], decode_side)
-    parts = [value.get("background")] + list(value.get("layers") or [])
-    parts = [to_rgba(p, decode_side) for p in parts if p is not None]
+        return to_rgba(parts[0], decode_side)
+    pixels = sum(_pixels(p) for p in parts)
+    if pixels > MAX_PIXELS:
+        raise UnusableImage(f"The layers are too large together ({pixels / 1e6:.1f} megapixels); the limit is "
+                            f"{MAX_PIXELS / 1e6:.1f}: send the composite image instead.")
+    parts = [to_rgba(p, decode_side) for p in parts]
     if not parts:
         raise UnusableImage("Nothing drawn yet: draw a character.")
     out = parts[0].copy()
@@ -205,6 +266,28 @@ def _editor_value_to_rgba(value: dict, decode_side: int = DECODE_SIDE) -> np.nda
         out[:, :, :3] = layer[:, :, :3] * alpha + out[:, :, :3] * (1 - alpha)
         out[:, :, 3:4] = alpha + out[:, :, 3:4] * (1 - alpha)
     return out
+
+
+def _pixels(part) -> int:
+    """Pixels an editor part would decode to, from its header or shape alone (0 if unknown: its own
+    decoding then checks it)."""
+    if isinstance(part, np.ndarray):
+        return int(np.prod(part.shape[:2])) if part.ndim >= 2 else 0
+    if isinstance(part, Image.Image):
+        return part.size[0] * part.size[1]
+    try:
+        if isinstance(part, str) and part[:5].lower() == "data:":
+            part = data_url_bytes(part)
+        elif isinstance(part, io.IOBase):
+            part.seek(0)
+        elif not isinstance(part, (str, os.PathLike)) or not Path(part).is_file():
+            return 0
+        with open_image(part) as image:
+            return image.size[0] * image.size[1]
+    except UnusableImage:
+        raise
+    except Exception:  # not an image: its own decoding says so
+        return 0
 
 
 # ---- 2. RGBA -> ink map ---------------------------------------------------------------------

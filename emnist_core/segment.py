@@ -30,6 +30,12 @@ WIDE_SHARE = 1.9  # a group wider than this many typical character widths is tou
 CUT_PART_HEIGHT = 0.5  # ...if cutting it leaves parts at least this tall (a 2's loop is not a character)
 TYPICAL_WIDTH_FLOOR = 0.7  # typical width is at least this share of the height (a line of 1s or ls)
 CROP_MARGIN = 0.15  # white margin around each character's crop
+# Not one line (check_one_line): shares of the main row of ink's height, or of its inked columns.
+ROW_GAP = 0.1  # empty rows narrower than this do not part two rows of ink (an i's dot sits closer)
+SECOND_ROW = 0.4  # another row of ink at least this tall is a second line of writing
+UNDERLINE = 0.6  # a stroke across this share of the ink's width, and two rows of ink long, is a rule drawn on it
+COLUMN_RATIO = 2.5  # ink this many times taller than wide, and wider than a bar, is a column, not a line
+COVERED_SHARE = 0.4  # more ink than this share of the image: a pattern or a filled page, not writing
 
 
 @dataclass
@@ -72,6 +78,7 @@ def find_characters(value) -> list[FoundCharacter]:
     mask = (ink > INK_LEVEL).astype(np.uint8)
     if mask.mean() > MAX_INK_SHARE:
         raise UnusableImage("Most of the image is ink: write the line on a clear background.")
+    check_one_line(mask)
     # Boxes in the input's own pixels: an array may have been shrunk on the way in (a file's boxes
     # are in the pixels it was decoded at, which is the file's own unless it is huge).
     height, width = value.shape[:2] if isinstance(value, np.ndarray) else rgba.shape[:2]
@@ -83,6 +90,47 @@ def find_characters(value) -> list[FoundCharacter]:
                  int(np.ceil(group.x1 * scale_x)), int(np.ceil(group.y1 * scale_y))),
             image=_crop(pixels, group)))
     return found
+
+
+def check_one_line(mask: np.ndarray) -> None:
+    """Raise UnusableImage when the ink is not one line of writing: rows of ink one above another (two
+    lines, a stack, a word turned on its side, a grid, an underline), a tall narrow column, or most of the
+    image covered. Reading such ink character by character would give a confident-looking nonsense text."""
+    if mask.mean() > COVERED_SHARE:
+        raise UnusableImage("Most of the image is covered in ink: write one line on a clear background.")
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return
+    # Runs of inked rows; gaps too narrow to part two lines of writing are closed first.
+    starts = np.flatnonzero(np.diff(rows, prepend=-2) > 1)
+    runs = [(rows[a], rows[b - 1] + 1) for a, b in zip(starts, [*starts[1:], rows.size])]
+    tallest = max(y1 - y0 for y0, y1 in runs)
+    bands = [list(runs[0])]
+    for y0, y1 in runs[1:]:
+        if y0 - bands[-1][1] < ROW_GAP * tallest:
+            bands[-1][1] = y1
+        else:
+            bands.append([y0, y1])
+    if len(bands) > 1:
+        heights = sorted((y1 - y0 for y0, y1 in bands), reverse=True)
+        if heights[1] >= SECOND_ROW * heights[0]:
+            raise UnusableImage(f"The ink is in {sum(h >= SECOND_ROW * heights[0] for h in heights)} rows, one "
+                                f"above another: write one line of characters, side by side.")
+    cols = np.flatnonzero(mask.any(0))
+    height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    longest = max(_longest_run(row) for row in mask[rows[0]:rows[-1] + 1])
+    if longest >= UNDERLINE * width and longest >= 2 * max(y1 - y0 for y0, y1 in bands):
+        raise UnusableImage("A line is drawn under or through the writing: write the characters alone, "
+                            "without lines under, over or through them.")
+    if height >= COLUMN_RATIO * width and width >= 4 * max(stroke_width(mask.astype(bool)), 1.0):
+        raise UnusableImage("The ink is a tall narrow column, not a line: write the characters side by side, "
+                            "left to right (turn a photo upright first).")
+
+
+def _longest_run(inked: np.ndarray) -> int:
+    """The most consecutive True values."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], inked.astype(np.int8), [0]])))
+    return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
 
 
 def characters_in_mask(mask: np.ndarray) -> list[tuple[_Group, np.ndarray]]:

@@ -18,6 +18,7 @@ from PIL import Image
 import demo
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.predict import Prediction, Predictor
+from emnist_core.preprocess import UnusableImage, to_rgba
 from emnist_core.strokes import render_strokes
 from test_preprocess import draw
 
@@ -136,10 +137,14 @@ def test_forgiving_components_pass_unreadable_files_on(tmp_path):
     garbage.write_bytes(b"not a png")
     upload = demo.forgiving(gr.Image(type="filepath", render=False))
     assert upload.preprocess(FileData(path=str(garbage))) is demo.UNREADABLE
+    # The sketchpad hands its files on undecoded (demo.editor_input): reading them gives the message.
     sketchpad = demo.forgiving(gr.Sketchpad(render=False))
     drawing = EditorData(background=None, layers=[], composite=FileData(path=str(garbage)))
-    assert sketchpad.preprocess(drawing) is demo.UNREADABLE
-    assert copy.deepcopy(sketchpad).preprocess(drawing) is demo.UNREADABLE  # as in a session's copy
+    for pad in (sketchpad, copy.deepcopy(sketchpad)):  # and in a session's copy
+        value = pad.preprocess(drawing)
+        assert value["composite"] == str(garbage)
+        with pytest.raises(UnusableImage, match="not an image"):
+            to_rgba(value)
 
 
 def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value):
