@@ -45,6 +45,8 @@ EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parent / "examples")
 # "What are you writing?": (shown, value); the value is also what API clients may send.
 ANY = "any"
 WRITING_CHOICES = [("Any character", ANY), ("Digits only", "digits"), ("Letters only", "letters")]
+# A blank sketchpad value, as API clients of /predict send one (and the tests do).
+BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
 UNREADABLE = UnusableImage("That file is not an image this demo can read: try a PNG or JPEG of one character.")
@@ -228,6 +230,8 @@ LINE_BRUSHES = (6, LINE_BRUSH_RADIUS, 15)
 LINE_ZOOM = 3  # the 28x28 images the model saw, side by side, each shown 84x84
 LINE_START = "Write a word, a number or a postcode on the canvas, in separate characters."
 LINE_UPLOAD = "Upload a photo or scan of one handwritten line."
+BLANK_LINE = {"background": np.full((LINE_CANVAS[1], LINE_CANVAS[0], 3), 255, np.uint8), "layers": [],
+              "composite": None}  # a blank sketchpad value of a line, as /read_line's clients send
 BOX_COLOUR = (220, 40, 40)
 
 

@@ -114,7 +114,9 @@ def render_drawing(drawing: StrokeDrawing) -> np.ndarray:
     shift = 4  # sub-pixel precision for OpenCV's drawing
     for stroke in drawing.strokes:
         pts = np.round((stroke + pad) * (1 << shift)).astype(np.int32)
-        cv2.polylines(centre, [pts], False, 0, 1, cv2.LINE_8, shift)  # one point: one pixel
+        if len(pts) == 1:
+            pts = np.repeat(pts, 2, axis=0)  # a dot: OpenCV draws nothing for a one-point polyline
+        cv2.polylines(centre, [pts], False, 0, 1, cv2.LINE_8, shift)
     distance = cv2.distanceTransform(centre, cv2.DIST_L2, cv2.DIST_MASK_5)[pad:pad + h, pad:pad + w]
     ink = np.clip(drawing.brush + 0.5 - distance, 0, 1)
     return np.round(255 * (1 - ink)).astype(np.uint8)
