@@ -4,10 +4,15 @@
     python demo.py --host 0.0.0.0 --port 8080 --checkpoint path/to/model.pt --share
 
 GRADIO_SERVER_NAME and GRADIO_SERVER_PORT work as for any Gradio app, EMNIST_CHECKPOINT names the
-checkpoint; flags win over them. The API endpoint /predict takes a sketchpad value
-{"background", "layers", "composite"} and, optionally, what is written ("any", "digits" or
-"letters"; default "any"), and returns the top-5 label first; /read_line takes a sketchpad value of a
-whole line and "any", "digits" or "letters", and returns the text read first.
+checkpoint; flags win over them.
+
+The page's two canvases are gr.HTML (web/canvas.html, web/canvas.js, web/canvas.css): the browser draws,
+and only the stroke points travel, read while drawing and right after each stroke. API endpoints:
+/read_strokes takes stroke JSON {"width", "height", "brush", "strokes": [[[x, y], ...], ...]} (canvas
+pixels, brush radius) and, optionally, what is written ("any", "digits" or "letters"; default "any");
+/predict takes a Gradio sketchpad value {"background", "layers", "composite"} and the same option; both
+return the top-5 label first. /read_line_strokes and /read_line take a whole line the same two ways and
+return the text read first.
 """
 
 import argparse
@@ -33,16 +38,19 @@ from emnist_core.predict import Prediction, Predictor
 from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
+from emnist_core.strokes import StrokeDrawing, parse_drawing, render_drawing
 
 TITLE = "EMNIST Sketchpad"  # the page, the README and the Space go by this one name
-CANVAS = 400  # sketchpad pixels; the preprocessing reduces any drawing to 28x28 anyway
+CANVAS = 400  # canvas pixels; the preprocessing reduces any drawing to 28x28 anyway
 BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively, as EMNIST's pens
+BRUSHES = (10, BRUSH_RADIUS, 24)  # the three brush sizes the canvas offers (radii, canvas pixels)
 ZOOM = 10  # the 28x28 the model saw, shown 280x280 with square pixels
 MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads before they reach its temp folder
 EXAMPLES = sorted(str(p) for p in shipped_file("examples").glob("*.png"))
 # "What are you writing?": (shown, value); the value is also what API clients may send.
 ANY = "any"
 WRITING_CHOICES = [("Any character", ANY), ("Digits only", "digits"), ("Letters only", "letters")]
+# A blank sketchpad value, as API clients of /predict send one (and the tests do).
 BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
@@ -55,44 +63,19 @@ def web_asset(name: str) -> Path:
     (emnist_core/shipped.py, the one lookup the checkpoint uses too)."""
     return shipped_file(f"web/{name}")
 
-# A square sketchpad, at most 460 px wide, so the canvas fills it instead of sitting at 72% in a wide
-# frame; on a phone it takes the column's width. Its tool strip (brush, eraser, one fixed colour, size)
-# covers the canvas's left edge and offers nothing to choose: the brush is already on.
-CSS = """
-#sketchpad { aspect-ratio: 1 / 1; height: auto !important; max-width: 460px; margin: 0 auto; }
-#sketchpad .toolbar-wrap { display: none; }
-#sketch-buttons { max-width: 460px; margin: 0 auto; }
-#model-view img { image-rendering: pixelated; }
-#line-sketchpad { aspect-ratio: 10 / 3; height: auto !important; max-width: 1000px; margin: 0 auto; }
-#line-sketchpad .toolbar-wrap { display: none; }
-#line-seen img { image-rendering: pixelated; }
-"""
 
-# Gradio 6.31's sketchpad drops its first change event (it waits for one at start-up that a blank
-# canvas never sends), which would leave the first stroke unread: spend that event once it is ready.
-FIRST_STROKE_FIX = """
-async () => {
-  for (let i = 0; i < 200; i++) {
-    const editor = window.editor;
-    if (editor && (editor.event_callbacks?.get("change") || []).length) { editor.notify("change"); return; }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-"""
+def web_text(name: str) -> str:
+    """A page file (JavaScript, CSS, HTML template) from web/, read at start."""
+    return web_asset(name).read_text(encoding="utf-8")
 
-# The same, for a sketchpad made when its tab is shown: wait for the page's editor to be a new one.
-NEW_SKETCHPAD_FIX = """
-async () => {
-  const before = window.editor;
-  for (let i = 0; i < 200; i++) {
-    const editor = window.editor;
-    if (editor && editor !== before && (editor.event_callbacks?.get("change") || []).length) {
-      editor.notify("change"); return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-"""
+
+def stroke_canvas(elem_id: str, label: str, size: tuple[int, int], brushes: tuple[float, float, float],
+                  kind: str) -> gr.HTML:
+    """A drawing canvas of `size` (width, height) pixels whose value is the stroke JSON; it fires
+    `input` while drawing (at most every 150 ms) and right after each stroke, undo or clear."""
+    return gr.HTML(value="", html_template=web_text("canvas.html"), js_on_load=web_text("canvas.js"),
+                   apply_default_css=False, elem_id=elem_id, label=label, kind=kind, width=size[0], height=size[1],
+                   brushes=list(brushes), brush=brushes[1])
 
 
 def forgiving(component: gr.components.Component) -> gr.components.Component:
@@ -405,6 +388,28 @@ def log_failure(what: str, error: Exception) -> None:
     log.error("%s: %s: %s\n%s", what, type(error).__name__, quoted(str(error), 500), frames)
 
 
+def read_drawn_character(predictor: Predictor, value, only: str | None = None):
+    """Stroke JSON from the page or an API client -> read_character's outputs; an empty canvas gives
+    the opening message, bad JSON a message for people."""
+    try:
+        image = render_drawing(parse_drawing(value, blank=START_MESSAGE))
+    except UnusableImage as problem:
+        return None, str(problem), None
+    except Exception as error:
+        log_failure("could not read a drawing", error)
+        return None, "Sorry, that drawing could not be read. Try drawing the character again.", None
+    return read_character(predictor, image, only)
+
+
+def reading_bar(top5: dict | None, verdict: str) -> str:
+    """The verdict's first line and the runners-up, for the one-line bar above the canvas on a phone."""
+    first = verdict.split("\n\n", 1)[0].removeprefix("## ")
+    if not top5:
+        return first
+    others = " · ".join(f"{c} {percent(p)}" for c, p in list(top5.items())[1:3])
+    return f"{first} · then {others}" if others else first
+
+
 def example_rows(paths: list[str]) -> list[list[str]]:
     """[file, what is written] per example: `O_letters.png` is shown under "letters only"
     (examples/make_examples.py names them), `7.png` under any character."""
@@ -419,11 +424,12 @@ def example_rows(paths: list[str]) -> list[list[str]]:
 
 LINE_CANVAS = (1000, 300)  # wide enough for a word, a number or a postcode in characters 150-250 px tall
 LINE_BRUSH_RADIUS = 10  # thinner than one character's: line characters are drawn smaller
+LINE_BRUSHES = (6, LINE_BRUSH_RADIUS, 15)
 LINE_ZOOM = 3  # the 28x28 images the model saw, side by side, each shown 84x84
 LINE_START = "Write a word, a number or a postcode on the canvas, in separate characters."
 LINE_UPLOAD = "Upload a photo or scan of one handwritten line."
 BLANK_LINE = {"background": np.full((LINE_CANVAS[1], LINE_CANVAS[0], 3), 255, np.uint8), "layers": [],
-              "composite": None}
+              "composite": None}  # a blank sketchpad value of a line, as /read_line's clients send
 BOX_COLOUR = (220, 40, 40)
 
 
@@ -433,7 +439,7 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
     try:
         if isinstance(value, UnusableImage):
             raise value
-        reading = predictor.read_line(value, only=None if only == ANY else only)
+        reading = predictor.read_line(value, only=restriction(only))
         rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
     except UnusableImage as problem:
@@ -441,6 +447,31 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
     except Exception as error:
         log_failure("could not read a line", error)
         return "", "Sorry, that line could not be read. Try writing it again.", None, None
+    return line_outputs(reading, drawing)
+
+
+def read_line_of_strokes(predictor: Predictor, drawing: StrokeDrawing, image: np.ndarray, only: str | None):
+    """The reading of a line drawn on the page, given as strokes and as their rendering. (Issue 19's
+    Predictor.read_line_strokes, with strokes as the pieces, takes this place when merged.)"""
+    return predictor.read_line(image, only=only)
+
+
+def read_drawn_line(predictor: Predictor, value, only: str = ANY):
+    """Stroke JSON of a line from the page or an API client -> read_line's outputs."""
+    try:
+        drawing = parse_drawing(value, blank=LINE_START)
+        image = render_drawing(drawing)
+        reading = read_line_of_strokes(predictor, drawing, image, restriction(only))
+    except UnusableImage as problem:
+        return "", str(problem), None, None
+    except Exception as error:
+        log_failure("could not read a drawn line", error)
+        return "", "Sorry, that line could not be read. Try writing it again.", None, None
+    return line_outputs(reading, cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
+
+
+def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray]:
+    """A LineReading and the RGB drawing it came from -> the line tab's four outputs."""
     rows = ["| # | reads | top 3 |", "| --- | --- | --- |"]
     for n, (box, prediction) in enumerate(reading.characters, start=1):
         cv2.rectangle(drawing, box[:2], (box[2] - 1, box[3] - 1), BOX_COLOUR, max(1, drawing.shape[0] // 150))
@@ -456,24 +487,20 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
 
 def build_line_tab(predictor: Predictor):
     """The 'Write a line' tab's layout and events, declared inside the tab's `with` block."""
-    def read(drawing, only):
-        return read_line(predictor, drawing, only)
+    def read(strokes, only):
+        return read_drawn_line(predictor, strokes, only)
+
+    def read_sketch(sketch, only):
+        return read_line(predictor, sketch, only)
 
     def read_upload(path, only):
         return read_line(predictor, path, only) if path else ("", LINE_UPLOAD, None, None)
 
-    def clear():
-        return BLANK_LINE, "", LINE_START, None, None
-
-    line_pad = forgiving(gr.Sketchpad(
-        value=BLANK_LINE, canvas_size=LINE_CANVAS, type="numpy", layers=False, transforms=(),
-        brush=gr.Brush(default_size=LINE_BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-        label="Write one line", elem_id="line-sketchpad"))
+    line_pad = stroke_canvas("line-sketchpad", "Write one line", LINE_CANVAS, LINE_BRUSHES, "line")
     with gr.Row():
         read_as = bounded_choice(gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?",
                                           elem_id="line-read-as", scale=2))
         read_button = gr.Button("Read the line", variant="primary", min_width=100, scale=1)
-        clear_button = gr.Button("Clear", min_width=100, scale=1)
     text = gr.Textbox(label="Text read", interactive=False, elem_id="line-text")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
@@ -485,82 +512,92 @@ def build_line_tab(predictor: Predictor):
             with gr.Accordion("Or a photo of one line", open=False):
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                             height=200, label="One handwritten line"))
+    # For API clients only: the same reading from stroke JSON, and from a sketchpad value as before.
+    api_strokes = gr.JSON(visible=False)
+    api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
+                                        canvas_size=LINE_CANVAS))
 
     outputs = [text, details, boxes, seen]
-    line_pad.change(read, [line_pad, read_as], outputs, api_name="read_line", trigger_mode="always_last",
-                    show_progress="hidden", concurrency_id="model")
+    line_pad.input(read, [line_pad, read_as], outputs, api_visibility="private", trigger_mode="always_last",
+                   show_progress="hidden", concurrency_id="model")
     read_button.click(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
     read_as.change(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
     upload.change(read_upload, [upload, read_as], outputs, api_visibility="private", concurrency_id="model")
-    clear_button.click(clear, None, [line_pad, *outputs], api_visibility="private", show_progress="hidden")
-    line_pad.clear(clear, None, [line_pad, *outputs], api_visibility="private", show_progress="hidden")
+    api_strokes.change(read, [api_strokes, read_as], outputs, api_name="read_line_strokes", concurrency_id="model")
+    api_sketch.change(read_sketch, [api_sketch, read_as], outputs, api_name="read_line", concurrency_id="model")
+
+
+def build_character_tab(predictor: Predictor):
+    """The 'One character' tab's layout and events, declared inside the tab's `with` block."""
+    def read(strokes, writing=ANY):
+        top5, verdict, seen = read_drawn_character(predictor, strokes, restriction(writing))
+        return top5, verdict, seen, reading_bar(top5, verdict)
+
+    def read_upload(path, writing=ANY):
+        if not path:
+            return None, UPLOAD_MESSAGE, None, UPLOAD_MESSAGE
+        top5, verdict, seen = read_character(predictor, path, restriction(writing))
+        return top5, verdict, seen, reading_bar(top5, verdict)
+
+    def reread(strokes, path, writing, tab):
+        """What is written changed: read again whichever input is on show."""
+        return read_upload(path, writing) if tab == "photo" else read(strokes, writing)
+
+    def read_sketch(sketch, writing=ANY):
+        return read_character(predictor, sketch, restriction(writing))
+
+    def read_strokes(strokes, writing=ANY):
+        return read_drawn_character(predictor, strokes, restriction(writing))
+
+    # Rendered under the inner tabs, created first because the examples set it too.
+    writing = bounded_choice(gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", render=False,
+                                      elem_id="writing"))
+    shown_tab = gr.State("draw")  # which input "What are you writing?" re-reads
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            bar = gr.Markdown(START_MESSAGE, elem_id="reading-bar")  # shown on narrow screens only (page.css)
+            with gr.Tab("Draw") as draw_tab:
+                canvas = stroke_canvas("sketchpad", "Draw one character", (CANVAS, CANVAS), BRUSHES, "character")
+            with gr.Tab("Photo or scan") as photo_tab:
+                upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                            height=320, label="One handwritten character"))
+                if EXAMPLES:
+                    gr.Examples(example_rows(EXAMPLES), inputs=[upload, writing], label="Examples: click one")
+            writing.render()
+        with gr.Column(scale=1, min_width=320):
+            verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
+            top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+            model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
+                                  height=300, buttons=[], elem_id="model-view")
+    # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas.
+    api_strokes = gr.JSON(visible=False)
+    api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
+                                        canvas_size=(CANVAS, CANVAS)))
+
+    outputs = [top5, verdict, model_view]
+    # While one reading runs, only the latest drawing waits (the canvas sends while drawing, and after).
+    canvas.input(read, [canvas, writing], [*outputs, bar], api_visibility="private", trigger_mode="always_last",
+                 show_progress="hidden", concurrency_id="model")
+    upload.change(read_upload, [upload, writing], [*outputs, bar], api_visibility="private", concurrency_id="model")
+    writing.change(reread, [canvas, upload, writing, shown_tab], [*outputs, bar], api_visibility="private",
+                   trigger_mode="always_last", show_progress="hidden", concurrency_id="model")
+    draw_tab.select(lambda: "draw", None, shown_tab, api_visibility="private", queue=False)
+    photo_tab.select(lambda: "photo", None, shown_tab, api_visibility="private", queue=False)
+    # API clients that send only the drawing get the control's default (any character).
+    api_strokes.change(read_strokes, [api_strokes, writing], outputs, api_name="read_strokes", concurrency_id="model")
+    api_sketch.change(read_sketch, [api_sketch, writing], outputs, api_name="predict", concurrency_id="model")
 
 
 def build_demo(predictor: Predictor) -> gr.Blocks:
-    def predict(drawing, writing=ANY):
-        return read_character(predictor, drawing, restriction(writing))
-
-    def read_upload(path, writing=ANY):
-        return read_character(predictor, path, restriction(writing)) if path else (None, UPLOAD_MESSAGE, None)
-
-    def reread(drawing, path, writing, tab):
-        """What is written changed: read again whichever input is on show."""
-        return read_upload(path, writing) if tab == "photo" else predict(drawing, writing)
-
-    def clear():
-        return BLANK_CANVAS, None, START_MESSAGE, None
-
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(f"# {TITLE}\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
                     "model reads it as you go, and shows the 28x28 images it actually saw.")
-        # Rendered under the tabs, created first because the examples set it too.
-        writing = bounded_choice(gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?", render=False,
-                                          elem_id="writing"))
-        shown_tab = gr.State("draw")  # which input "What are you writing?" re-reads
-        with gr.Tab("One character") as character_tab:
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1, min_width=320):
-                    with gr.Tab("Draw") as draw_tab:
-                        sketchpad = forgiving(gr.Sketchpad(
-                            value=BLANK_CANVAS,  # a white background (not an empty value) opens with the brush on
-                            canvas_size=(CANVAS, CANVAS), type="numpy", layers=False, transforms=(),
-                            brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-                            label="Draw one character", elem_id="sketchpad"))
-                        with gr.Row(elem_id="sketch-buttons"):
-                            read_button = gr.Button("Read it", variant="primary", min_width=100)
-                            clear_button = gr.Button("Clear", min_width=100)
-                    with gr.Tab("Photo or scan") as photo_tab:
-                        upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                                    height=320, label="One handwritten character"))
-                        if EXAMPLES:
-                            gr.Examples(example_rows(EXAMPLES), inputs=[upload, writing], label="Examples: click one")
-                    writing.render()
-                with gr.Column(scale=1, min_width=320):
-                    verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
-                    top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
-                    model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
-                                          height=300, buttons=[], elem_id="model-view")
-        with gr.Tab("Write a line") as line_tab:
+        with gr.Tab("One character"):
+            build_character_tab(predictor)
+        with gr.Tab("Write a line"):
             build_line_tab(predictor)
         with gr.Accordion("About the model", open=False):
             gr.Markdown(model_card(predictor.checkpoint))
-
-        outputs = [top5, verdict, model_view]
-        # Read after every stroke; while one reading runs, only the latest drawing waits. API clients
-        # that send only the drawing get the control's default (any character).
-        sketchpad.change(predict, [sketchpad, writing], outputs, api_name="predict", trigger_mode="always_last",
-                         show_progress="hidden", concurrency_id="model")
-        read_button.click(predict, [sketchpad, writing], outputs, api_visibility="private", concurrency_id="model")
-        upload.change(read_upload, [upload, writing], outputs, api_visibility="private", concurrency_id="model")
-        writing.change(reread, [sketchpad, upload, writing, shown_tab], outputs, api_visibility="private",
-                       trigger_mode="always_last", show_progress="hidden", concurrency_id="model")
-        draw_tab.select(lambda: "draw", None, shown_tab, api_visibility="private", queue=False)
-        photo_tab.select(lambda: "photo", None, shown_tab, api_visibility="private", queue=False)
-        clear_button.click(clear, None, [sketchpad, *outputs], api_visibility="private", show_progress="hidden")
-        sketchpad.clear(clear, None, [sketchpad, *outputs], api_visibility="private", show_progress="hidden")
-        demo.load(None, js=FIRST_STROKE_FIX)
-        for tab in (character_tab, line_tab):  # a tab's sketchpad is made anew when it is shown
-            tab.select(None, js=NEW_SKETCHPAD_FIX)
     return explain_refused_files(demo)
 
 
@@ -568,7 +605,8 @@ def serve(demo: gr.Blocks, **launch_options):
     """Launch with the page's CSS (Gradio 6 takes CSS at launch, not in Blocks), the upload caps (size
     and files per request) and the frame policy."""
     cap_files_per_request()
-    return demo.launch(css=CSS, max_file_size=MAX_UPLOAD, app_kwargs=app_options(), **launch_options)
+    css = web_text("canvas.css") + web_text("page.css")
+    return demo.launch(css=css, max_file_size=MAX_UPLOAD, app_kwargs=app_options(), **launch_options)
 
 
 def app_options() -> dict:

@@ -1,13 +1,125 @@
-"""Online stroke files (Omniglot's `x,y,t` rows, START/BREAK) and their replay as a drawing.
+"""Strokes, the one home for them: the page's stroke JSON validated and rendered as the writer saw it,
+and online stroke files (Omniglot's `x,y,t` rows, START/BREAK) replayed as a drawing.
 
-Used to score the drawing pipeline on real pen paths and to drive the browser test: the same
-strokes a person drew, at the brush sizes and character sizes the sketchpad sees.
+The page's canvas sends {"width": W, "height": H, "brush": R, "strokes": [[[x, y], ...], ...]} in canvas
+pixels (y down, R the brush radius); `parse_drawing` checks it and `render_drawing` draws it black on
+white with the same round brush. Stroke files score the drawing pipeline on real pen paths and drive
+the browser tests: the same strokes a person drew, at the sizes the page sees.
 """
 
+import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .preprocess import UnusableImage
+
+# Bounds on one drawing, so the largest accepted costs a few ms (`python -m bench.canvas_latency --server`).
+SIDE_RANGE = (16, 1024)  # canvas width and height in pixels; the page's are 400x400 and 1000x300
+BRUSH_RANGE = (0.5, 40.0)  # brush radius in canvas pixels; the page's largest is 24
+MAX_STROKES = 200
+MAX_POINTS = 20_000  # in all strokes together
+MAX_LENGTH_SIDES = 100  # all strokes together at most this many canvas sides long: scribbling the page full
+MAX_JSON_CHARS = 1_000_000  # 20,000 points written out with long decimals fit well inside
+OUTSIDE = 1.0  # points may lie up to this many canvas sides outside it (a stroke that left the edge)
+BLANK = "Nothing drawn yet: draw a character."
+
+
+@dataclass(frozen=True, eq=False)
+class StrokeDrawing:
+    """A drawing from the page: strokes of (x, y) points in canvas pixels, drawn with one round brush."""
+    width: int
+    height: int
+    brush: float  # radius in pixels
+    strokes: tuple[np.ndarray, ...]  # each (K, 2) float32, K >= 1; one point is a dot
+
+
+def parse_drawing(value, blank: str = BLANK) -> StrokeDrawing:
+    """Stroke JSON (a dict, or a JSON string of one) -> StrokeDrawing. Raises UnusableImage with a message
+    for people for anything else; `blank` is the message for a drawing with no points at all."""
+    if isinstance(value, (str, bytes)):
+        if len(value) > MAX_JSON_CHARS:
+            raise UnusableImage(f"The drawing is too large to read (over {MAX_JSON_CHARS:,} characters of JSON).")
+        if not value.strip():
+            raise UnusableImage(blank)
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise UnusableImage("The drawing is not valid JSON: send {\"width\", \"height\", \"brush\", "
+                                "\"strokes\"}.") from None
+    if value is None:
+        raise UnusableImage(blank)
+    if not isinstance(value, dict):
+        raise UnusableImage(f"A drawing is a JSON object with width, height, brush and strokes, not a "
+                            f"{type(value).__name__}.")
+    width, height, brush = value.get("width"), value.get("height"), value.get("brush")
+    for name, side in (("width", width), ("height", height)):
+        if type(side) is float and side.is_integer():
+            side = int(side)
+        if type(side) is not int or not SIDE_RANGE[0] <= side <= SIDE_RANGE[1]:
+            raise UnusableImage(f"The drawing's {name} must be a whole number of pixels from {SIDE_RANGE[0]} "
+                                f"to {SIDE_RANGE[1]}; got {side!r:.40}.")
+    width, height = int(width), int(height)
+    if type(brush) not in (int, float) or not BRUSH_RANGE[0] <= brush <= BRUSH_RANGE[1]:  # NaN fails the range too
+        raise UnusableImage(f"The brush radius must be a number from {BRUSH_RANGE[0]} to {BRUSH_RANGE[1]} "
+                            f"pixels; got {brush!r:.40}.")
+    strokes = value.get("strokes")
+    if not isinstance(strokes, list):
+        raise UnusableImage("The drawing's strokes must be a list of strokes, each a list of [x, y] points.")
+    if len(strokes) > MAX_STROKES:
+        raise UnusableImage(f"Too many strokes ({len(strokes)}): at most {MAX_STROKES} are read.")
+    if not all(isinstance(stroke, list) for stroke in strokes):
+        raise UnusableImage("Each stroke must be a list of [x, y] points.")
+    total = sum(len(stroke) for stroke in strokes)
+    if total > MAX_POINTS:
+        raise UnusableImage(f"Too many points ({total:,}): at most {MAX_POINTS:,} are read.")
+    strokes = [stroke for stroke in strokes if stroke]  # an empty stroke draws nothing
+    if not strokes:
+        raise UnusableImage(blank)
+    try:  # all points in one array: numbers only give a numeric one (strings, None, big ints do not)
+        points = np.array([point for stroke in strokes for point in stroke])
+    except (ValueError, TypeError, OverflowError):  # ragged or nested points
+        points = None
+    if points is None or points.dtype.kind not in "iuf" or points.ndim != 2 or points.shape[1] != 2:
+        raise UnusableImage("Each point must be [x, y], two numbers in canvas pixels.")
+    points = points.astype(np.float64)
+    if not np.isfinite(points).all():
+        raise UnusableImage("A point is not a finite number (NaN or infinity).")
+    size = np.array([width, height])
+    if (points < -OUTSIDE * size).any() or (points > (1 + OUTSIDE) * size).any():
+        raise UnusableImage(f"A point lies far outside the {width}x{height} canvas.")
+    starts = np.cumsum([len(stroke) for stroke in strokes])[:-1]
+    steps = np.hypot(*np.diff(points, axis=0).T)
+    steps[starts - 1] = 0  # no ink between one stroke's end and the next one's start
+    length = float(steps.sum())
+    if length > MAX_LENGTH_SIDES * max(width, height):
+        raise UnusableImage(f"Too much ink for one drawing: the strokes are over {MAX_LENGTH_SIDES} times "
+                            f"as long as the canvas is wide. Clear it and write again.")
+    return StrokeDrawing(width, height, float(brush), tuple(np.split(points.astype(np.float32), starts)))
+
+
+def render_drawing(drawing: StrokeDrawing) -> np.ndarray:
+    """(height, width) uint8, black strokes on white, with the round brush the page drew them with.
+
+    Work grows with the canvas and the strokes' length, never with the brush: the strokes' centre lines
+    are drawn one pixel wide, and every pixel within the brush radius of them is inked (a distance
+    transform), with a one-pixel soft edge as the browser's anti-aliasing gives. OpenCV's own thick
+    round-capped lines cost a brush-sized disc per point, far too much for 20,000 points."""
+    h, w = drawing.height, drawing.width
+    pad = math.ceil(drawing.brush) + 2  # strokes just outside the canvas still ink its edge
+    centre = np.full((h + 2 * pad, w + 2 * pad), 255, np.uint8)
+    shift = 4  # sub-pixel precision for OpenCV's drawing
+    for stroke in drawing.strokes:
+        pts = np.round((stroke + pad) * (1 << shift)).astype(np.int32)
+        if len(pts) == 1:
+            pts = np.repeat(pts, 2, axis=0)  # a dot: OpenCV draws nothing for a one-point polyline
+        cv2.polylines(centre, [pts], False, 0, 1, cv2.LINE_8, shift)
+    distance = cv2.distanceTransform(centre, cv2.DIST_L2, cv2.DIST_MASK_5)[pad:pad + h, pad:pad + w]
+    ink = np.clip(drawing.brush + 0.5 - distance, 0, 1)
+    return np.round(255 * (1 - ink)).astype(np.uint8)
 
 
 def read_strokes(path: str | Path) -> list[np.ndarray]:
@@ -54,8 +166,9 @@ def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], brush_radius: flo
     thickness = max(1, round(2 * brush_radius))
     for stroke in strokes:
         pts = np.round(stroke * (1 << shift)).astype(np.int32)
-        if len(pts) == 1:
-            cv2.circle(image, tuple(pts[0]), round(brush_radius * (1 << shift)), 0, -1, cv2.LINE_AA, shift)
+        if len(pts) == 1:  # a dot: the brush's disc, as the canvas draws a tap
+            centre = (int(pts[0][0]), int(pts[0][1]))
+            cv2.circle(image, centre, max(1, round(brush_radius * (1 << shift))), 0, -1, cv2.LINE_AA, shift)
         else:
             cv2.polylines(image, [pts], False, 0, thickness, cv2.LINE_AA, shift)
     return image
