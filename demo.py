@@ -8,6 +8,13 @@ checkpoint; flags win over them. The API endpoint /predict takes a sketchpad val
 {"background", "layers", "composite"} and, optionally, what is written ("any", "digits" or
 "letters"; default "any"), and returns the top-5 label first; /read_line takes a sketchpad value of a
 whole line and "any", "digits" or "letters", and returns the text read first.
+
+    python demo.py --collect corrections.db          # also asks "Not what you wrote?" and keeps the answers
+
+With --collect STORE (or EMNIST_COLLECT) the page offers to correct a misreading and keeps the drawing
+with the character meant in STORE (emnist_core/corrections.py); the API endpoint /correct takes the
+drawing as /predict does plus that character, and returns a short message. Without it nothing is
+shown and nothing is stored.
 """
 
 import argparse
@@ -25,6 +32,7 @@ import torch
 
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
 from emnist_core.preprocess import UnusableImage, check_image_size, to_rgba
@@ -297,7 +305,29 @@ def build_line_tab(predictor: Predictor):
     line_pad.clear(clear, None, [line_pad, *outputs], api_visibility="private", show_progress="hidden")
 
 
-def build_demo(predictor: Predictor) -> gr.Blocks:
+# ---- "Not what you wrote?" (only with --collect) --------------------------------------------------
+
+CORRECTION_NOTE = ("If you say what you wrote, your drawing is kept, with that character, to improve the "
+                   "model. Nothing else about you is kept.")
+
+
+def build_correction_panel(predictor: Predictor, store: CorrectionStore, drawing: gr.components.Component):
+    """Under the reading: give the right character for the drawing on the canvas; /correct in the API."""
+    def correct(value, meant):
+        return keep_correction(store, predictor, value, meant)
+
+    with gr.Group(elem_id="correction"):
+        gr.Markdown("**Not what you wrote?** Say which character it is:")
+        with gr.Row():
+            meant = gr.Dropdown(correction_choices(), value=None, allow_custom_value=True, show_label=False,
+                                elem_id="correction-char", scale=2, min_width=80)
+            keep = gr.Button("Keep it", min_width=80, scale=1, elem_id="correction-keep")
+        message = gr.Markdown(CORRECTION_NOTE, elem_id="correction-message")
+    keep.click(correct, [drawing, meant], message, api_name="correct", concurrency_id="model")
+
+
+def build_demo(predictor: Predictor, store: CorrectionStore | None = None) -> gr.Blocks:
+    """The page; with a corrections `store` (--collect) it also asks "Not what you wrote?"."""
     def predict(drawing, writing=ANY):
         return read_character(predictor, drawing, restriction(writing))
 
@@ -341,6 +371,8 @@ def build_demo(predictor: Predictor) -> gr.Blocks:
                     top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
                     model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
                                           height=300, buttons=[], elem_id="model-view")
+                    if store is not None:
+                        build_correction_panel(predictor, store, sketchpad)
         with gr.Tab("Write a line") as line_tab:
             build_line_tab(predictor)
         with gr.Accordion("About the model", open=False):
@@ -377,6 +409,9 @@ def main(argv=None) -> int:
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--checkpoint", default=os.environ.get("EMNIST_CHECKPOINT", str(DEFAULT_CHECKPOINT)),
                         help="default: $EMNIST_CHECKPOINT or checkpoints/emnist_bymerge.pt")
+    parser.add_argument("--collect", metavar="STORE", default=os.environ.get("EMNIST_COLLECT") or None,
+                        help="ask writers to correct misreadings and keep them in this SQLite store "
+                             "(default: $EMNIST_COLLECT; unset: nothing is asked or kept)")
     args = parser.parse_args(argv)
     # One small image per request: a second thread gains nothing on a whole drawing when idle and loses
     # badly on a busy machine (`python -m bench.latency`, README: Speed); the other cores serve other requests.
@@ -387,8 +422,13 @@ def main(argv=None) -> int:
         print(f"error: {error}\nTrain one with `python -m train --data-dir DIR --save-to "
               f"checkpoints/emnist_bymerge.pt`, or pass --checkpoint PATH.", file=sys.stderr)
         return 2
+    try:
+        store = CorrectionStore(args.collect) if args.collect else None
+    except (StoreError, OSError) as error:
+        print(f"error: --collect: {error}", file=sys.stderr)
+        return 2
     # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    serve(build_demo(predictor), server_name=args.host, server_port=args.port, share=args.share or None)
+    serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
     return 0
 
 

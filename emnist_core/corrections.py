@@ -30,6 +30,7 @@ MAX_CORRECTIONS = 10_000  # the documented cap: a full store refuses more (expor
 MAX_DRAWING_BYTES = 2 << 20  # an original drawing larger than 2 MB is not one sketchpad character
 MIN_INK_PIXELS = 4  # a model input with fewer lit pixels is a blank drawing, not a character
 BUSY_TIMEOUT_S = 30  # how long a writer waits for another writer's transaction
+CORRECTION_NOTE_KEPT = "Thank you: kept as"  # how /correct's message for a kept correction opens
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SCHEMA_VERSION = 1
 # Every column NOT NULL and checked, so no row can be stored half filled in.
@@ -268,4 +269,4 @@ def keep_correction(store: CorrectionStore, predictor, value, meant, drawing=Non
         return "Not kept: the corrections store could not be written just now. Please try again later."
     char = BYMERGE_CHARS[label]
     said = "" if read != char else " (the model read it so too; kept all the same)"
-    return f"Thank you: kept as **{char}**{said}. It will help the next model read this better."
+    return f"{CORRECTION_NOTE_KEPT} **{char}**{said}. It will help the next model read this better."
