@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import glyph_images, write_dataset
+from emnist_core.card import model_card
 from emnist_core.checkpoint import load_checkpoint
 from emnist_core.corrections import CorrectionStore
 from emnist_core.labels import char_to_index
@@ -55,6 +56,7 @@ def test_finetune_learns_corrections_and_records_them(base, glyph_dataset, tmp_p
     checkpoint = load_checkpoint(tmp_path / "saved.pt")
     base_record = load_checkpoint(base).training
     assert checkpoint.training["finetuned"][-1]["store_sha256"] == store.content_hash()
+    assert "then fine-tuned on 20 writers' corrections" in model_card(checkpoint)
     assert checkpoint.training["split"] == base_record["split"]  # the same validation images, checked below
     assert checkpoint.training["metrics"]["val"]["n"] == base_record["n_val"]
     import torch

@@ -78,6 +78,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment-strength", type=non_negative_float, default=0.35,
                    help="augmentation of every batch, as a multiple of training's default ranges (light)")
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads (default: torch's choice; 1 is faster on a machine shared with other jobs)")
     p.add_argument("--seed", type=int, default=0, help="seeds the held-out choice, batches and augmentation")
     return p
 
@@ -89,6 +91,10 @@ def score(model, images: torch.Tensor, labels: torch.Tensor, digit_source: str, 
         return {"n": 0}
     logits, digit_logits = model_outputs(model, images, spec)
     return compute_metrics(*probabilities(logits, digit_logits, digit_source), labels, weights)
+
+
+def held_out_text(m: dict) -> str:
+    return f"{m['accuracy']:.3f}" if m["n"] else "(none held out)"
 
 
 def brief(m: dict) -> dict:
@@ -134,6 +140,8 @@ def main(argv=None) -> int:
 
 def run(args, command: str) -> int:
     started = time.time()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     store = CorrectionStore(args.corrections, create=False)
     rows = store.corrections()
     if not rows:
@@ -167,7 +175,7 @@ def run(args, command: str) -> int:
               "taught": score(base, taught_x.cpu(), taught_y.cpu(), checkpoint.digit_source, spec)}
     val_pass_s = time.time() - t
     print(f"before: pool validation {headline(before['pool_val']):.4f}, held-out corrections "
-          f"{before['held_out'].get('accuracy', float('nan')):.3f}, taught {before['taught']['accuracy']:.3f}")
+          f"{held_out_text(before['held_out'])}, taught {before['taught']['accuracy']:.3f}")
 
     # ---- fine-tune: corrections and replayed pool images in every batch ----
     model = as_trained(checkpoint, correction, device, args.checkpoint).to(memory_format=torch.channels_last)
@@ -209,7 +217,7 @@ def run(args, command: str) -> int:
              "taught": score(final, taught_x.cpu(), taught_y.cpu(), choice["digit_source"], spec)}
     drop = headline(before["pool_val"]) - headline(after["pool_val"])
     print(f"after {step} steps: pool validation {headline(after['pool_val']):.4f} ({-100 * drop:+.2f} points), "
-          f"held-out corrections {after['held_out'].get('accuracy', float('nan')):.3f}, "
+          f"held-out corrections {held_out_text(after['held_out'])}, "
           f"taught {after['taught']['accuracy']:.3f}")
 
     entry = {"command": command, "commit": git_commit(), "base_checkpoint": str(args.checkpoint),
