@@ -13,6 +13,13 @@ pixels, brush radius) and, optionally, what is written ("any", "digits" or "lett
 /predict takes a Gradio sketchpad value {"background", "layers", "composite"} and the same option; both
 return the top-5 label first. /read_line_strokes and /read_line take a whole line the same two ways and
 return the text read first.
+
+    python demo.py --collect corrections.db          # also asks "Not what you wrote?" and keeps the answers
+
+With --collect STORE (or EMNIST_COLLECT) the page offers to correct a misreading and keeps the drawing
+with the character meant in STORE (emnist_core/corrections.py); the API endpoint /correct takes the
+drawing as /predict does plus that character, and returns a short message. Without it nothing is
+shown and nothing is stored.
 """
 
 import argparse
@@ -33,6 +40,7 @@ import torch
 
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
 from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
@@ -527,7 +535,7 @@ def build_line_tab(predictor: Predictor):
     api_sketch.change(read_sketch, [api_sketch, read_as], outputs, api_name="read_line", concurrency_id="model")
 
 
-def build_character_tab(predictor: Predictor):
+def build_character_tab(predictor: Predictor, store: CorrectionStore | None = None):
     """The 'One character' tab's layout and events, declared inside the tab's `with` block."""
     def read(strokes, writing=ANY):
         top5, verdict, seen = read_drawn_character(predictor, strokes, restriction(writing))
@@ -569,6 +577,8 @@ def build_character_tab(predictor: Predictor):
             top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
             model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
                                   height=300, buttons=[], elem_id="model-view")
+            if store is not None:
+                build_correction_panel(predictor, store, canvas)
     # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas.
     api_strokes = gr.JSON(visible=False)
     api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
@@ -588,12 +598,53 @@ def build_character_tab(predictor: Predictor):
     api_sketch.change(read_sketch, [api_sketch, writing], outputs, api_name="predict", concurrency_id="model")
 
 
-def build_demo(predictor: Predictor) -> gr.Blocks:
+# ---- "Not what you wrote?" (only with --collect) --------------------------------------------------
+
+CORRECTION_NOTE = ("If you say what you wrote, your drawing is kept, with that character, to improve the "
+                   "model. Nothing else about you is kept.")
+
+
+def correct_drawn(predictor: Predictor, store: CorrectionStore, value, meant) -> str:
+    """Stroke JSON from the canvas (or /correct_strokes) and the character meant -> kept, or why not;
+    the strokes themselves are kept as the original drawing."""
+    try:
+        drawing = parse_drawing(value, blank=START_MESSAGE)
+        image = render_drawing(drawing)
+    except UnusableImage as problem:
+        return f"Not kept: {problem}"
+    return keep_correction(store, predictor, image, meant, drawing=drawing.to_json())
+
+
+def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas: gr.HTML):
+    """Under the reading: give the right character for the drawing on the canvas. API: /correct takes
+    a sketchpad value as /predict does, /correct_strokes stroke JSON as /read_strokes does."""
+    def correct(value, meant):
+        return correct_drawn(predictor, store, value, meant)
+
+    def correct_sketch(value, meant):
+        return keep_correction(store, predictor, value, meant)
+
+    with gr.Group(elem_id="correction"):
+        gr.Markdown("**Not what you wrote?** Say which character it is:")
+        with gr.Row():
+            meant = gr.Dropdown(correction_choices(), value=None, allow_custom_value=True, show_label=False,
+                                elem_id="correction-char", scale=2, min_width=80)
+            keep = gr.Button("Keep it", min_width=80, scale=1, elem_id="correction-keep")
+        message = gr.Markdown(CORRECTION_NOTE, elem_id="correction-message")
+    keep.click(correct, [canvas, meant], message, api_name="correct_strokes", concurrency_id="model")
+    api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
+                                        canvas_size=(CANVAS, CANVAS)))
+    api_meant = gr.Textbox(visible=False)
+    api_sketch.change(correct_sketch, [api_sketch, api_meant], message, api_name="correct", concurrency_id="model")
+
+
+def build_demo(predictor: Predictor, store: CorrectionStore | None = None) -> gr.Blocks:
+    """The page; with a corrections `store` (--collect) it also asks "Not what you wrote?"."""
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(f"# {TITLE}\nDraw one digit or letter, or write a whole line; the EMNIST ByMerge "
                     "model reads it as you go, and shows the 28x28 images it actually saw.")
         with gr.Tab("One character"):
-            build_character_tab(predictor)
+            build_character_tab(predictor, store)
         with gr.Tab("Write a line"):
             build_line_tab(predictor)
         with gr.Accordion("About the model", open=False):
@@ -622,6 +673,9 @@ def main(argv=None) -> int:
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--checkpoint", default=os.environ.get("EMNIST_CHECKPOINT", str(DEFAULT_CHECKPOINT)),
                         help="default: $EMNIST_CHECKPOINT or checkpoints/emnist_bymerge.pt")
+    parser.add_argument("--collect", metavar="STORE", default=os.environ.get("EMNIST_COLLECT") or None,
+                        help="ask writers to correct misreadings and keep them in this SQLite store "
+                             "(default: $EMNIST_COLLECT; unset: nothing is asked or kept)")
     args = parser.parse_args(argv)
     # One small image per request: a second thread gains nothing on a whole drawing when idle and loses
     # badly on a busy machine (`python -m bench.latency`, docs/RESULTS.md: Speed); the other cores serve other requests.
@@ -632,8 +686,13 @@ def main(argv=None) -> int:
         print(f"error: {error}\nTrain one with `python -m train --data-dir DIR --save-to "
               f"checkpoints/emnist_bymerge.pt`, or pass --checkpoint PATH.", file=sys.stderr)
         return 2
+    try:
+        store = CorrectionStore(args.collect) if args.collect else None
+    except (StoreError, OSError) as error:
+        print(f"error: --collect: {error}", file=sys.stderr)
+        return 2
     # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    serve(build_demo(predictor), server_name=args.host, server_port=args.port, share=args.share or None)
+    serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
     return 0
 
 

@@ -67,7 +67,10 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
                      if t.get("history") else "")
                   + (f", commit {t['commit']}" if t.get("commit") else "") + f": `{t.get('command', '?')}`"
                   + (f"; then recalibrated without retraining: `{t['recalibrated']['command']}`"
-                     if t.get("recalibrated") else "")]
+                     if t.get("recalibrated") else "")
+                  + "".join(f"; then fine-tuned on {f.get('corrections', '?')} writers' corrections (store "
+                            f"{str(f.get('store_sha256', '?'))[:12]}): `{f.get('command', '?')}`"
+                            for f in t.get("finetuned") or [] if isinstance(f, dict))]
     rule = READING_RULES.get(checkpoint.digit_source, checkpoint.digit_source)
     if selection and "prior_strength" in selection:
         batchnorm = {"clean images": "BatchNorm statistics re-estimated on un-augmented training images; ",

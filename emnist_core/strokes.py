@@ -36,6 +36,11 @@ class StrokeDrawing:
     brush: float  # radius in pixels
     strokes: tuple[np.ndarray, ...]  # each (K, 2) float32, K >= 1; one point is a dot
 
+    def to_json(self) -> dict:
+        """The validated drawing as stroke JSON again (what parse_drawing takes): what a store keeps."""
+        return {"width": self.width, "height": self.height, "brush": self.brush,
+                "strokes": [np.round(s, 2).tolist() for s in self.strokes]}
+
 
 def parse_drawing(value, blank: str = BLANK) -> StrokeDrawing:
     """Stroke JSON (a dict, or a JSON string of one) -> StrokeDrawing. Raises UnusableImage with a message

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import DIGIT_SOURCES, InputSpec
+from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, InputSpec
 from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import NUM_DIGITS
 from emnist_core.model import EmnistCNN
 
-from .data import TrainingData
+from .data import DataError, TrainingData
 from .evaluate import compute_metrics
 
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate strengths of the prior correction
@@ -50,6 +50,24 @@ class PriorCorrection:
             for network in getattr(model, "members", [model]):  # an Ensemble: each member alike
                 network.classifier.bias += strength * self.class_adjust.to(network.classifier.bias.device)
                 network.digit_head.bias += strength * self.digit_adjust
+
+
+def folded_strength(checkpoint: Checkpoint) -> float:
+    """The prior-correction strength a finished model has folded into its biases (its record says)."""
+    return (((checkpoint.training or {}).get("metrics") or {}).get("selection") or {}).get("prior_strength", 0.0)
+
+
+def as_trained(checkpoint: Checkpoint, correction: PriorCorrection | None, device: torch.device,
+               source: str = "checkpoint") -> EmnistCNN:
+    """A finished model with its folded prior correction taken out again: the logits as the network
+    learnt them, ready to be calibrated (again) by calibrated_model."""
+    folded = folded_strength(checkpoint)
+    if folded and correction is None:
+        raise DataError(f"{source} folded in a prior correction, but no class prior is in the data folder")
+    model = checkpoint.build_model(source).to(device)
+    if folded:
+        correction.fold_into(model, -folded)
+    return model
 
 
 @torch.no_grad()

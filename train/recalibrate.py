@@ -19,7 +19,7 @@ import torch
 from emnist_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from emnist_core.inference import model_outputs, probabilities
 
-from .calibrate import PriorCorrection, calibrated_model
+from .calibrate import PriorCorrection, as_trained, calibrated_model
 from .data import DataError, load_recorded_split
 from .evaluate import compute_metrics, select_device, summary
 from .finish import git_commit
@@ -33,18 +33,9 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
         raise CheckpointError("the checkpoint records no validation split, so it cannot be recalibrated")
     data = load_recorded_split(record, data_dir, device)
     correction = PriorCorrection.for_data(data)
-    folded = ((record.get("metrics") or {}).get("selection") or {}).get("prior_strength", 0.0)
-    if folded and correction is None:
-        raise DataError(f"{data_dir}: the checkpoint folded in a prior correction, but no class prior is here")
-
-    def as_trained():
-        model = checkpoint.build_model(source).to(device)
-        if folded:
-            correction.fold_into(model, -folded)  # the logits as the network learnt them
-        return model
-
-    model, choice = calibrated_model(as_trained, data.train_x, data.val_x, data.val_y, data.class_weights,
-                                     correction, checkpoint.input_spec, record["split"]["seed"])
+    model, choice = calibrated_model(lambda: as_trained(checkpoint, correction, device, source), data.train_x,
+                                     data.val_x, data.val_y, data.class_weights, correction,
+                                     checkpoint.input_spec, record["split"]["seed"])
     logits, digit_logits = model_outputs(model, data.val_x, checkpoint.input_spec)
     val = compute_metrics(*probabilities(logits, digit_logits, choice["digit_source"]), data.val_y,
                           data.class_weights)
