@@ -32,7 +32,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
-from emnist_core.preprocess import UnusableImage, check_image_size, to_rgba
+from emnist_core.preprocess import MAX_SIDE, UnusableImage, check_image_size, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.strokes import StrokeDrawing, parse_drawing, render_drawing
 
@@ -194,7 +194,7 @@ def read_drawn_character(predictor: Predictor, value, only: str | None = None):
     """Stroke JSON from the page or an API client -> read_character's outputs; an empty canvas gives
     the opening message, bad JSON a message for people."""
     try:
-        image = render_drawing(parse_drawing(value, blank=START_MESSAGE))
+        image = render_drawing(parse_drawing(value, blank=START_MESSAGE), max_side=MAX_SIDE)
     except UnusableImage as problem:
         return None, str(problem), None
     except Exception:

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emnist_core.preprocess import MAX_SIDE
 from emnist_core.strokes import (BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, fit_strokes, parse_drawing,
                                  read_strokes, render_drawing)
 
@@ -152,7 +153,7 @@ def largest_drawing_cost(repeats: int = 5) -> dict:
         t0 = time.perf_counter()
         drawing = parse_drawing(text)
         t1 = time.perf_counter()
-        image = render_drawing(drawing)
+        image = render_drawing(drawing, max_side=MAX_SIDE)  # as demo.read_drawn_character renders one character
         t2 = time.perf_counter()
         try:
             predictor.predict(image)
