@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emnist_core.preprocess import UnusableImage
-from emnist_core.strokes import (BLANK, BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, StrokeDrawing,
+from emnist_core.strokes import (BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, StrokeDrawing,
                                  parse_drawing, render_drawing)
 
 
