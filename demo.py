@@ -43,7 +43,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
-from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
+from emnist_core.preprocess import MAX_LAYERS, MAX_SIDE, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
 from emnist_core.strokes import StrokeDrawing, parse_drawing, render_drawing
@@ -400,7 +400,7 @@ def read_drawn_character(predictor: Predictor, value, only: str | None = None):
     """Stroke JSON from the page or an API client -> read_character's outputs; an empty canvas gives
     the opening message, bad JSON a message for people."""
     try:
-        image = render_drawing(parse_drawing(value, blank=START_MESSAGE))
+        image = render_drawing(parse_drawing(value, blank=START_MESSAGE), max_side=MAX_SIDE)
     except UnusableImage as problem:
         return None, str(problem), None
     except Exception as error:
@@ -609,7 +609,7 @@ def correct_drawn(predictor: Predictor, store: CorrectionStore, value, meant) ->
     the strokes themselves are kept as the original drawing."""
     try:
         drawing = parse_drawing(value, blank=START_MESSAGE)
-        image = render_drawing(drawing)
+        image = render_drawing(drawing, max_side=MAX_SIDE)
     except UnusableImage as problem:
         return f"Not kept: {problem}"
     return keep_correction(store, predictor, image, meant, drawing=drawing.to_json())

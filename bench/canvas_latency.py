@@ -1,5 +1,5 @@
 """How fast the page reads a drawing: last pointer-up -> final reading on show, for today's page (the
-gr.Sketchpad demo.py of a git ref, default `main`) and the stroke-canvas page of this checkout, side by
+gr.Sketchpad demo.py of a git ref, default OLD_PAGE) and the stroke-canvas page of this checkout, side by
 side in one run, in real headless Chromium, on the same held-out drawings (Omniglot strokes of g, k and
 e replayed as mouse moves). Three conditions: idle; under load (BUSY_PROCESSES processes burning CPU);
 and a remote visitor (Chrome's network emulation: 80 ms added latency, a 2 Mbit/s uplink). Also the
@@ -7,7 +7,7 @@ server's own cost of the largest stroke drawing it accepts (parse + render + rea
 
     python -m bench.canvas_latency                          # both pages, all conditions; prints a table
     python -m bench.canvas_latency --server-only            # only the largest-drawing server cost
-    python -m bench.canvas_latency --old-ref main --repeats 2 --json runs/canvas_latency.json
+    python -m bench.canvas_latency --old-ref f38a575 --repeats 2 --json runs/canvas_latency.json
 
 "Final reading on show": after the last pointer-up, the verdict and top-5 are watched until they
 stay unchanged for QUIET_S; the time is when that settled text first appeared (0 when it was already
@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emnist_core.preprocess import MAX_SIDE
 from emnist_core.strokes import (BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, fit_strokes, parse_drawing,
                                  read_strokes, render_drawing)
 
@@ -41,6 +42,7 @@ SIMPLIFY_PX = 4.0  # as tests/test_browser.py: pen points closer than this to a 
 QUIET_S = 4.0  # the reading counts as settled once unchanged this long (today's page takes ~3 s)
 BUSY_PROCESSES = 2
 BUSY_LIMIT_S = 900  # a burner stops by itself after this, whatever happens to the bench
+OLD_PAGE = "f38a575"  # the last commit whose page is the gr.Sketchpad one (its demo.py runs on this emnist_core)
 REMOTE = {"offline": False, "latency": 80, "downloadThroughput": -1, "uploadThroughput": 2_000_000 / 8}
 
 # Watch the verdict and top-5 from before the drawing: (time, text) at every change, and the last pointer-up.
@@ -151,7 +153,7 @@ def largest_drawing_cost(repeats: int = 5) -> dict:
         t0 = time.perf_counter()
         drawing = parse_drawing(text)
         t1 = time.perf_counter()
-        image = render_drawing(drawing)
+        image = render_drawing(drawing, max_side=MAX_SIDE)  # as demo.read_drawn_character renders one character
         t2 = time.perf_counter()
         try:
             predictor.predict(image)
@@ -169,7 +171,7 @@ def largest_drawing_cost(repeats: int = 5) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Last pointer-up -> reading on show, old page vs new page.")
-    parser.add_argument("--old-ref", default="main", help="git ref whose demo.py is today's page (default main)")
+    parser.add_argument("--old-ref", default=OLD_PAGE, help=f"git ref whose demo.py is today's page (default {OLD_PAGE})")
     parser.add_argument("--repeats", type=int, default=1, help="times each drawing is drawn per page and condition")
     parser.add_argument("--port", type=int, default=7925, help="the old page's port; the new page takes the next")
     parser.add_argument("--conditions", default="idle,load,remote", help="comma-separated: idle, load, remote")

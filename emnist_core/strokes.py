@@ -106,24 +106,28 @@ def parse_drawing(value, blank: str = BLANK) -> StrokeDrawing:
     return StrokeDrawing(width, height, float(brush), tuple(np.split(points.astype(np.float32), starts)))
 
 
-def render_drawing(drawing: StrokeDrawing) -> np.ndarray:
-    """(height, width) uint8, black strokes on white, with the round brush the page drew them with.
+def render_drawing(drawing: StrokeDrawing, max_side: int | None = None) -> np.ndarray:
+    """(height, width) uint8, black strokes on white, with the round brush the page drew them with;
+    with `max_side`, scaled down (strokes and brush alike) so the long side is at most that: one
+    character is shrunk to preprocess.MAX_SIDE anyway, so rendering it larger is wasted work.
 
     Work grows with the canvas and the strokes' length, never with the brush: the strokes' centre lines
     are drawn one pixel wide, and every pixel within the brush radius of them is inked (a distance
     transform), with a one-pixel soft edge as the browser's anti-aliasing gives. OpenCV's own thick
     round-capped lines cost a brush-sized disc per point, far too much for 20,000 points."""
-    h, w = drawing.height, drawing.width
-    pad = math.ceil(drawing.brush) + 2  # strokes just outside the canvas still ink its edge
+    scale = min(1.0, max_side / max(drawing.width, drawing.height)) if max_side else 1.0
+    h, w = max(1, round(drawing.height * scale)), max(1, round(drawing.width * scale))
+    brush = drawing.brush * scale
+    pad = math.ceil(brush) + 2  # strokes just outside the canvas still ink its edge
     centre = np.full((h + 2 * pad, w + 2 * pad), 255, np.uint8)
     shift = 4  # sub-pixel precision for OpenCV's drawing
     for stroke in drawing.strokes:
-        pts = np.round((stroke + pad) * (1 << shift)).astype(np.int32)
+        pts = np.round((stroke * scale + pad) * (1 << shift)).astype(np.int32)
         if len(pts) == 1:
             pts = np.repeat(pts, 2, axis=0)  # a dot: OpenCV draws nothing for a one-point polyline
         cv2.polylines(centre, [pts], False, 0, 1, cv2.LINE_8, shift)
     distance = cv2.distanceTransform(centre, cv2.DIST_L2, cv2.DIST_MASK_5)[pad:pad + h, pad:pad + w]
-    ink = np.clip(drawing.brush + 0.5 - distance, 0, 1)
+    ink = np.clip(brush + 0.5 - distance, 0, 1)
     return np.round(255 * (1 - ink)).astype(np.uint8)
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emnist_core.preprocess import UnusableImage
-from emnist_core.strokes import (BLANK, BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, StrokeDrawing,
+from emnist_core.strokes import (BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, StrokeDrawing,
                                  parse_drawing, render_drawing)
 
 
@@ -149,3 +149,12 @@ def test_any_drawing_parses_to_its_points_or_is_refused_with_a_message(strokes, 
         for x, y in s:
             if 0.5 <= x < width - 0.5 and 0.5 <= y < height - 0.5 and brush >= 1:
                 assert image[int(y), int(x)] < 160, (x, y, brush)
+
+
+def test_a_large_canvas_can_be_rendered_smaller_with_the_same_shape():
+    value = drawing([[[100, 100], [900, 700]], [[500, 500]]], width=1000, height=800, brush=20)
+    full, small = render_drawing(parse_drawing(value)), render_drawing(parse_drawing(value), max_side=250)
+    assert small.shape == (200, 250)
+    shrunk = cv2.resize(full, (250, 200), interpolation=cv2.INTER_AREA)
+    assert np.abs(shrunk.astype(int) - small).mean() < 6
+    assert render_drawing(parse_drawing(value), max_side=2000).shape == (800, 1000)  # never enlarged
