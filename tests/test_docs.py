@@ -193,4 +193,5 @@ def test_readme_api_snippet_runs_as_written(monkeypatch, capsys):
     finally:
         blocks.close()
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(("Loaded", "Closing"))]
-    assert len(printed) == 2 and printed[0].startswith("7 ## Reads as **7** — a digit") and printed[1] == "O", printed
+    assert len(printed) == 3 and printed[0].startswith("7 ## Reads as **7** — a digit") and printed[1] == "O", printed
+    assert printed[2] == "7", printed  # the stroke form, as the page sends it
