@@ -256,12 +256,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def page_check(folder: Path) -> list[str]:
+def page_check(folder: Path, port: int = 0) -> list[str]:
     """One visitor draws small sketches while another keeps sending the largest images; plus the cap."""
     import httpx
     from gradio_client import Client, handle_file
 
-    port = free_port()
+    port = port or free_port()
     temp = folder / "gradio-temp"  # the server's upload folder, counted after it stops
     server = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)], cwd=REPO,
                               env={**os.environ, "GRADIO_TEMP_DIR": str(temp)},
@@ -348,6 +348,7 @@ def main(argv=None) -> int:
     parser.add_argument("--case", choices=ALL_CASES, help="measure one case in this process, print JSON")
     parser.add_argument("--input", default="", help="with --case: the file or folder the parent made for it")
     parser.add_argument("--no-page", action="store_true", help="skip the page check (it launches demo.py)")
+    parser.add_argument("--port", type=int, default=0, help="the page check's port (default: a free one)")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(measure(args.case, args.input)))
@@ -377,7 +378,7 @@ def main(argv=None) -> int:
     if not args.no_page:
         with tempfile.TemporaryDirectory() as tmp:
             print("\nthe page (python demo.py), one visitor drawing while another sends large files:")
-            for line in page_check(Path(tmp)):
+            for line in page_check(Path(tmp), args.port):
                 print("  " + line)
     print(f"\nbudget: {BUDGET_MB} MB peak RSS and {BUDGET_S:.0f} s per input; {over} case(s) over it")
     return 1 if over else 0
