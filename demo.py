@@ -112,6 +112,14 @@ def forgiving(component: gr.components.Component) -> gr.components.Component:
     return component
 
 
+def api_sketchpad(size: tuple[int, int]) -> gr.ImageEditor:
+    """A hidden sketchpad for API clients of /predict, /read_line and /correct (the page draws on the
+    stroke canvas): it takes a sketchpad value of files, and no blobs, which only Gradio's own editor
+    in a browser sends."""
+    return editor_input(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(), canvas_size=size),
+                        accept_blobs=False)
+
+
 def image_sources(payload) -> list:
     """Paths or bytes of an Image payload, read before decoding."""
     if payload is None:
@@ -522,8 +530,7 @@ def build_line_tab(predictor: Predictor):
                                             height=200, label="One handwritten line"))
     # For API clients only: the same reading from stroke JSON, and from a sketchpad value as before.
     api_strokes = gr.JSON(visible=False)
-    api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
-                                        canvas_size=LINE_CANVAS))
+    api_sketch = api_sketchpad(LINE_CANVAS)
 
     outputs = [text, details, boxes, seen]
     line_pad.input(read, [line_pad, read_as], outputs, api_visibility="private", trigger_mode="always_last",
@@ -581,8 +588,7 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
                 build_correction_panel(predictor, store, canvas)
     # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas.
     api_strokes = gr.JSON(visible=False)
-    api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
-                                        canvas_size=(CANVAS, CANVAS)))
+    api_sketch = api_sketchpad((CANVAS, CANVAS))
 
     outputs = [top5, verdict, model_view]
     # While one reading runs, only the latest drawing waits (the canvas sends while drawing, and after).
@@ -632,8 +638,7 @@ def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas:
             keep = gr.Button("Keep it", min_width=80, scale=1, elem_id="correction-keep")
         message = gr.Markdown(CORRECTION_NOTE, elem_id="correction-message")
     keep.click(correct, [canvas, meant], message, api_name="correct_strokes", concurrency_id="model")
-    api_sketch = forgiving(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(),
-                                        canvas_size=(CANVAS, CANVAS)))
+    api_sketch = api_sketchpad((CANVAS, CANVAS))
     api_meant = gr.Textbox(visible=False)
     api_sketch.change(correct_sketch, [api_sketch, api_meant], message, api_name="correct", concurrency_id="model")
 
