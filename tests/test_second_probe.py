@@ -271,6 +271,18 @@ def test_read_line_explains_what_predict_explains(tiny, tmp_path, make):
         tiny.read_line(make(tmp_path))
 
 
+def test_read_line_explains_an_unforeseen_failure_as_predict_does(tiny, monkeypatch):
+    """Any other error while finding the characters (a bug, a decoder's surprise) is UnusableImage too."""
+    import emnist_core.predict
+
+    def surprise(value):
+        raise KeyError("unforeseen")
+
+    monkeypatch.setattr(emnist_core.predict, "find_characters", surprise)
+    with pytest.raises(UnusableImage):
+        tiny.read_line(write_line("L7")[0])
+
+
 # 10. ink that is not one line is said to be so, not read
 def pad_to(images):
     width = max(i.shape[1] for i in images)
