@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, within_kind
+from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, readings, within_kind
 from .labels import NUM_DIGITS, are_lookalikes
-from .preprocess import UnusableImage, prepare
-from .segment import find_characters
+from .preprocess import UnusableImage, emnist_from_ink, prepare
+from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
 log = logging.getLogger(__name__)
@@ -139,7 +139,10 @@ class Predictor:
         """28x28 images in the model's orientation (and as shown upright) -> one Prediction each."""
         if not model_inputs:
             return []
-        probs, p_digit = self.predict_emnist(np.stack(model_inputs), only)
+        return self._predictions(*self.predict_emnist(np.stack(model_inputs), only), uprights, only)
+
+    def _predictions(self, probs: np.ndarray, p_digit: np.ndarray, uprights: list[np.ndarray],
+                     only: str | None) -> list[Prediction]:
         q, p = torch.from_numpy(probs), torch.from_numpy(p_digit)
         order, shown = ranked(q, p).numpy(), within_kind(q, p).numpy()
         results = []
@@ -155,18 +158,49 @@ class Predictor:
     def read_line(self, value, only: str | None = None) -> "LineReading":
         """One handwritten line -> its characters, left to right, each read as predict reads one;
         `only` ("digits" or "letters") as for predict_many. Raises UnusableImage with a message for people."""
+        check_only(only)
         try:
-            found = find_characters(value)
+            line = line_from_image(value)
         except UnusableImage:
             raise
         except Exception as error:  # as predict_many does: a broken input gets a message, never a traceback
             raise unreadable(error) from error
-        readings = self.predict_many([character.image for character in found], only=only)
-        # A piece preprocessing cannot use (a lone dot) is no character: it is left out.
-        kept = [(c.box, r) for c, r in zip(found, readings) if not isinstance(r, UnusableImage)]
+        return self._read_pieces(line, only)
+
+    def read_line_strokes(self, drawing, only: str | None = None) -> "LineReading":
+        """A line drawn on the page (a strokes.StrokeDrawing) -> its characters, as read_line; the
+        strokes are the pieces, so letters drawn into each other still part where one stroke ends."""
+        check_only(only)
+        return self._read_pieces(line_from_drawing(drawing), only)
+
+    def _read_pieces(self, line: LinePieces, only: str | None) -> "LineReading":
+        """Read every candidate character of the line in one batch; keep the grouping read best."""
+        candidates, uprights, scores = line.readable, [], []
+        for candidate in candidates:
+            try:
+                uprights.append(emnist_from_ink(line.ink(candidate)))
+            except UnusableImage:  # a piece preprocessing cannot use (a lone dot) reads as nothing
+                uprights.append(None)
+        usable = [k for k, u in enumerate(uprights) if u is not None]
+        if not usable:
+            raise UnusableImage("No characters found: write a word or a number.")
+        transposed = self.checkpoint.input_spec.transposed
+        inputs = np.stack([uprights[k].T if transposed else uprights[k] for k in usable])
+        probs, p_digit = self.predict_emnist(inputs, only)
+        reading = readings(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
+        scores = np.full(len(candidates), -np.inf)
+        scores[usable] = np.log(np.maximum(probs[np.arange(len(usable)), reading], 1e-30))
+        chosen = line.choose(scores)
+        row = {id(candidates[k]): n for n, k in enumerate(usable)}
+        kept = [c for c in chosen if id(c) in row]  # an unreadable piece the grouping kept is no character
         if not kept:
             raise UnusableImage("No characters found: write a word or a number.")
-        return LineReading(kept)
+        if len(kept) > MAX_CHARACTERS:
+            raise UnusableImage(f"{len(kept)} characters found; at most {MAX_CHARACTERS} are read at once: "
+                                f"write a shorter line.")
+        rows = [row[id(c)] for c in kept]
+        predictions = self._predictions(probs[rows], p_digit[rows], [uprights[usable[r]] for r in rows], only)
+        return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)])
 
     def predict(self, value, only: str | None = None) -> Prediction:
         """One input -> Prediction; raises UnusableImage with a message for people."""

@@ -1,11 +1,15 @@
-"""Find the characters of one handwritten line (a word, a number, a postcode), left to right.
+"""Find the characters of one handwritten line (a word, a number, a postcode), left to right, letting
+the model decide where one character ends.
 
-Printed, separated characters are found as blobs of ink; blobs that belong together are grouped:
-an i or j keeps its dot and a character drawn in strokes that do not touch (E, F, H, k, t, x, 4, 5)
-stays one, because its pieces overlap horizontally or nearly touch, while the gaps between
-characters are wider. Specks are dropped. A group much wider than the line's characters is taken to be
-touching characters and cut where its ink is thinnest. Each character comes back as its own crop,
-which then goes through the same preprocessing as a single drawn character (preprocess.prepare).
+The line is first over-segmented into pieces: its blobs of ink (or, for a line drawn on the page, each
+stroke's own ink), with blobs wider than a narrow character cut where the ink is thinnest. Every run of
+up to MAX_GROUP consecutive pieces is a candidate character; the model reads all candidates in one
+batch, and dynamic programming picks the grouping of the pieces, left to right, whose readings are the
+most probable together: the sum of each group's log-probability of its reading, plus small priors on
+shape (pieces of one character overlap or touch; characters are seldom much wider than tall; two
+characters seldom overlap). An i keeps its dot and a k its two strokes because the joined reading wins;
+a wide W stays whole for the same reason, while close letters part because each reads better alone.
+Specks are dropped; a lone small mark (a full stop) may be left out.
 """
 
 from dataclasses import dataclass
@@ -17,19 +21,27 @@ from .preprocess import INK_LEVEL, MAX_INK_SHARE, UnusableImage, ink_map, stroke
 
 LINE_MAX_SIDE = 2048  # longer lines are shrunk to this first: 64 characters still get ~30 px each
 MAX_CHARACTERS = 64  # a line with more is refused: reading it would hold the model for too long
-MAX_BLOBS = 4 * MAX_CHARACTERS  # more separate blobs than this is texture or noise, not writing
-SPECK_STROKES = 0.5  # blobs whose long side is under this many stroke widths are specks
-# Sizes below are shares of the line's character height (the height of its tall characters).
-OVERLAP_SHARE = 0.5  # two pieces overlapping by this share of the narrower one's width are one character
-NEAR_GAP = 0.1  # pieces closer than this nearly touch: one character (the gaps between characters are wider)
-FLAT_HEIGHT = 0.35  # a piece lower than this (a dot, a bar) is not a character on its own...
-MINOR_INK = 0.1  # ...nor one with less ink than this share of a typical character's (a broken-off sliver)...
-ATTACH_GAP = 0.25  # ...it joins its nearest neighbour within this gap, or is dropped if it is small
-LONE_MARK = 0.35  # a minor piece left alone whose long side is under this is a mark (a full stop): dropped
-WIDE_SHARE = 1.9  # a group wider than this many typical character widths is touching characters...
-CUT_PART_HEIGHT = 0.5  # ...if cutting it leaves parts at least this tall (a 2's loop is not a character)
-TYPICAL_WIDTH_FLOOR = 0.7  # typical width is at least this share of the height (a line of 1s or ls)
+MAX_PIECES = 4 * MAX_CHARACTERS  # more separate pieces than this is texture or noise, not writing
+SPECK_STROKES = 0.75  # blobs whose long side is under this many stroke widths are specks
+MAX_GROUP = 5  # pieces in one character at most (E drawn in four strokes, a cut W in five)
+# Sizes below are shares of the line's character height (the height of its tall blobs).
+FLAT_HEIGHT = 0.35  # a piece lower than this (a dot, a bar) is minor: never a character on its own...
+MINOR_INK = 0.1  # ...nor one with less ink than this share of a typical blob's (a broken-off sliver)...
+LONE_MARK = 0.35  # ...unless its long side reaches this (a dash the model may read as a character)
+CUT_FROM = 0.8  # pieces wider than this get cut candidates where one stroke crosses a column...
+CUT_STROKES = 1.6  # ...i.e. at most this many stroke widths of ink in the column...
+CUT_EVERY = 0.4  # ...the thinnest of them, one per this much width at most...
+CUT_MIN_PART = 0.15  # ...none leaving a part narrower than this
+MAX_WIDTH = 2.2  # a candidate character wider than this is not considered
 CROP_MARGIN = 0.15  # white margin around each character's crop
+# The score's priors, in nats (the units of the readings' log-probabilities).
+CHARACTER_BONUS = 0.0  # per character (measured: any bonus splits letters into sure-looking strokes)
+INNER_GAP_COST = 24.0  # per character height of empty columns inside one character
+OVERLAP_COST = 3.0  # per share of the narrower of two neighbouring characters that they overlap
+WIDE_FREE, WIDE_COST = 1.2, 4.0  # a character wider than WIDE_FREE heights costs WIDE_COST per height more
+TOUCH_COST = 1.0  # parting two pieces whose ink touches (a cut, or strokes drawn into each other)
+DROP_MINOR, DROP_MAJOR = 1.0, 25.0  # leaving a piece out: cheap for a small mark, a last resort otherwise
+FLOOR_LOG_PROB = -14.0  # a candidate the model cannot read at all scores this
 # Not one line (check_one_line): shares of the main row of ink's height, or of its inked columns.
 ROW_GAP = 0.1  # empty rows narrower than this do not part two rows of ink (an i's dot sits closer)
 SECOND_ROW = 0.4  # another row of ink at least this tall is a second line of writing
@@ -39,20 +51,14 @@ COVERED_SHARE = 0.4  # more ink than this share of the image: a pattern or a fil
 
 
 @dataclass
-class FoundCharacter:
-    box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the input image's pixels, x1 and y1 exclusive
-    image: np.ndarray  # uint8, the character alone in black on white, ready for preprocess.prepare
-
-
-@dataclass
-class _Group:
-    """Blobs taken to be one character; the column range keeps each side of a cut to itself."""
-    blobs: list[int]
-    ink: int  # pixels
+class Piece:
+    """A part of the line's ink that belongs to one character: a blob, a stroke's ink, or a cut part."""
     x0: int
     y0: int
     x1: int
     y1: int
+    pixels: np.ndarray  # bool (y1 - y0, x1 - x0): this piece's own ink in its box
+    minor: bool = False  # a dot, a bar or a sliver: part of a character, seldom one alone
 
     @property
     def width(self) -> int:
@@ -62,34 +68,220 @@ class _Group:
     def height(self) -> int:
         return self.y1 - self.y0
 
-    def overlap(self, other: "_Group") -> int:
+
+@dataclass
+class Candidate:
+    """Pieces[first:stop] read as one character (or, when `dropped`, one piece left out)."""
+    first: int
+    stop: int
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    prior: float  # the shape's log-prior in nats
+    dropped: bool = False
+
+    def overlap(self, other: "Candidate") -> int:
         """Shared columns; negative: the gap between them."""
         return min(self.x1, other.x1) - max(self.x0, other.x0)
 
-    def joined(self, other: "_Group") -> "_Group":
-        return _Group(self.blobs + other.blobs, self.ink + other.ink, min(self.x0, other.x0), min(self.y0, other.y0),
-                      max(self.x1, other.x1), max(self.y1, other.y1))
+
+class LinePieces:
+    """A line cut into pieces, with every candidate character; `choose` picks the best grouping once
+    the model has read the candidates (`inks`)."""
+
+    def __init__(self, pieces: list[Piece], height: float, scale: tuple[float, float], touching: set):
+        self.pieces, self.height, self.scale, self.touching = pieces, height, scale, touching
+        self.candidates = [c for first in range(len(pieces)) for c in self._starting_at(first)]
+
+    def _starting_at(self, first: int) -> list[Candidate]:
+        piece = self.pieces[first]
+        found = [Candidate(first, first + 1, piece.x0, piece.y0, piece.x1, piece.y1,
+                           -(DROP_MINOR if piece.minor else DROP_MAJOR), dropped=True)]
+        x0, y0, x1, y1 = piece.x0, piece.y0, piece.x1, piece.y1
+        for stop in range(first + 1, min(first + MAX_GROUP, len(self.pieces)) + 1):
+            group = self.pieces[first:stop]
+            x0, y0 = min(x0, group[-1].x0), min(y0, group[-1].y0)
+            x1, y1 = max(x1, group[-1].x1), max(y1, group[-1].y1)
+            width = (x1 - x0) / self.height
+            if width > MAX_WIDTH:
+                break
+            if all(p.minor for p in group) and max(x1 - x0, y1 - y0) < LONE_MARK * self.height:
+                continue  # only small marks: dots or a full stop, never a character
+            covered = np.zeros(x1 - x0, bool)
+            for p in group:
+                covered[p.x0 - x0:p.x1 - x0] = True
+            prior = (CHARACTER_BONUS - INNER_GAP_COST * (~covered).sum() / self.height
+                     - WIDE_COST * max(0.0, width - WIDE_FREE))
+            found.append(Candidate(first, stop, x0, y0, x1, y1, prior))
+        return found
+
+    @property
+    def readable(self) -> list[Candidate]:
+        """The candidates the model must read, in the order `choose` expects their scores."""
+        return [c for c in self.candidates if not c.dropped]
+
+    def ink(self, candidate: Candidate) -> np.ndarray:
+        """float32 ink map (1 = ink) of the candidate's own pieces, with a clear margin: what
+        preprocess.emnist_from_ink takes. Ink of other pieces inside its box is left out."""
+        own = np.zeros((candidate.y1 - candidate.y0, candidate.x1 - candidate.x0), bool)
+        for p in self.pieces[candidate.first:candidate.stop]:
+            own[p.y0 - candidate.y0:p.y1 - candidate.y0, p.x0 - candidate.x0:p.x1 - candidate.x0] |= p.pixels
+        pad = max(2, int(CROP_MARGIN * max(own.shape)))
+        return np.pad(own, pad).astype(np.float32)
+
+    def box(self, candidate: Candidate) -> tuple[int, int, int, int]:
+        """The candidate's box in the input's own pixels (x0, y0, x1, y1), x1 and y1 exclusive."""
+        sx, sy = self.scale
+        return (int(candidate.x0 * sx), int(candidate.y0 * sy),
+                int(np.ceil(candidate.x1 * sx)), int(np.ceil(candidate.y1 * sy)))
+
+    def _between(self, left: Candidate, right: Candidate) -> float:
+        """What it costs to part two neighbouring characters: overlapping columns, touching ink."""
+        if left.dropped or right.dropped:
+            return 0.0
+        cost = OVERLAP_COST * max(0, left.overlap(right)) / max(1, min(left.x1 - left.x0, right.x1 - right.x0))
+        if any((i, j) in self.touching for i in range(left.first, left.stop) for j in range(right.first, right.stop)):
+            cost += TOUCH_COST
+        return cost
+
+    def choose(self, log_probs) -> list[Candidate]:
+        """The readable candidates' log-probabilities of their readings (in `readable` order) -> the
+        best grouping of all pieces, left to right (dynamic programming over the pieces)."""
+        scores = iter(log_probs)
+        total = [c.prior + (0.0 if c.dropped else max(float(next(scores)), FLOOR_LOG_PROB))
+                 for c in self.candidates]
+        ending = {}  # stop -> indices of candidates ending there
+        for k, c in enumerate(self.candidates):
+            ending.setdefault(c.stop, []).append(k)
+        best, back = [0.0] * len(self.candidates), [None] * len(self.candidates)
+        for k, c in enumerate(self.candidates):  # candidates are in order of `first`: predecessors come first
+            if c.first == 0:
+                best[k] = total[k]
+                continue
+            options = [(best[j] - self._between(self.candidates[j], c), j) for j in ending[c.first]]
+            value, back[k] = max(options)
+            best[k] = value + total[k]
+        k = max(ending[len(self.pieces)], key=best.__getitem__)
+        path = []
+        while k is not None:
+            path.append(self.candidates[k])
+            k = back[k]
+        return [c for c in reversed(path) if not c.dropped]
 
 
-def find_characters(value) -> list[FoundCharacter]:
-    """Any input preprocess.to_rgba takes -> its characters, left to right. Raises UnusableImage."""
+def line_from_image(value) -> LinePieces:
+    """Any input preprocess.to_rgba takes -> its pieces and candidates. Raises UnusableImage."""
     rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)
     ink = ink_map(rgba, max_side=LINE_MAX_SIDE)
-    mask = (ink > INK_LEVEL).astype(np.uint8)
-    if mask.mean() > MAX_INK_SHARE:
-        raise UnusableImage("Most of the image is ink: write the line on a clear background.")
-    check_one_line(mask)
+    mask = ink > INK_LEVEL
     # Boxes in the input's own pixels: an array may have been shrunk on the way in (a file's boxes
     # are in the pixels it was decoded at, which is the file's own unless it is huge).
     height, width = value.shape[:2] if isinstance(value, np.ndarray) else rgba.shape[:2]
-    scale_x, scale_y = width / ink.shape[1], height / ink.shape[0]
-    found = []
-    for group, pixels in characters_in_mask(mask):
-        found.append(FoundCharacter(
-            box=(int(group.x0 * scale_x), int(group.y0 * scale_y),
-                 int(np.ceil(group.x1 * scale_x)), int(np.ceil(group.y1 * scale_y))),
-            image=_crop(pixels, group)))
-    return found
+    return _line(mask, None, (width / ink.shape[1], height / ink.shape[0]))
+
+
+def line_from_drawing(drawing) -> LinePieces:
+    """A StrokeDrawing of a line -> its pieces (each stroke's own ink, cut where wide) and candidates."""
+    from .strokes import render_drawing, stroke_map  # strokes imports preprocess, as this module does
+
+    image = render_drawing(drawing, max_side=LINE_MAX_SIDE)
+    mask = image < 255 * (1 - INK_LEVEL)
+    return _line(mask, stroke_map(drawing, image.shape), (drawing.width / image.shape[1],
+                                                          drawing.height / image.shape[0]))
+
+
+def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, float]) -> LinePieces:
+    if mask.mean() > MAX_INK_SHARE:
+        raise UnusableImage("Most of the image is ink: write the line on a clear background.")
+    check_one_line(mask)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        raise UnusableImage("Nothing written yet: write a word or a number.")
+    pen = max(stroke_width(mask), 1.0)
+    blobs = [i for i in range(1, n) if max(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) >= SPECK_STROKES * pen]
+    if not blobs:
+        raise UnusableImage("Only specks found: write a word or a number.")
+    if len(blobs) > MAX_PIECES:
+        raise UnusableImage(f"Too many separate marks ({len(blobs)}): write one line on a clear background.")
+    heights = stats[blobs, cv2.CC_STAT_HEIGHT]
+    height = float(np.median(heights[heights >= 0.5 * heights.max()]))
+    if strokes is not None:  # each stroke's ink apart: strokes that touch are still separate pieces
+        labels = np.where(np.isin(labels, blobs), strokes, 0)
+        parts = [i for i in np.unique(labels) if i]
+    else:
+        parts = blobs
+    pieces = []
+    for part in parts:
+        own = labels == part
+        if strokes is not None:  # a stroke's ink may fall apart where other strokes cross it
+            k, bits = cv2.connectedComponents(own.astype(np.uint8), connectivity=8)
+            owns = [bits == b for b in range(1, k)]
+        else:
+            owns = [own]
+        for bit in owns:
+            ys, xs = np.flatnonzero(bit.any(1)), np.flatnonzero(bit.any(0))
+            box = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+            if max(box[2] - box[0], box[3] - box[1]) < SPECK_STROKES * pen and strokes is not None:
+                continue  # a sliver of a stroke hidden under another
+            pieces.extend(_cut(Piece(*box, bit[box[1]:box[3], box[0]:box[2]]), height, pen))
+            if len(pieces) > MAX_PIECES:
+                raise UnusableImage(f"Too many separate marks: at most {MAX_CHARACTERS} characters are read "
+                                    f"at once; write a shorter line on a clear background.")
+    pieces.sort(key=lambda p: ((p.x0 + p.x1) / 2, p.y0))
+    typical_ink = float(np.median([p.pixels.sum() for p in pieces]))
+    for p in pieces:
+        p.minor = p.height < FLAT_HEIGHT * height or p.pixels.sum() < MINOR_INK * typical_ink
+    return LinePieces(pieces, height, scale, _touching(pieces, mask.shape))
+
+
+def _cut(piece: Piece, height: float, pen: float) -> list[Piece]:
+    """A wide piece cut into parts where a single stroke crosses the column (thinnest ink in each run
+    of such columns): where touching characters may meet. The reading decides which cuts are kept."""
+    if piece.width <= CUT_FROM * height:
+        return [piece]
+    columns = piece.pixels.sum(0)
+    edge = max(1, int(CUT_MIN_PART * height))
+    thin = columns <= CUT_STROKES * pen
+    thin[:edge], thin[-edge:] = False, False
+    runs, x = [], 0  # (ink in the column, column): the thinnest column of each run of thin ones
+    while x < piece.width:
+        if not thin[x]:
+            x += 1
+            continue
+        end = x
+        while end < piece.width and thin[end]:
+            end += 1
+        middle = np.abs(np.arange(x, end) - (x + end - 1) / 2) * 1e-3  # ties: the run's middle
+        runs.append((float((columns[x:end] + middle).min()), x + int(np.argmin(columns[x:end] + middle))))
+        x = end
+    cuts = []
+    for _, cut in sorted(runs)[:int(piece.width / (CUT_EVERY * height))]:
+        if all(abs(cut - other) >= edge for other in cuts):
+            cuts.append(cut)
+    cuts.sort()
+    parts = []
+    for a, b in zip([0, *cuts], [*cuts, piece.width]):
+        rows = np.flatnonzero(piece.pixels[:, a:b].any(1))
+        if rows.size:
+            parts.append(Piece(piece.x0 + a, piece.y0 + rows[0], piece.x0 + b, piece.y0 + rows[-1] + 1,
+                               piece.pixels[rows[0]:rows[-1] + 1, a:b]))
+    return parts
+
+
+def _touching(pieces: list[Piece], shape: tuple[int, int]) -> set[tuple[int, int]]:
+    """Pairs (i, j), i < j, of pieces whose ink touches (8-neighbours)."""
+    owner = np.zeros(shape, np.int32)
+    for k, p in enumerate(pieces, start=1):
+        region = owner[p.y0:p.y1, p.x0:p.x1]
+        region[p.pixels] = k
+    pairs = set()
+    for a, b in ((owner[:, :-1], owner[:, 1:]), (owner[:-1], owner[1:]),
+                 (owner[:-1, :-1], owner[1:, 1:]), (owner[:-1, 1:], owner[1:, :-1])):
+        meet = (a != b) & (a > 0) & (b > 0)
+        for i, j in set(zip(a[meet].tolist(), b[meet].tolist())):
+            pairs.add((min(i, j) - 1, max(i, j) - 1))
+    return pairs
 
 
 def check_one_line(mask: np.ndarray) -> None:
@@ -131,87 +323,3 @@ def _longest_run(inked: np.ndarray) -> int:
     """The most consecutive True values."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], inked.astype(np.int8), [0]])))
     return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
-
-
-def characters_in_mask(mask: np.ndarray) -> list[tuple[_Group, np.ndarray]]:
-    """Binary ink mask of a line -> (group, its own pixels as a full-size bool mask's crop) per character."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        raise UnusableImage("Nothing written yet: write a word or a number.")
-    width = max(stroke_width(mask.astype(bool)), 1.0)
-    blobs = [_Group([i], area, x, y, x + w, y + h) for i, (x, y, w, h, area) in enumerate(stats[1:], start=1)
-             if max(w, h) >= SPECK_STROKES * width]
-    if not blobs:
-        raise UnusableImage("Only specks found: write a word or a number.")
-    if len(blobs) > MAX_BLOBS:
-        raise UnusableImage(f"Too many separate marks ({len(blobs)}): write one line on a clear background.")
-    tallest = max(b.height for b in blobs)
-    height = float(np.median([b.height for b in blobs if b.height >= 0.5 * tallest]))
-    groups = _group(blobs, height)
-    groups = [piece for g in groups for piece in _split_if_wide(g, labels, height, groups)]
-    groups.sort(key=lambda g: (g.x0 + g.x1) / 2)
-    if len(groups) > MAX_CHARACTERS:
-        raise UnusableImage(f"{len(groups)} characters found; at most {MAX_CHARACTERS} are read at once: "
-                            f"write a shorter line.")
-    return [(g, np.isin(labels[g.y0:g.y1, g.x0:g.x1], g.blobs)) for g in groups]
-
-
-def _group(blobs: list[_Group], height: float) -> list[_Group]:
-    """Join pieces of one character: overlapping or nearly touching; flat pieces join their neighbour."""
-    groups = sorted(blobs, key=lambda g: g.x0)
-    changed = True
-    while changed:  # joining widens a group, which may then reach one already passed: sweep until stable
-        changed = False
-        i = 0
-        while i < len(groups):
-            j = i + 1
-            while j < len(groups):
-                a, b = groups[i], groups[j]
-                overlap = a.overlap(b)
-                if overlap >= OVERLAP_SHARE * min(a.width, b.width) or -overlap <= NEAR_GAP * height:
-                    groups[i] = a.joined(b)
-                    del groups[j]
-                    changed = True
-                else:
-                    j += 1
-            i += 1
-    typical_ink = float(np.median([g.ink for g in groups]))
-    minor = [g.height < FLAT_HEIGHT * height or g.ink < MINOR_INK * typical_ink for g in groups]
-    flat = [g for g, m in zip(groups, minor) if m]
-    whole = [g for g, m in zip(groups, minor) if not m]
-    for piece in flat:
-        nearest = max(whole, key=piece.overlap, default=None)
-        if nearest is not None and -piece.overlap(nearest) <= ATTACH_GAP * height:
-            whole[whole.index(nearest)] = nearest.joined(piece)
-        elif max(piece.width, piece.height) >= LONE_MARK * height:
-            whole.append(piece)  # a lone bar long enough to be meant: let the model say what it is
-    return whole
-
-
-def _split_if_wide(group: _Group, labels: np.ndarray, height: float, line: list[_Group]) -> list[_Group]:
-    """Cut a group far wider than the line's characters where its ink is thinnest, again if still wide."""
-    typical = max(float(np.median([g.width for g in line])), TYPICAL_WIDTH_FLOOR * height)
-    if group.width <= WIDE_SHARE * typical:
-        return [group]
-    own = np.isin(labels[group.y0:group.y1, group.x0:group.x1], group.blobs)
-    columns = own.sum(0).astype(np.float32)
-    margin = int(0.5 * typical)  # no cut nearer the ends: touching characters are each about typical wide
-    window = columns[margin:group.width - margin]
-    if window.size == 0:
-        return [group]
-    centre_bias = np.abs(np.arange(window.size) - window.size / 2) * 1e-3  # ties: nearest the middle
-    cut = group.x0 + margin + int(np.argmin(window + centre_bias))
-    parts = []
-    for x0, x1 in ((group.x0, cut), (cut, group.x1)):
-        rows = np.flatnonzero(own[:, x0 - group.x0:x1 - group.x0].any(1))
-        if rows.size == 0 or rows[-1] + 1 - rows[0] < CUT_PART_HEIGHT * height:
-            return [group]
-        ink = int(own[:, x0 - group.x0:x1 - group.x0].sum())
-        parts.append(_Group(group.blobs, ink, x0, group.y0 + rows[0], x1, group.y0 + rows[-1] + 1))
-    return [piece for part in parts for piece in _split_if_wide(part, labels, height, line)]
-
-
-def _crop(pixels: np.ndarray, group: _Group) -> np.ndarray:
-    """The group's own pixels, black on a white margin (another character's ink in its box is left out)."""
-    pad = max(2, int(CROP_MARGIN * max(group.width, group.height)))
-    return np.pad(np.where(pixels, 0, 255).astype(np.uint8), pad, constant_values=255)

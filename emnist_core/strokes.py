@@ -131,6 +131,27 @@ def render_drawing(drawing: StrokeDrawing, max_side: int | None = None) -> np.nd
     return np.round(255 * (1 - ink)).astype(np.uint8)
 
 
+def stroke_map(drawing: StrokeDrawing, shape: tuple[int, int]) -> np.ndarray:
+    """(height, width) int32: for each pixel of the drawing rendered at `shape` (render_drawing with a
+    max_side), the number (1, 2, ...) of the stroke whose centre line is nearest: whose ink it is."""
+    h, w = shape
+    scale = h / drawing.height
+    pad = math.ceil(drawing.brush * scale) + 2
+    owner = np.zeros((h + 2 * pad, w + 2 * pad), np.uint16)
+    shift = 4
+    for number, stroke in enumerate(drawing.strokes, start=1):
+        pts = np.round((stroke * scale + pad) * (1 << shift)).astype(np.int32)
+        if len(pts) == 1:
+            pts = np.repeat(pts, 2, axis=0)
+        cv2.polylines(owner, [pts], False, number, 1, cv2.LINE_8, shift)
+    _, nearest = cv2.distanceTransformWithLabels((owner == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    centre = owner > 0
+    lookup = np.zeros(nearest.max() + 1, np.int32)
+    lookup[nearest[centre]] = owner[centre]  # each centre-line pixel is its own label
+    return lookup[nearest][pad:pad + h, pad:pad + w]
+
+
 def read_strokes(path: str | Path) -> list[np.ndarray]:
     """Strokes as (K, 2) float arrays of (x, y) with y pointing down, in the file's units."""
     strokes, current = [], []
