@@ -46,7 +46,7 @@ from emnist_core.predict import Prediction, Predictor
 from emnist_core.preprocess import MAX_LAYERS, MAX_SIDE, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
-from emnist_core.strokes import StrokeDrawing, parse_drawing, render_drawing
+from emnist_core.strokes import parse_drawing, render_drawing
 
 TITLE = "EMNIST Sketchpad"  # the page, the README and the Space go by this one name
 CANVAS = 400  # canvas pixels; the preprocessing reduces any drawing to 28x28 anyway
@@ -442,7 +442,7 @@ LINE_CANVAS = (1000, 300)  # wide enough for a word, a number or a postcode in c
 LINE_BRUSH_RADIUS = 10  # thinner than one character's: line characters are drawn smaller
 LINE_BRUSHES = (6, LINE_BRUSH_RADIUS, 15)
 LINE_ZOOM = 3  # the 28x28 images the model saw, side by side, each shown 84x84
-LINE_START = "Write a word, a number or a postcode on the canvas, in separate characters."
+LINE_START = "Write a word, a number or a postcode on the canvas, printed (not joined up)."
 LINE_UPLOAD = "Upload a photo or scan of one handwritten line."
 BLANK_LINE = {"background": np.full((LINE_CANVAS[1], LINE_CANVAS[0], 3), 255, np.uint8), "layers": [],
               "composite": None}  # a blank sketchpad value of a line, as /read_line's clients send
@@ -466,18 +466,12 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
     return line_outputs(reading, drawing)
 
 
-def read_line_of_strokes(predictor: Predictor, drawing: StrokeDrawing, image: np.ndarray, only: str | None):
-    """The reading of a line drawn on the page, given as strokes and as their rendering. (Issue 19's
-    Predictor.read_line_strokes, with strokes as the pieces, takes this place when merged.)"""
-    return predictor.read_line(image, only=only)
-
-
 def read_drawn_line(predictor: Predictor, value, only: str = ANY):
     """Stroke JSON of a line from the page or an API client -> read_line's outputs."""
     try:
         drawing = parse_drawing(value, blank=LINE_START)
         image = render_drawing(drawing)
-        reading = read_line_of_strokes(predictor, drawing, image, restriction(only))
+        reading = predictor.read_line_strokes(drawing, restriction(only), rendered=image)
     except UnusableImage as problem:
         return "", str(problem), None, None
     except Exception as error:

@@ -33,6 +33,7 @@ def model_outputs(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
     logits, digit_logits = [], []
     for start in range(0, len(images_uint8), batch_size):
         batch = spec.normalize(images_uint8[start:start + batch_size].to(device))
+        batch = batch.contiguous(memory_format=torch.channels_last)  # as the model's weights are laid out
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             class_out, digit_out = model(batch)
         logits.append(class_out.float().cpu())

@@ -19,7 +19,7 @@ import torch
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, readings, within_kind
 from .labels import NUM_DIGITS, are_lookalikes
-from .preprocess import UnusableImage, emnist_from_ink, prepare
+from .preprocess import UnusableImage, emnist_from_mask, prepare
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
@@ -167,18 +167,19 @@ class Predictor:
             raise unreadable(error) from error
         return self._read_pieces(line, only)
 
-    def read_line_strokes(self, drawing, only: str | None = None) -> "LineReading":
+    def read_line_strokes(self, drawing, only: str | None = None, rendered: np.ndarray | None = None) -> "LineReading":
         """A line drawn on the page (a strokes.StrokeDrawing) -> its characters, as read_line; the
-        strokes are the pieces, so letters drawn into each other still part where one stroke ends."""
+        strokes are the pieces, so letters drawn into each other still part where one stroke ends.
+        `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         check_only(only)
-        return self._read_pieces(line_from_drawing(drawing), only)
+        return self._read_pieces(line_from_drawing(drawing, rendered), only)
 
     def _read_pieces(self, line: LinePieces, only: str | None) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best."""
         candidates, uprights, scores = line.readable, [], []
         for candidate in candidates:
             try:
-                uprights.append(emnist_from_ink(line.ink(candidate)))
+                uprights.append(emnist_from_mask(line.ink(candidate)))
             except UnusableImage:  # a piece preprocessing cannot use (a lone dot) reads as nothing
                 uprights.append(None)
         usable = [k for k, u in enumerate(uprights) if u is not None]

@@ -421,7 +421,12 @@ def restroke(mask: np.ndarray, width: float) -> np.ndarray:
 
 def emnist_from_ink(ink: np.ndarray) -> np.ndarray:
     """Ink map -> (28, 28) uint8 upright character, made as EMNIST made its images."""
-    mask = character_mask(ink)
+    return emnist_from_mask(character_mask(ink))
+
+
+def emnist_from_mask(mask: np.ndarray) -> np.ndarray:
+    """Binary mask of one character's ink, specks already gone -> (28, 28) uint8 upright character.
+    A line's candidate characters come here directly: their pieces were cleaned once for the line."""
     crop = _crop(mask)
     width = stroke_width(np.pad(crop, 1))  # padded: the crop's edge is not a stroke's edge to the transform
     if max(crop.shape) < 2.0 * max(width, 1.0):

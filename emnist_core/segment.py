@@ -34,6 +34,8 @@ CUT_EVERY = 0.4  # ...the thinnest of them, one per this much width at most...
 CUT_MIN_PART = 0.15  # ...none leaving a part narrower than this
 MAX_WIDTH = 2.2  # a candidate character wider than this is not considered
 CROP_MARGIN = 0.15  # white margin around each character's crop
+WORK_HEIGHT = 64  # taller lines are shrunk so their characters are about this tall (preprocessing's own
+MIN_WORK_PEN = 2.5  # working size), unless that would make the pen thinner than this many pixels
 # The score's priors, in nats (the units of the readings' log-probabilities).
 CHARACTER_BONUS = 0.0  # per character (measured: any bonus splits letters into sure-looking strokes)
 INNER_GAP_COST = 24.0  # per character height of empty columns inside one character
@@ -42,6 +44,7 @@ WIDE_FREE, WIDE_COST = 1.2, 4.0  # a character wider than WIDE_FREE heights cost
 TOUCH_COST = 1.0  # parting two pieces whose ink touches (a cut, or strokes drawn into each other)
 DROP_MINOR, DROP_MAJOR = 1.0, 25.0  # leaving a piece out: cheap for a small mark, a last resort otherwise
 FLOOR_LOG_PROB = -14.0  # a candidate the model cannot read at all scores this
+HOPELESS = -5.0  # a candidate whose shape alone costs more than this is not read (it never wins: measured)
 # Not one line (check_one_line): shares of the main row of ink's height, or of its inked columns.
 ROW_GAP = 0.1  # empty rows narrower than this do not part two rows of ink (an i's dot sits closer)
 SECOND_ROW = 0.4  # another row of ink at least this tall is a second line of writing
@@ -113,7 +116,8 @@ class LinePieces:
                 covered[p.x0 - x0:p.x1 - x0] = True
             prior = (CHARACTER_BONUS - INNER_GAP_COST * (~covered).sum() / self.height
                      - WIDE_COST * max(0.0, width - WIDE_FREE))
-            found.append(Candidate(first, stop, x0, y0, x1, y1, prior))
+            if prior > HOPELESS:
+                found.append(Candidate(first, stop, x0, y0, x1, y1, prior))
         return found
 
     @property
@@ -122,13 +126,12 @@ class LinePieces:
         return [c for c in self.candidates if not c.dropped]
 
     def ink(self, candidate: Candidate) -> np.ndarray:
-        """float32 ink map (1 = ink) of the candidate's own pieces, with a clear margin: what
-        preprocess.emnist_from_ink takes. Ink of other pieces inside its box is left out."""
+        """bool mask of the candidate's own pieces, with a clear margin: what preprocess.emnist_from_mask
+        takes. Ink of other pieces inside its box is left out."""
         own = np.zeros((candidate.y1 - candidate.y0, candidate.x1 - candidate.x0), bool)
         for p in self.pieces[candidate.first:candidate.stop]:
             own[p.y0 - candidate.y0:p.y1 - candidate.y0, p.x0 - candidate.x0:p.x1 - candidate.x0] |= p.pixels
-        pad = max(2, int(CROP_MARGIN * max(own.shape)))
-        return np.pad(own, pad).astype(np.float32)
+        return np.pad(own, max(2, int(CROP_MARGIN * max(own.shape))))
 
     def box(self, candidate: Candidate) -> tuple[int, int, int, int]:
         """The candidate's box in the input's own pixels (x0, y0, x1, y1), x1 and y1 exclusive."""
@@ -181,20 +184,24 @@ def line_from_image(value) -> LinePieces:
     return _line(mask, None, (width / ink.shape[1], height / ink.shape[0]))
 
 
-def line_from_drawing(drawing) -> LinePieces:
-    """A StrokeDrawing of a line -> its pieces (each stroke's own ink, cut where wide) and candidates."""
+def line_from_drawing(drawing, image: np.ndarray | None = None) -> LinePieces:
+    """A StrokeDrawing of a line -> its pieces (each stroke's own ink, cut where wide) and candidates;
+    `image`: the drawing already rendered (strokes.render_drawing, at most LINE_MAX_SIDE long)."""
     from .strokes import render_drawing, stroke_map  # strokes imports preprocess, as this module does
 
-    image = render_drawing(drawing, max_side=LINE_MAX_SIDE)
+    if image is None or max(image.shape) > LINE_MAX_SIDE:
+        image = render_drawing(drawing, max_side=LINE_MAX_SIDE)
     mask = image < 255 * (1 - INK_LEVEL)
     return _line(mask, stroke_map(drawing, image.shape), (drawing.width / image.shape[1],
                                                           drawing.height / image.shape[0]))
 
 
-def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, float]) -> LinePieces:
+def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, float],
+          shrunk: bool = False) -> LinePieces:
     if mask.mean() > MAX_INK_SHARE:
         raise UnusableImage("Most of the image is ink: write the line on a clear background.")
-    check_one_line(mask)
+    if not shrunk:
+        check_one_line(mask)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         raise UnusableImage("Nothing written yet: write a word or a number.")
@@ -206,6 +213,13 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
         raise UnusableImage(f"Too many separate marks ({len(blobs)}): write one line on a clear background.")
     heights = stats[blobs, cv2.CC_STAT_HEIGHT]
     height = float(np.median(heights[heights >= 0.5 * heights.max()]))
+    factor = max(WORK_HEIGHT / height, MIN_WORK_PEN / pen)
+    if factor < 0.8 and not shrunk:  # every candidate costs less at the size preprocessing works at
+        size = (max(1, round(mask.shape[1] * factor)), max(1, round(mask.shape[0] * factor)))
+        small = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.4
+        if strokes is not None:
+            strokes = cv2.resize(strokes.astype(np.float32), size, interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        return _line(small, strokes, (scale[0] * mask.shape[1] / size[0], scale[1] * mask.shape[0] / size[1]), True)
     if strokes is not None:  # each stroke's ink apart: strokes that touch are still separate pieces
         labels = np.where(np.isin(labels, blobs), strokes, 0)
         parts = [i for i in np.unique(labels) if i]

@@ -20,7 +20,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.inference import readings
 from emnist_core.predict import Predictor
 from emnist_core.preprocess import MAX_DATA_URL, MAX_LAYERS, UnusableImage, prepare
-from emnist_core.segment import find_characters
+from emnist_core.segment import line_from_image
 
 from conftest import shared_path
 from test_segment import write_line
@@ -278,7 +278,7 @@ def test_read_line_explains_an_unforeseen_failure_as_predict_does(tiny, monkeypa
     def surprise(value):
         raise KeyError("unforeseen")
 
-    monkeypatch.setattr(emnist_core.predict, "find_characters", surprise)
+    monkeypatch.setattr(emnist_core.predict, "line_from_image", surprise)
     with pytest.raises(UnusableImage):
         tiny.read_line(write_line("L7")[0])
 
@@ -318,7 +318,7 @@ NOT_ONE_LINE = {
 def test_ink_that_is_not_one_line_is_said_to_be_so(tiny, tmp_path, make):
     image = make(tmp_path)
     with pytest.raises(UnusableImage, match="rows|column|covered|line is drawn"):
-        find_characters(image)
+        line_from_image(image)
     text, details, _, _ = demo.read_line(tiny, image)
     assert text == "" and "line" in details
 

@@ -201,8 +201,10 @@ def test_crops_hold_only_their_own_character(predictor):
     image, _ = write_line("HH", gap=0.15)
     (left_box, left), (right_box, right) = predictor.read_line(image).characters
     assert left_box[2] <= right_box[0]
-    # The same glyph twice: each crop holds one H alone, so the model saw the same image twice.
-    assert np.abs(left.image.astype(int) - right.image.astype(int)).mean() < 8
+    # The same glyph twice: each crop holds one H alone, so the model saw about the same image twice
+    # (not pixel for pixel: the two fall differently on the pixel grid).
+    assert left.image.astype(float).sum() == pytest.approx(right.image.astype(float).sum(), rel=0.25)
+    assert np.corrcoef(left.image.ravel(), right.image.ravel())[0, 1] > 0.9
 
 
 def test_photo_style_dark_ink_on_grey_paper_with_uneven_light(predictor):
