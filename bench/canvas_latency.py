@@ -46,9 +46,11 @@ OLD_PAGE = "f38a575"  # the last commit whose page is the gr.Sketchpad one (its 
 REMOTE = {"offline": False, "latency": 80, "downloadThroughput": -1, "uploadThroughput": 2_000_000 / 8}
 
 # Watch the verdict and top-5 from before the drawing: (time, text) at every change, and the last pointer-up.
+# What is on show: the verdict's Markdown, not the whole #verdict, which also holds Gradio's status tracker,
+# kept at opacity 0 for show_progress="hidden" but still in innerText ("processing | 0.1/0.2s").
 ARM = """() => {
-  const text = () => (document.querySelector('#verdict')?.innerText || '') + '|' +
-    (document.querySelector('#top5 dl')?.innerText || '');
+  const verdict = () => document.querySelector('#verdict [data-testid="markdown"]') || document.querySelector('#verdict');
+  const text = () => (verdict()?.innerText || '') + '|' + (document.querySelector('#top5 dl')?.innerText || '');
   const log = window.readings = {up: null, changes: [[performance.now(), text()]]};
   window.addEventListener('pointerup', () => { log.up = performance.now(); }, {capture: true});
   new MutationObserver(() => {
