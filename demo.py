@@ -23,11 +23,17 @@ shown and nothing is stored.
 """
 
 import argparse
+import atexit
 import base64
+import contextlib
 import io
 import logging
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import types
@@ -696,9 +702,63 @@ def main(argv=None) -> int:
     except (StoreError, OSError) as error:
         print(f"error: --collect: {error}", file=sys.stderr)
         return 2
-    # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
+    warm_up(predictor)
+    with own_temp_folder(), stopped_by_sigterm():
+        # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+        serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
     return 0
+
+
+WARM_UP = {"width": CANVAS, "height": CANVAS, "brush": BRUSH_RADIUS, "strokes": [[[120, 90], [280, 90], [200, 320]]]}
+
+
+def warm_up(predictor: Predictor) -> None:
+    """First-use costs paid before the first visitor comes. Gradio asks matplotlib for its backend around
+    every event, and the first asking imports pyplot: 0.5-1.4 s on this project's 2-core machine, with the
+    server's event loop blocked, so the first visitor's first reading waited that long. With the backend
+    named (Agg, unless MPLBACKEND says otherwise) no pyplot is imported at all; then one reading."""
+    os.environ.setdefault("MPLBACKEND", "agg")
+    import matplotlib  # noqa: F401  (the import itself, ~0.1 s, paid here too)
+    read_drawn_character(predictor, WARM_UP)
+
+
+@contextlib.contextmanager
+def own_temp_folder():
+    """Gradio's uploads and cached outputs go to a folder of this process's own (GRADIO_TEMP_DIR, inside the
+    one named there if any), removed with everything in it when the server stops: Ctrl-C, SIGTERM or a
+    normal exit. delete_cache only empties old files while serving, so a stop used to leave the last hour's."""
+    named = os.environ.get("GRADIO_TEMP_DIR")
+    if named:
+        os.makedirs(named, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="emnist-sketchpad-", dir=named or None)
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, True)  # should the interpreter end some other way
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if named is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = named
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm():
+    """SIGTERM (how a Space or a service manager stops the page) stops it as Ctrl-C does: Gradio closes the
+    server on KeyboardInterrupt, and the folders and files are cleaned up on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
