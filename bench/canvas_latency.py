@@ -9,7 +9,9 @@ server's own cost of the largest stroke drawing it accepts (parse + render + rea
     python -m bench.canvas_latency --server-only            # only the largest-drawing server cost
     python -m bench.canvas_latency --old-ref f38a575 --repeats 2 --json runs/canvas_latency.json
 
-"Final reading on show": after the last pointer-up, the verdict and top-5 are watched until they
+Each page first reads one untimed drawing (a server's first event pays one-off costs: today's page
+imports matplotlib's pyplot then, over a second on this machine). "Final reading on show": after the
+last pointer-up, the verdict (its Markdown, as shown) and top-5 are watched until they
 stay unchanged for QUIET_S; the time is when that settled text first appeared (0 when it was already
 on show at pointer-up, which the new page can do because it reads while drawing).
 """
@@ -198,6 +200,8 @@ def main(argv=None) -> int:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                for page in urls:  # one untimed drawing each: no figure holds a process's first-event costs
+                    one_reading(browser, urls[page], STROKES / DRAWINGS[0], page == "old", False)
                 for condition in conditions:
                     busy = burners(BUSY_PROCESSES) if condition == "load" else []
                     try:
