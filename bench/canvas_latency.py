@@ -211,7 +211,8 @@ def main(argv=None) -> int:
                                     ms = one_reading(browser, urls[page], STROKES / name, page == "old",
                                                      condition == "remote")
                                     runs[page, condition].append(round(ms))
-                                    print(f"{condition:6} {page} {name}: {ms:.0f} ms", flush=True)
+                                    print(f"{time.strftime('%H:%M:%S')} {condition:6} {page} {name}: {ms:.0f} ms "
+                                          f"(load {os.getloadavg()[0]:.1f})", flush=True)
                     finally:
                         for burner in busy:
                             burner.kill()
