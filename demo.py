@@ -83,6 +83,13 @@ def web_text(name: str) -> str:
     return web_asset(name).read_text(encoding="utf-8")
 
 
+# How the canvases' readings run. always_last: one reading of a canvas in flight, only the latest drawing
+# waiting, so answers come back in order. queue=False: one plain POST that answers with the reading, not
+# Gradio's queue (join, then the answer over the event stream): as fast when idle, and half the time on a
+# loaded 2-core machine (median 104-124 ms against 190-295 ms with two CPU burners; docs/RESULTS.md).
+AS_YOU_DRAW = {"api_visibility": "private", "trigger_mode": "always_last", "show_progress": "hidden", "queue": False}
+
+
 def stroke_canvas(elem_id: str, label: str, size: tuple[int, int], brushes: tuple[float, float, float],
                   kind: str) -> gr.HTML:
     """A drawing canvas of `size` (width, height) pixels whose value is the stroke JSON; it fires
@@ -539,8 +546,7 @@ def build_line_tab(predictor: Predictor):
     api_sketch = api_sketchpad(LINE_CANVAS)
 
     outputs = [text, details, boxes, seen]
-    line_pad.input(read, [line_pad, read_as], outputs, api_visibility="private", trigger_mode="always_last",
-                   show_progress="hidden", concurrency_id="model")
+    line_pad.input(read, [line_pad, read_as], outputs, **AS_YOU_DRAW)
     read_button.click(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
     read_as.change(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
     upload.change(read_upload, [upload, read_as], outputs, api_visibility="private", concurrency_id="model")
@@ -598,8 +604,7 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
 
     outputs = [top5, verdict, model_view]
     # While one reading runs, only the latest drawing waits (the canvas sends while drawing, and after).
-    canvas.input(read, [canvas, writing], [*outputs, bar], api_visibility="private", trigger_mode="always_last",
-                 show_progress="hidden", concurrency_id="model")
+    canvas.input(read, [canvas, writing], [*outputs, bar], **AS_YOU_DRAW)
     upload.change(read_upload, [upload, writing], [*outputs, bar], api_visibility="private", concurrency_id="model")
     writing.change(reread, [canvas, upload, writing, shown_tab], [*outputs, bar], api_visibility="private",
                    trigger_mode="always_last", show_progress="hidden", concurrency_id="model")
