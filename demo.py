@@ -23,11 +23,17 @@ shown and nothing is stored.
 """
 
 import argparse
+import atexit
 import base64
+import contextlib
 import io
 import logging
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import types
@@ -75,6 +81,13 @@ def web_asset(name: str) -> Path:
 def web_text(name: str) -> str:
     """A page file (JavaScript, CSS, HTML template) from web/, read at start."""
     return web_asset(name).read_text(encoding="utf-8")
+
+
+# How the canvases' readings run. always_last: one reading of a canvas in flight, only the latest drawing
+# waiting, so answers come back in order. queue=False: one plain POST that answers with the reading, not
+# Gradio's queue (join, then the answer over the event stream): as fast when idle, and half the time on a
+# loaded 2-core machine (median 104-124 ms against 190-295 ms with two CPU burners; docs/RESULTS.md).
+AS_YOU_DRAW = {"api_visibility": "private", "trigger_mode": "always_last", "show_progress": "hidden", "queue": False}
 
 
 def stroke_canvas(elem_id: str, label: str, size: tuple[int, int], brushes: tuple[float, float, float],
@@ -527,8 +540,7 @@ def build_line_tab(predictor: Predictor):
     api_sketch = api_sketchpad(LINE_CANVAS)
 
     outputs = [text, details, boxes, seen]
-    line_pad.input(read, [line_pad, read_as], outputs, api_visibility="private", trigger_mode="always_last",
-                   show_progress="hidden", concurrency_id="model")
+    line_pad.input(read, [line_pad, read_as], outputs, **AS_YOU_DRAW)
     read_button.click(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
     read_as.change(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
     upload.change(read_upload, [upload, read_as], outputs, api_visibility="private", concurrency_id="model")
@@ -586,8 +598,7 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
 
     outputs = [top5, verdict, model_view]
     # While one reading runs, only the latest drawing waits (the canvas sends while drawing, and after).
-    canvas.input(read, [canvas, writing], [*outputs, bar], api_visibility="private", trigger_mode="always_last",
-                 show_progress="hidden", concurrency_id="model")
+    canvas.input(read, [canvas, writing], [*outputs, bar], **AS_YOU_DRAW)
     upload.change(read_upload, [upload, writing], [*outputs, bar], api_visibility="private", concurrency_id="model")
     writing.change(reread, [canvas, upload, writing, shown_tab], [*outputs, bar], api_visibility="private",
                    trigger_mode="always_last", show_progress="hidden", concurrency_id="model")
@@ -690,9 +701,63 @@ def main(argv=None) -> int:
     except (StoreError, OSError) as error:
         print(f"error: --collect: {error}", file=sys.stderr)
         return 2
-    # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-    serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
+    warm_up(predictor)
+    with own_temp_folder(), stopped_by_sigterm():
+        # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+        serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
     return 0
+
+
+WARM_UP = {"width": CANVAS, "height": CANVAS, "brush": BRUSH_RADIUS, "strokes": [[[120, 90], [280, 90], [200, 320]]]}
+
+
+def warm_up(predictor: Predictor) -> None:
+    """First-use costs paid before the first visitor comes. Gradio asks matplotlib for its backend around
+    every event, and the first asking imports pyplot: 0.5-1.4 s on this project's 2-core machine, with the
+    server's event loop blocked, so the first visitor's first reading waited that long. With the backend
+    named (Agg, unless MPLBACKEND says otherwise) no pyplot is imported at all; then one reading."""
+    os.environ.setdefault("MPLBACKEND", "agg")
+    import matplotlib  # noqa: F401  (the import itself, ~0.1 s, paid here too)
+    read_drawn_character(predictor, WARM_UP)
+
+
+@contextlib.contextmanager
+def own_temp_folder():
+    """Gradio's uploads and cached outputs go to a folder of this process's own (GRADIO_TEMP_DIR, inside the
+    one named there if any), removed with everything in it when the server stops: Ctrl-C, SIGTERM or a
+    normal exit. delete_cache only empties old files while serving, so a stop used to leave the last hour's."""
+    named = os.environ.get("GRADIO_TEMP_DIR")
+    if named:
+        os.makedirs(named, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="emnist-sketchpad-", dir=named or None)
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, True)  # should the interpreter end some other way
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if named is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = named
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm():
+    """SIGTERM (how a Space or a service manager stops the page) stops it as Ctrl-C does: Gradio closes the
+    server on KeyboardInterrupt, and the folders and files are cleaned up on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ server's own cost of the largest stroke drawing it accepts (parse + render + rea
     python -m bench.canvas_latency --server-only            # only the largest-drawing server cost
     python -m bench.canvas_latency --old-ref f38a575 --repeats 2 --json runs/canvas_latency.json
 
-"Final reading on show": after the last pointer-up, the verdict and top-5 are watched until they
+Each page first reads one untimed drawing (a server's first event pays one-off costs: today's page
+imports matplotlib's pyplot then, over a second on this machine). "Final reading on show": after the
+last pointer-up, the verdict (its Markdown, as shown) and top-5 are watched until they
 stay unchanged for QUIET_S; the time is when that settled text first appeared (0 when it was already
 on show at pointer-up, which the new page can do because it reads while drawing).
 """
@@ -46,9 +48,11 @@ OLD_PAGE = "f38a575"  # the last commit whose page is the gr.Sketchpad one (its 
 REMOTE = {"offline": False, "latency": 80, "downloadThroughput": -1, "uploadThroughput": 2_000_000 / 8}
 
 # Watch the verdict and top-5 from before the drawing: (time, text) at every change, and the last pointer-up.
+# What is on show: the verdict's Markdown, not the whole #verdict, which also holds Gradio's status tracker,
+# kept at opacity 0 for show_progress="hidden" but still in innerText ("processing | 0.1/0.2s").
 ARM = """() => {
-  const text = () => (document.querySelector('#verdict')?.innerText || '') + '|' +
-    (document.querySelector('#top5 dl')?.innerText || '');
+  const verdict = () => document.querySelector('#verdict [data-testid="markdown"]') || document.querySelector('#verdict');
+  const text = () => (verdict()?.innerText || '') + '|' + (document.querySelector('#top5 dl')?.innerText || '');
   const log = window.readings = {up: null, changes: [[performance.now(), text()]]};
   window.addEventListener('pointerup', () => { log.up = performance.now(); }, {capture: true});
   new MutationObserver(() => {
@@ -196,6 +200,8 @@ def main(argv=None) -> int:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                for page in urls:  # one untimed drawing each: no figure holds a process's first-event costs
+                    one_reading(browser, urls[page], STROKES / DRAWINGS[0], page == "old", False)
                 for condition in conditions:
                     busy = burners(BUSY_PROCESSES) if condition == "load" else []
                     try:
@@ -205,7 +211,8 @@ def main(argv=None) -> int:
                                     ms = one_reading(browser, urls[page], STROKES / name, page == "old",
                                                      condition == "remote")
                                     runs[page, condition].append(round(ms))
-                                    print(f"{condition:6} {page} {name}: {ms:.0f} ms", flush=True)
+                                    print(f"{time.strftime('%H:%M:%S')} {condition:6} {page} {name}: {ms:.0f} ms "
+                                          f"(load {os.getloadavg()[0]:.1f})", flush=True)
                     finally:
                         for burner in busy:
                             burner.kill()

@@ -29,7 +29,7 @@ def free_port() -> int:
 
 def strokes(side: int) -> list[np.ndarray]:
     """Pen paths in canvas pixels, points within 4 px of a straight line dropped: each mouse event
-    costs headless chromium a software-rendered frame, and the brush draws lines between them."""
+    costs headless chromium a frame, and the canvas draws lines between them."""
     import cv2
 
     if STROKE_FILE.is_file():
@@ -56,7 +56,6 @@ def take(out: Path, width: int, height: int) -> str:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(blocks.local_url)
             page.wait_for_selector("#sketchpad canvas", state="visible", timeout=60_000)
-            page.wait_for_function("() => window.editor?.event_callbacks?.get('change')?.length", timeout=60_000)
             box = page.locator("#sketchpad canvas").first.bounding_box()
             side = min(box["width"], box["height"])
             left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2

@@ -364,3 +364,57 @@ def test_api_takes_what_is_written(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
     writing = api["parameters"][1]
     assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
+
+
+# ---- a stopped server leaves nothing behind (issue 21) ------------------------------------------
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stopped_server_removes_its_uploads_and_cached_outputs(predictor, tmp_path, stop):
+    """demo.py in a subprocess: an upload and a reading's cached 28x28 view land in its own folder inside
+    GRADIO_TEMP_DIR, and Ctrl-C (SIGINT) or SIGTERM removes that folder with them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import httpx
+    from gradio_client import Client
+
+    named = tmp_path / "gradio-temp"
+    port = free_port()
+    env = dict(os.environ, GRADIO_TEMP_DIR=str(named), EMNIST_CHECKPOINT=str(predictor.checkpoint_path),
+               GRADIO_ANALYTICS_ENABLED="False")
+    root = Path(demo.__file__).resolve().parent
+    server = subprocess.Popen([sys.executable, str(root / "demo.py"), "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[0][-2000:]
+                time.sleep(0.5)
+        [own] = list(named.glob("emnist-sketchpad-*"))  # the process's own folder, made at start
+        with open(demo.EXAMPLES[0], "rb") as image:
+            uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": ("seven.png", image, "image/png")},
+                                  timeout=30).json()
+        uploaded = Path(uploaded[0])
+        assert uploaded.is_file() and own in uploaded.parents
+        drawn = {"width": 400, "height": 400, "brush": 16, "strokes": [[[90, 80], [310, 70], [250, 190], [190, 330]]]}
+        top5, _, seen = Client(url, verbose=False, download_files=False).predict(drawn, api_name="/read_strokes")
+        assert top5["label"] == "7"
+        cached = Path(seen["path"])
+        assert cached.is_file() and own in cached.parents
+        server.send_signal(getattr(signal, stop))
+        output, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert not own.exists() and not uploaded.exists() and not cached.exists(), output[-2000:]
+    # The folder named there stays, without a file (Gradio itself adds an empty vibe_edit_history folder).
+    assert named.is_dir() and not [p for p in named.rglob("*") if not p.is_dir()]
+    assert "Traceback" not in output, output[-2000:]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emnist_core import strokes as strokes_module
 from emnist_core.preprocess import UnusableImage
 from emnist_core.strokes import (BRUSH_RANGE, MAX_POINTS, MAX_STROKES, SIDE_RANGE, StrokeDrawing,
                                  parse_drawing, render_drawing)
@@ -158,3 +159,42 @@ def test_a_large_canvas_can_be_rendered_smaller_with_the_same_shape():
     shrunk = cv2.resize(full, (250, 200), interpolation=cv2.INTER_AREA)
     assert np.abs(shrunk.astype(int) - small).mean() < 6
     assert render_drawing(parse_drawing(value), max_side=2000).shape == (800, 1000)  # never enlarged
+
+
+# The JSON text goes to orjson (fast) only where that is safe; json decides everything else.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from('ab[]{}"\\,: \u00e9\U0001f600')),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values)
+def test_the_fast_json_reader_gives_what_json_gives(value):
+    text = json.dumps(value, ensure_ascii=False)
+    assert strokes_module._loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ['[NaN, Infinity, -Infinity]', "[1e999]", "[123456789012345678901234567890]", "[-9223372036854775809]",
+                                  '["\\ud800"]', '{"a": 1, "a": 2}', '["[[[[[[[[[[[[[[[[[[[[[[["]', "[" * 17 + "]" * 17])
+def test_what_orjson_reads_otherwise_or_refuses_is_read_by_json(text):
+    assert repr(strokes_module._loads(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("depth", [17, 1000, 499_000])
+def test_deep_nesting_is_refused_without_a_crash(depth):
+    """orjson overflows the stack on deep nesting (a segfault near 150,000 levels): such texts go to json,
+    which refuses the deepest with RecursionError."""
+    assert not strokes_module._shallow("[" * depth + "]" * depth)
+    with pytest.raises(UnusableImage, match="not valid JSON|JSON object"):
+        parse_drawing("[" * depth + "]" * depth)
+    with pytest.raises(UnusableImage, match="not valid JSON|point must be"):
+        parse_drawing('{"width": 400, "height": 400, "brush": 16, "strokes": ' + "[" * depth + "]" * depth + "}")
+
+
+def test_the_fast_path_is_taken_for_a_drawing():
+    text = json.dumps(drawing([[[1.5, 2], [3, 4.25]]]))
+    assert strokes_module.orjson is not None and strokes_module._shallow(text)
+    assert not strokes_module._shallow(text.replace('"brush"', '"br\\u0075sh"'))  # a backslash: json reads it
+    assert parse_drawing(text.replace('"brush"', '"br\\u0075sh"')).brush == 16.0

@@ -6,7 +6,8 @@
 // {"width", "height", "brush", "strokes": [[[x, y], ...], ...]} in canvas pixels, sent with
 // trigger("input") at most every SEND_EVERY_MS while drawing and once right after each pointer-up.
 // The Python event runs with trigger_mode="always_last": one reading in flight, only the latest
-// waiting, so answers come back in order and a stale one never replaces a newer one.
+// waiting, so answers come back in order and a stale one never replaces a newer one; and with
+// queue=False, one POST answered with the reading (demo.AS_YOU_DRAW).
 (() => {
   const SEND_EVERY_MS = 150;
   const MIN_STEP = 1.5; // canvas pixels: closer points add nothing the round brush would show
