@@ -176,7 +176,7 @@ class Predictor:
 
     def _read_pieces(self, line: LinePieces, only: str | None) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best."""
-        candidates, uprights, scores = line.readable, [], []
+        candidates, uprights = line.readable, []
         for candidate in candidates:
             try:
                 uprights.append(emnist_from_mask(line.ink(candidate)))
