@@ -175,16 +175,22 @@ def render_drawing(drawing: StrokeDrawing, max_side: int | None = None) -> np.nd
     h, w = max(1, round(drawing.height * scale)), max(1, round(drawing.width * scale))
     brush = drawing.brush * scale
     pad = math.ceil(brush) + 2  # strokes just outside the canvas still ink its edge
-    centre = np.full((h + 2 * pad, w + 2 * pad), 255, np.uint8)
-    shift = 4  # sub-pixel precision for OpenCV's drawing
-    for stroke in drawing.strokes:
-        pts = np.round((stroke * scale + pad) * (1 << shift)).astype(np.int32)
-        if len(pts) == 1:
-            pts = np.repeat(pts, 2, axis=0)  # a dot: OpenCV draws nothing for a one-point polyline
-        cv2.polylines(centre, [pts], False, 0, 1, cv2.LINE_8, shift)
+    centre = _centre_lines(drawing, np.full((h + 2 * pad, w + 2 * pad), 255, np.uint8), scale, pad, lambda _: 0)
     distance = cv2.distanceTransform(centre, cv2.DIST_L2, cv2.DIST_MASK_5)[pad:pad + h, pad:pad + w]
     ink = np.clip(brush + 0.5 - distance, 0, 1)
     return np.round(255 * (1 - ink)).astype(np.uint8)
+
+
+def _centre_lines(drawing: StrokeDrawing, canvas: np.ndarray, scale: float, pad: int, value) -> np.ndarray:
+    """Each stroke's centre line, one pixel wide, drawn on `canvas` (scaled, shifted by `pad`) in the
+    value `value(k)` for stroke k: what render_drawing and stroke_map both start from."""
+    shift = 4  # sub-pixel precision for OpenCV's drawing
+    for k, stroke in enumerate(drawing.strokes):
+        pts = np.round((stroke * scale + pad) * (1 << shift)).astype(np.int32)
+        if len(pts) == 1:
+            pts = np.repeat(pts, 2, axis=0)  # a dot: OpenCV draws nothing for a one-point polyline
+        cv2.polylines(canvas, [pts], False, value(k), 1, cv2.LINE_8, shift)
+    return canvas
 
 
 def stroke_map(drawing: StrokeDrawing, shape: tuple[int, int]) -> np.ndarray:
@@ -193,13 +199,7 @@ def stroke_map(drawing: StrokeDrawing, shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     scale = h / drawing.height
     pad = math.ceil(drawing.brush * scale) + 2
-    owner = np.zeros((h + 2 * pad, w + 2 * pad), np.uint16)
-    shift = 4
-    for number, stroke in enumerate(drawing.strokes, start=1):
-        pts = np.round((stroke * scale + pad) * (1 << shift)).astype(np.int32)
-        if len(pts) == 1:
-            pts = np.repeat(pts, 2, axis=0)
-        cv2.polylines(owner, [pts], False, number, 1, cv2.LINE_8, shift)
+    owner = _centre_lines(drawing, np.zeros((h + 2 * pad, w + 2 * pad), np.uint16), scale, pad, lambda k: k + 1)
     _, nearest = cv2.distanceTransformWithLabels((owner == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
     centre = owner > 0
