@@ -38,9 +38,9 @@ def test_round_trip_keeps_every_field_and_the_outputs(tmp_path):
     assert loaded.training == original.training
     x = torch.randn(5, 1, 28, 28)
     with torch.inference_mode():
-        expected = EmnistCNN(SMALL).eval()
-        expected.load_state_dict(original.state_dict)
-        for a, b in zip(expected(x), loaded.build_model()(x)):
+        # The same build on both sides (build_model lays the weights out channels_last, whose sums
+        # differ from a contiguous model's in the last bit): the saved file changes nothing at all.
+        for a, b in zip(original.build_model()(x), loaded.build_model()(x)):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
