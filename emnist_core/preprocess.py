@@ -9,6 +9,7 @@ We do the same, after finding the ink and giving the strokes the width NIST's pe
 
 import base64
 import binascii
+import functools
 import io
 import math
 import os
@@ -354,8 +355,27 @@ def character_mask(ink: np.ndarray) -> np.ndarray:
 def stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width in pixels: twice the median distance from a stroke's centre line to its edge."""
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
-    return 2.0 * float(np.median(distance[ridge])) if ridge.any() else 0.0
+    ridge = (distance > 0) & (distance >= cv2.dilate(distance, _SQUARE3))
+    return 2.0 * _median(distance[ridge]) if ridge.any() else 0.0
+
+
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a 1-D array, the same value, without its wrapping (a line reads ~100 candidates)."""
+    middle = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, middle)[middle])
+    low, high = np.partition(values, [middle - 1, middle])[middle - 1:middle + 1]
+    return float((low + high) / values.dtype.type(2))
+
+
+def pad(mask: np.ndarray, width: int) -> np.ndarray:
+    """np.pad(mask, width) with zeros: the same array, without np.pad's cost on small masks."""
+    padded = np.zeros((mask.shape[0] + 2 * width, mask.shape[1] + 2 * width), mask.dtype)
+    padded[width:width + mask.shape[0], width:width + mask.shape[1]] = mask
+    return padded
 
 
 def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -372,7 +392,7 @@ def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
             else:
                 side = n[0] * n[2] * n[6] == 0 and n[0] * n[4] * n[6] == 0
             table[code] = 2 <= sum(n) <= 6 and transitions == 1 and side
-        tables.append(table)
+        tables.append(table.astype(np.uint8))
     return tables[0], tables[1]
 
 
@@ -384,14 +404,14 @@ _NEIGHBOUR_BITS = np.array([[128, 1, 2], [64, 0, 4], [32, 16, 8]], np.float32)
 def thin(mask: np.ndarray) -> np.ndarray:
     """Zhang-Suen thinning: the strokes' one-pixel centre lines, connected as drawn. Each sub-pass is
     one filter (the neighbourhood as an 8-bit code) and one table lookup, not a dozen array passes."""
-    img = np.pad(mask.astype(np.uint8), 1)
+    img = pad(mask.astype(np.uint8), 1)
     while True:
         changed = False
         for table in _THINNING:
-            code = cv2.filter2D(img, cv2.CV_32F, _NEIGHBOUR_BITS, borderType=cv2.BORDER_CONSTANT)
-            remove = (img == 1) & table[code.astype(np.uint8)]
-            if remove.any():
-                img[remove] = 0
+            code = cv2.filter2D(img, cv2.CV_8U, _NEIGHBOUR_BITS, borderType=cv2.BORDER_CONSTANT)  # 0..255, exact
+            remove = cv2.LUT(code, table) & img
+            if cv2.countNonZero(remove):
+                img -= remove
                 changed = True
         if not changed:
             return img[1:-1, 1:-1].astype(bool)
@@ -428,7 +448,7 @@ def emnist_from_mask(mask: np.ndarray) -> np.ndarray:
     """Binary mask of one character's ink, specks already gone -> (28, 28) uint8 upright character.
     A line's candidate characters come here directly: their pieces were cleaned once for the line."""
     crop = _crop(mask)
-    width = stroke_width(np.pad(crop, 1))  # padded: the crop's edge is not a stroke's edge to the transform
+    width = stroke_width(pad(crop, 1))  # padded: the crop's edge is not a stroke's edge to the transform
     if max(crop.shape) < 2.0 * max(width, 1.0):
         raise UnusableImage("That is just a dot: draw a whole character.")
     # Shrinking the mask to WORK_SIDE and thresholding it would erase strokes much thinner than the
@@ -437,7 +457,7 @@ def emnist_from_mask(mask: np.ndarray) -> np.ndarray:
     needed = MIN_WORK_STROKE * max(crop.shape) / WORK_SIDE
     if width < needed:
         grow = (needed - width) / 2
-        padded = np.pad(crop, math.ceil(grow) + 1)
+        padded = pad(crop, math.ceil(grow) + 1)
         outside = cv2.distanceTransform((~padded).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         crop = _crop(outside <= grow)
     # Scale the character's long side to WORK_SIDE (with room for the new strokes).
@@ -447,7 +467,7 @@ def emnist_from_mask(mask: np.ndarray) -> np.ndarray:
                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) > 0.5
     if not work.any():
         raise UnusableImage("No character found: the strokes are too faint or too thin to follow.")
-    work = np.pad(work, WORK_SIDE // 8)  # re-stroking may widen thin strokes past the old box
+    work = pad(work, WORK_SIDE // 8)  # re-stroking may widen thin strokes past the old box
     character = fit_stroke_width(work, STROKE_RANGE[0] * WORK_SIDE, STROKE_RANGE[1] * WORK_SIDE)
     character = cv2.GaussianBlur(character, (0, 0), sigmaX=1.0)
     # Crop again to the new strokes and centre in a square frame with EMNIST's border.
@@ -455,12 +475,24 @@ def emnist_from_mask(mask: np.ndarray) -> np.ndarray:
     character = character[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = character.shape
     side = max(h, w) + 2 * NIST_BORDER
-    frame = np.zeros((side, side), np.float32)
     y0, x0 = (side - h) // 2, (side - w) // 2
-    frame[y0:y0 + h, x0:x0 + w] = character
-    small = np.asarray(Image.fromarray(frame, mode="F").resize((28, 28), Image.Resampling.BICUBIC))
+    # The character centred in a (side x side) frame, resized to 28x28 with PIL's bicubic filter: as two
+    # small products with that filter's weights, the frame's empty border left out.
+    weights = _bicubic_weights(side)
+    small = (weights[:, y0:y0 + h] @ character.astype(np.float64) @ weights[:, x0:x0 + w].T).astype(np.float32)
     small = np.clip(small, 0, None)
     return (small / max(float(small.max()), 1e-6) * 255).round().astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bicubic_weights(side: int) -> np.ndarray:
+    """(28, side) float64: the weights of PIL's bicubic resize from `side` to 28 pixels along one axis, as
+    PIL itself gives them (the identity resized along its rows), so that W @ frame @ W.T is
+    frame.resize((28, 28), BICUBIC) up to float rounding (PIL resizes one axis, then the other)."""
+    identity = Image.fromarray(np.eye(side, dtype=np.float32), mode="F")
+    weights = np.asarray(identity.resize((28, side), Image.Resampling.BICUBIC), np.float64).T
+    weights.setflags(write=False)
+    return weights
 
 
 def _crop(mask: np.ndarray) -> np.ndarray:

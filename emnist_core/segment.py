@@ -324,7 +324,7 @@ def check_one_line(mask: np.ndarray) -> None:
                                 f"above another: write one line of characters, side by side.")
     cols = np.flatnonzero(mask.any(0))
     height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
-    longest = max(_longest_run(row) for row in mask[rows[0]:rows[-1] + 1])
+    longest = _longest_run(mask[rows[0]:rows[-1] + 1])
     if longest >= UNDERLINE * width and longest >= 2 * max(y1 - y0 for y0, y1 in bands):
         raise UnusableImage("A line is drawn under or through the writing: write the characters alone, "
                             "without lines under, over or through them.")
@@ -334,6 +334,8 @@ def check_one_line(mask: np.ndarray) -> None:
 
 
 def _longest_run(inked: np.ndarray) -> int:
-    """The most consecutive True values."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], inked.astype(np.int8), [0]])))
-    return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
+    """The most consecutive True values in any row of a 2-D mask (all rows at once: runs start where a
+    row goes from paper to ink and end where it goes back, and both come out in reading order)."""
+    edges = np.diff(np.pad(inked.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts, ends = np.nonzero(edges == 1)[1], np.nonzero(edges == -1)[1]
+    return int((ends - starts).max()) if starts.size else 0
