@@ -29,7 +29,8 @@ FLAT_HEIGHT = 0.35  # a piece lower than this (a dot, a bar) is minor: never a c
 MINOR_INK = 0.1  # ...nor one with less ink than this share of a typical blob's (a broken-off sliver)...
 LONE_MARK = 0.35  # ...unless its long side reaches this (a dash the model may read as a character)
 CUT_FROM = 0.8  # pieces wider than this get cut candidates where one stroke crosses a column...
-CUT_STROKES = 1.6  # ...i.e. at most this many stroke widths of ink in the column...
+CUT_STROKES = 1.6  # ...i.e. at most this many stroke widths of ink on a path from the top down...
+CUT_STEP = 0.25  # ...where each sideways step costs as much as this many pixels of ink (paths run straight)...
 CUT_EVERY = 0.4  # ...the thinnest of them, one per this much width at most...
 CUT_MIN_PART = 0.15  # ...none leaving a part narrower than this
 MAX_WIDTH = 2.2  # a candidate character wider than this is not considered
@@ -41,10 +42,11 @@ CHARACTER_BONUS = 0.0  # per character (measured: any bonus splits letters into 
 INNER_GAP_COST = 24.0  # per character height of empty columns inside one character
 OVERLAP_COST = 3.0  # per share of the narrower of two neighbouring characters that they overlap
 WIDE_FREE, WIDE_COST = 1.2, 4.0  # a character wider than WIDE_FREE heights costs WIDE_COST per height more
-TOUCH_COST = 1.0  # parting two pieces whose ink touches (a cut, or strokes drawn into each other)
+TOUCH_COST = 0.25  # parting two pieces whose ink touches (strokes drawn into each other)
+CUT_COST = 1.0  # parting two parts of one blob or stroke where it was cut
 DROP_MINOR, DROP_MAJOR = 1.0, 25.0  # leaving a piece out: cheap for a small mark, a last resort otherwise
 FLOOR_LOG_PROB = -14.0  # a candidate the model cannot read at all scores this
-HOPELESS = -5.0  # a candidate whose shape alone costs more than this is not read (it never wins: measured)
+HOPELESS = -3.0  # a candidate whose shape alone costs more than this is not read (it never won on the dev lines)
 # Not one line (check_one_line): shares of the main row of ink's height, or of its inked columns.
 ROW_GAP = 0.1  # empty rows narrower than this do not part two rows of ink (an i's dot sits closer)
 SECOND_ROW = 0.4  # another row of ink at least this tall is a second line of writing
@@ -62,6 +64,7 @@ class Piece:
     y1: int
     pixels: np.ndarray  # bool (y1 - y0, x1 - x0): this piece's own ink in its box
     minor: bool = False  # a dot, a bar or a sliver: part of a character, seldom one alone
+    source: int = 0  # the blob or stroke it was cut from: parts of one source touch where they were cut
 
     @property
     def width(self) -> int:
@@ -144,8 +147,11 @@ class LinePieces:
         if left.dropped or right.dropped:
             return 0.0
         cost = OVERLAP_COST * max(0, left.overlap(right)) / max(1, min(left.x1 - left.x0, right.x1 - right.x0))
-        if any((i, j) in self.touching for i in range(left.first, left.stop) for j in range(right.first, right.stop)):
-            cost += TOUCH_COST
+        parted = [(i, j) for i in range(left.first, left.stop) for j in range(right.first, right.stop)
+                  if (i, j) in self.touching]
+        if parted:
+            cost += max(CUT_COST if self.pieces[i].source == self.pieces[j].source else TOUCH_COST
+                        for i, j in parted)
         return cost
 
     def choose(self, log_probs) -> list[Candidate]:
@@ -225,7 +231,7 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
         parts = [i for i in np.unique(labels) if i]
     else:
         parts = blobs
-    pieces = []
+    pieces, sources = [], 0
     for part in parts:
         own = labels == part
         if strokes is not None:  # a stroke's ink may fall apart where other strokes cross it
@@ -238,7 +244,9 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
             box = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
             if max(box[2] - box[0], box[3] - box[1]) < SPECK_STROKES * pen and strokes is not None:
                 continue  # a sliver of a stroke hidden under another
-            pieces.extend(_cut(Piece(*box, bit[box[1]:box[3], box[0]:box[2]]), height, pen))
+            pieces.extend(_cut(Piece(*box, bit[box[1]:box[3], box[0]:box[2]], source=sources), height, pen,
+                               bend=strokes is None))
+            sources += 1
             if len(pieces) > MAX_PIECES:
                 raise UnusableImage(f"Too many separate marks: at most {MAX_CHARACTERS} characters are read "
                                     f"at once; write a shorter line on a clear background.")
@@ -249,16 +257,20 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
     return LinePieces(pieces, height, scale, _touching(pieces, mask.shape))
 
 
-def _cut(piece: Piece, height: float, pen: float) -> list[Piece]:
-    """A wide piece cut into parts where a single stroke crosses the column (thinnest ink in each run
-    of such columns): where touching characters may meet. The reading decides which cuts are kept."""
+def _cut(piece: Piece, height: float, pen: float, bend: bool = True) -> list[Piece]:
+    """A wide piece cut into parts along paths from its top to its bottom that cross little ink (about
+    one stroke): where touching characters may meet. With `bend`, a path may bend around ink (a g's tail
+    under the u before it), so blobs of letters that overlap in their columns still part; a stroke is cut
+    straight down (letters drawn into each other are separate strokes already, and a bending path would
+    find its way between an a's bowl and its stem). The reading decides which cuts are kept."""
     if piece.width <= CUT_FROM * height:
         return [piece]
-    columns = piece.pixels.sum(0)
     edge = max(1, int(CUT_MIN_PART * height))
-    thin = columns <= CUT_STROKES * pen
-    thin[:edge], thin[-edge:] = False, False
-    runs, x = [], 0  # (ink in the column, column): the thinnest column of each run of thin ones
+    if piece.width <= 2 * edge:
+        return [piece]
+    ink, came = _cheapest_paths(piece.pixels, edge, CUT_STEP if bend else np.inf)
+    thin = ink <= CUT_STROKES * pen
+    runs, x = [], 0  # (ink on the path, its bottom column): the cheapest path of each run of thin ones
     while x < piece.width:
         if not thin[x]:
             x += 1
@@ -267,20 +279,59 @@ def _cut(piece: Piece, height: float, pen: float) -> list[Piece]:
         while end < piece.width and thin[end]:
             end += 1
         middle = np.abs(np.arange(x, end) - (x + end - 1) / 2) * 1e-3  # ties: the run's middle
-        runs.append((float((columns[x:end] + middle).min()), x + int(np.argmin(columns[x:end] + middle))))
+        runs.append((float((ink[x:end] + middle).min()), x + int(np.argmin(ink[x:end] + middle))))
         x = end
-    cuts = []
+    ends = []
     for _, cut in sorted(runs)[:int(piece.width / (CUT_EVERY * height))]:
-        if all(abs(cut - other) >= edge for other in cuts):
-            cuts.append(cut)
-    cuts.sort()
+        if all(abs(cut - other) >= edge for other in ends):
+            ends.append(cut)
+    if not ends:
+        return [piece]
+    paths = [_path(came, x) for x in sorted(ends)]
+    for k in range(1, len(paths)):  # paths never cross: each keeps to the right of the one before
+        paths[k] = np.maximum(paths[k], paths[k - 1])
+    columns = np.arange(piece.width)
     parts = []
-    for a, b in zip([0, *cuts], [*cuts, piece.width]):
-        rows = np.flatnonzero(piece.pixels[:, a:b].any(1))
+    for left, right in zip([None, *paths], [*paths, None]):
+        own = piece.pixels.copy()
+        if left is not None:
+            own &= columns >= left[:, None]
+        if right is not None:
+            own &= columns < right[:, None]
+        rows, cols = np.flatnonzero(own.any(1)), np.flatnonzero(own.any(0))
         if rows.size:
-            parts.append(Piece(piece.x0 + a, piece.y0 + rows[0], piece.x0 + b, piece.y0 + rows[-1] + 1,
-                               piece.pixels[rows[0]:rows[-1] + 1, a:b]))
+            parts.append(Piece(piece.x0 + cols[0], piece.y0 + rows[0], piece.x0 + cols[-1] + 1,
+                               piece.y0 + rows[-1] + 1, own[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
+                               source=piece.source))
     return parts
+
+
+def _cheapest_paths(pixels: np.ndarray, edge: int, step_cost: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each bottom column, the least ink on a path from the top row down to it, moving at most one
+    column a row (each sideways step costs `step_cost`; inf: straight down) and keeping `edge` columns from
+    either side (inf elsewhere); and each pixel's step from the row above (-1, 0, +1), to trace paths back."""
+    cost = pixels.astype(np.float32)
+    height, width = cost.shape
+    cost[:, :edge] = cost[:, width - edge:] = np.inf
+    total, came = cost[0].copy(), np.zeros(cost.shape, np.int8)
+    options = np.full((3, width), np.inf, np.float32)
+    for y in range(1, height):
+        options[0, 1:] = total[:-1] + step_cost  # from the upper left
+        options[1] = total
+        options[2, :-1] = total[1:] + step_cost  # from the upper right
+        step = options.argmin(0)
+        total = options[step, np.arange(width)] + cost[y]
+        came[y] = step - 1
+    return total, came
+
+
+def _path(came: np.ndarray, x: int) -> np.ndarray:
+    """The column of the path ending at bottom column `x`, for each row."""
+    columns = np.empty(len(came), np.int64)
+    for y in range(len(came) - 1, -1, -1):
+        columns[y] = x
+        x += int(came[y, x])
+    return columns
 
 
 def _touching(pieces: list[Piece], shape: tuple[int, int]) -> set[tuple[int, int]]:
