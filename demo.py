@@ -53,6 +53,7 @@ from emnist_core.preprocess import MAX_LAYERS, MAX_SIDE, UnusableImage, check_im
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
 from emnist_core.strokes import parse_drawing, render_drawing
+from emnist_core.words import WordListUnavailable, english
 
 TITLE = "EMNIST Sketchpad"  # the page, the README and the Space go by this one name
 CANVAS = 400  # canvas pixels; the preprocessing reduces any drawing to 28x28 anyway
@@ -64,6 +65,8 @@ EXAMPLES = sorted(str(p) for p in shipped_file("examples").glob("*.png"))
 # "What are you writing?": (shown, value); the value is also what API clients may send.
 ANY = "any"
 WRITING_CHOICES = [("Any character", ANY), ("Digits only", "digits"), ("Letters only", "letters")]
+WORD = "word"  # the line tab's fourth choice: an English word (letters, and the word list decides close calls)
+LINE_WRITING_CHOICES = [*WRITING_CHOICES, ("An English word", WORD)]
 # A blank sketchpad value, as API clients of /predict send one (and the tests do).
 BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
@@ -342,7 +345,7 @@ def percent(p: float) -> str:
 
 def restriction(writing: str | None) -> str | None:
     """The page's "What are you writing?" value -> the predictor's `only` (None: any character)."""
-    return None if writing in (None, ANY) else writing
+    return None if writing in (None, ANY) else "letters" if writing == WORD else writing
 
 
 def is_toss_up(prediction: Prediction) -> bool:
@@ -468,10 +471,10 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
     try:
         if isinstance(value, UnusableImage):
             raise value
-        reading = predictor.read_line(value, only=restriction(only))
+        reading = predictor.read_line(value, only=restriction(only), words=only == WORD)
         rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
-    except UnusableImage as problem:
+    except (UnusableImage, WordListUnavailable) as problem:
         return "", str(problem), None, None
     except Exception as error:
         log_failure("could not read a line", error)
@@ -484,8 +487,8 @@ def read_drawn_line(predictor: Predictor, value, only: str = ANY):
     try:
         drawing = parse_drawing(value, blank=LINE_START)
         image = render_drawing(drawing)
-        reading = predictor.read_line_strokes(drawing, restriction(only), rendered=image)
-    except UnusableImage as problem:
+        reading = predictor.read_line_strokes(drawing, restriction(only), rendered=image, words=only == WORD)
+    except (UnusableImage, WordListUnavailable) as problem:
         return "", str(problem), None, None
     except Exception as error:
         log_failure("could not read a drawn line", error)
@@ -496,6 +499,11 @@ def read_drawn_line(predictor: Predictor, value, only: str = ANY):
 def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray]:
     """A LineReading and the RGB drawing it came from -> the line tab's four outputs."""
     rows = ["| # | reads | top 3 |", "| --- | --- | --- |"]
+    if reading.word:
+        rows.insert(0, f"Read as the word **{reading.word}**; letter by letter the model reads "
+                       f"**{reading.letters}**.\n")
+    elif reading.words_asked:
+        rows.insert(0, "No word of the word list reads better than the letters as they are.\n")
     for n, (box, prediction) in enumerate(reading.characters, start=1):
         cv2.rectangle(drawing, box[:2], (box[2] - 1, box[3] - 1), BOX_COLOUR, max(1, drawing.shape[0] // 150))
         cv2.putText(drawing, prediction.top5[0][0], (box[0], max(12, box[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX,
@@ -521,7 +529,7 @@ def build_line_tab(predictor: Predictor):
 
     line_pad = stroke_canvas("line-sketchpad", "Write one line", LINE_CANVAS, LINE_BRUSHES, "line")
     with gr.Row():
-        read_as = bounded_choice(gr.Radio(WRITING_CHOICES, value=ANY, label="What are you writing?",
+        read_as = bounded_choice(gr.Radio(LINE_WRITING_CHOICES, value=ANY, label="What are you writing?",
                                           elem_id="line-read-as", scale=2))
         read_button = gr.Button("Read the line", variant="primary", min_width=100, scale=1)
     text = gr.Textbox(label="Text read", interactive=False, elem_id="line-text")
@@ -719,6 +727,8 @@ def warm_up(predictor: Predictor) -> None:
     os.environ.setdefault("MPLBACKEND", "agg")
     import matplotlib  # noqa: F401  (the import itself, ~0.1 s, paid here too)
     read_drawn_character(predictor, WARM_UP)
+    with contextlib.suppress(WordListUnavailable):  # the word list (~0.5 s to load), if it is installed
+        english()
 
 
 @contextlib.contextmanager

@@ -10,6 +10,10 @@ trained on) in a row, read with only="digits". Spacings, as shares of the letter
   wide-letters  close gaps, words full of m and w (wide letters must not be cut)
 For each: how often the character count is right, and the character accuracy, case-insensitive:
 1 - edit distance / length, averaged over lines. Speed: the median time to read a 10-letter line.
+
+--words also reads the wide, close and touching words with the word list (emnist_core.words), and as
+many non-words (random strings of 3-8 letters, the same drawers) with and without it: what the list
+gains on words and what it costs on anything else.
 """
 
 import argparse
@@ -135,30 +139,50 @@ def number_line(digits: list[np.ndarray], rng: np.random.Generator, kind: str = 
     return place(pieces, spacing(len(digits), kind, rng), height)
 
 
-def read_text(predictor: Predictor, line, only: str) -> str:
+def read_text(predictor: Predictor, line, only: str, words: bool = False) -> str:
     try:
         if isinstance(line, StrokeDrawing):
-            return predictor.read_line_strokes(line, only=only).text
-        return predictor.read_line(line, only=only).text
+            return predictor.read_line_strokes(line, only=only, words=words).text
+        return predictor.read_line(line, only=only, words=words).text
     except UnusableImage:
         return ""
 
 
-def score(predictor: Predictor, lines: list[tuple[str, object]], only: str) -> dict:
-    texts = [read_text(predictor, line, only) for _, line in lines]
+def score(predictor: Predictor, lines: list[tuple[str, object]], only: str, words: bool = False) -> dict:
+    texts = [read_text(predictor, line, only, words) for _, line in lines]
     truths = [truth for truth, _ in lines]
     return {"lines": len(lines), "count_right": float(np.mean([len(t) == len(r) for t, r in zip(truths, texts)])),
             "char_accuracy": float(np.mean([char_accuracy(t, r) for t, r in zip(truths, texts)])),
             "unusable": texts.count(""), "misread": [f"{t}->{r}" for t, r in zip(truths, texts) if t.lower() != r.lower()]}
 
 
-def median_ms(predictor: Predictor, lines: list, only: str) -> float:
+def median_ms(predictor: Predictor, lines: list, only: str, words: bool = False) -> float:
     times = []
     for line in lines:
         started = time.perf_counter()
-        read_text(predictor, line, only)
+        read_text(predictor, line, only, words)
         times.append(1000 * (time.perf_counter() - started))
     return float(np.median(times))
+
+
+def word_list_figures(predictor: Predictor, folder: Path, drawers: list[str], words: list, kind: str,
+                      args) -> dict:
+    """The same word lines read with the word list, and as many non-words with and without it."""
+    rng = np.random.default_rng([args.seed, 70, list(GAPS).index(kind)])
+    others = []
+    for _ in range(len(words)):
+        text = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(rng.integers(3, 9))))
+        drawer = str(rng.choice(drawers))
+        image, drawing = word_line([read_strokes(folder / f"{c}_{drawer}.txt") for c in text], rng, kind)
+        others.append((text, image, drawing))
+    figures = {}
+    for name, lines in ((f"words {kind}", words), (f"non-words {kind}", others)):
+        for path, pick in (("", 1), (" (strokes)", 2)):
+            chosen = [(line[0], line[pick]) for line in lines]
+            if name.startswith("non-words"):
+                figures[f"{name}{path}"] = score(predictor, chosen, "letters")
+            figures[f"{name}{path}, word list"] = score(predictor, chosen, "letters", words=True)
+    return figures
 
 
 def main(argv=None) -> int:
@@ -170,6 +194,7 @@ def main(argv=None) -> int:
     parser.add_argument("--drawers", help="comma-separated drawer numbers to use, e.g. 01,02 (default: all)")
     parser.add_argument("--spacings", default=",".join(GAPS), help=f"any of {', '.join(GAPS)}")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--words", action="store_true", help="also measure the word list (and non-words)")
     parser.add_argument("--json", help="write the figures (and the misread lines) here")
     args = parser.parse_args(argv)
 
@@ -191,11 +216,17 @@ def main(argv=None) -> int:
                 words.append((word, image, drawing))
             report[f"words {kind}"] = score(predictor, [(w, i) for w, i, _ in words], "letters")
             report[f"words {kind} (strokes)"] = score(predictor, [(w, d) for w, _, d in words], "letters")
+            if args.words and kind in ("wide", "close", "touching"):
+                report.update(word_list_figures(predictor, folder, drawers, words, kind, args))
         rng = np.random.default_rng([args.seed, 99])
         ten = [word_line([read_strokes(folder / f"{c}_{rng.choice(drawers)}.txt") for c in w], rng, "close")
                for w in TEN_LETTERS for _ in range(2)]
         report["ms per 10-letter line"] = {"image": median_ms(predictor, [i for i, _ in ten], "letters"),
                                            "strokes": median_ms(predictor, [d for _, d in ten], "letters")}
+        if args.words:
+            report["ms per 10-letter line"].update(
+                {"image, word list": median_ms(predictor, [i for i, _ in ten], "letters", True),
+                 "strokes, word list": median_ms(predictor, [d for _, d in ten], "letters", True)})
     else:
         print(f"skipped words: {args.omniglot} not found")
     if Path(args.emnist).is_dir():
@@ -214,11 +245,14 @@ def main(argv=None) -> int:
         print(f"skipped numbers: {args.emnist} not found")
     for name, r in report.items():
         if isinstance(r, dict) and "lines" in r:
-            print(f"{name:<28} {r['lines']} lines: count right {r['count_right']:.1%}, characters "
+            print(f"{name:<40} {r['lines']} lines: count right {r['count_right']:.1%}, characters "
                   f"{r['char_accuracy']:.1%}, unusable {r['unusable']}; e.g. {', '.join(r['misread'][:6])}")
     if "ms per 10-letter line" in report:
         speed = report["ms per 10-letter line"]
         print(f"a 10-letter line: {speed['image']:.0f} ms as an image, {speed['strokes']:.0f} ms as strokes (median)")
+        if "image, word list" in speed:
+            print(f"  with the word list: {speed['image, word list']:.0f} ms as an image, "
+                  f"{speed['strokes, word list']:.0f} ms as strokes")
     print(f"measured in {time.time() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

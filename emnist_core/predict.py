@@ -4,6 +4,7 @@
     [{"file": "drawing.png", "top5": [["a", 0.91], ...], "p_digit": 0.01, "kind": "letter", "lookalikes": null}, ...]
     python -m emnist_core.predict --line postcode.jpg --only digits --json
     [{"file": "postcode.jpg", "text": "75011", "characters": [{"box": [x0, y0, x1, y1], "top5": ...}, ...]}]
+    python -m emnist_core.predict --line word.png --words     # an English word: a word list helps
 """
 
 import argparse
@@ -21,6 +22,7 @@ from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, r
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import UnusableImage, emnist_from_mask, prepare
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
+from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
 log = logging.getLogger(__name__)
@@ -83,14 +85,24 @@ class Prediction:
 @dataclass
 class LineReading:
     characters: list[tuple[tuple[int, int, int, int], Prediction]]  # (box x0, y0, x1, y1; reading), left to right
+    word: str | None = None  # read as a word of the word list (words=True), one per character
+    words_asked: bool = False  # whether the word list was asked for (the reading may be no word of it)
+
+    @property
+    def letters(self) -> str:
+        """What each character reads as alone, left to right."""
+        return "".join(prediction.top5[0][0] for _, prediction in self.characters)
 
     @property
     def text(self) -> str:
-        return "".join(prediction.top5[0][0] for _, prediction in self.characters)
+        """The word, when the line was read as one; else the characters' own readings."""
+        return self.word or self.letters
 
     def to_json(self) -> dict:
-        return {"text": self.text,
-                "characters": [{"box": list(box), **prediction.to_json()} for box, prediction in self.characters]}
+        found = {"text": self.text}
+        if self.words_asked:
+            found.update(in_word_list=self.word is not None, letters=self.letters)
+        return {**found, "characters": [{"box": list(box), **prediction.to_json()} for box, prediction in self.characters]}
 
 
 def unreadable(error: Exception) -> UnusableImage:
@@ -155,26 +167,28 @@ class Predictor:
                 image=upright, rival=None if other is None else (self.labels[other], float(probs[k, other]))))
         return results
 
-    def read_line(self, value, only: str | None = None) -> "LineReading":
+    def read_line(self, value, only: str | None = None, words: bool = False) -> "LineReading":
         """One handwritten line -> its characters, left to right, each read as predict reads one;
-        `only` ("digits" or "letters") as for predict_many. Raises UnusableImage with a message for people."""
-        check_only(only)
+        `only` ("digits" or "letters") as for predict_many; `words`: the line is an English word, most
+        likely (letters only; emnist_core.words). Raises UnusableImage with a message for people."""
+        only = _line_only(only, words)
         try:
             line = line_from_image(value)
         except UnusableImage:
             raise
         except Exception as error:  # as predict_many does: a broken input gets a message, never a traceback
             raise unreadable(error) from error
-        return self._read_pieces(line, only)
+        return self._read_pieces(line, only, words)
 
-    def read_line_strokes(self, drawing, only: str | None = None, rendered: np.ndarray | None = None) -> "LineReading":
+    def read_line_strokes(self, drawing, only: str | None = None, rendered: np.ndarray | None = None,
+                          words: bool = False) -> "LineReading":
         """A line drawn on the page (a strokes.StrokeDrawing) -> its characters, as read_line; the
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
-        check_only(only)
-        return self._read_pieces(line_from_drawing(drawing, rendered), only)
+        only = _line_only(only, words)
+        return self._read_pieces(line_from_drawing(drawing, rendered), only, words)
 
-    def _read_pieces(self, line: LinePieces, only: str | None) -> "LineReading":
+    def _read_pieces(self, line: LinePieces, only: str | None, words: bool = False) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best."""
         candidates, uprights = line.readable, []
         for candidate in candidates:
@@ -192,6 +206,13 @@ class Predictor:
         scores = np.full(len(candidates), -np.inf)
         scores[usable] = np.log(np.maximum(probs[np.arange(len(usable)), reading], 1e-30))
         chosen = line.choose(scores)
+        word = None
+        if words:  # the line read again as each word of the list; the likelier reading wins
+            letter_scores = np.full((len(candidates), len(ALPHABET)), -np.inf)
+            letter_scores[usable] = letter_log_probs(probs, self.labels)
+            found = best_word(line, letter_scores, english(), free_length=len(chosen))
+            if found is not None:
+                chosen, word = found.path, found.word
         row = {id(candidates[k]): n for n, k in enumerate(usable)}
         kept = [c for c in chosen if id(c) in row]  # an unreadable piece the grouping kept is no character
         if not kept:
@@ -201,7 +222,17 @@ class Predictor:
                                 f"write a shorter line.")
         rows = [row[id(c)] for c in kept]
         predictions = self._predictions(probs[rows], p_digit[rows], [uprights[usable[r]] for r in rows], only)
-        return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)])
+        if word is not None:
+            word = spelled(word, self._upper_odds(word, probs[rows])) if len(kept) == len(word) else None
+        return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
+
+    def _upper_odds(self, word: str, probs: np.ndarray) -> float:
+        """Summed log-odds of capital over small letter, over the word's letters that ByMerge keeps in
+        both cases (a, b, d, e, f, g, h, n, q, r, t): > 0 when the word was written in capitals."""
+        index = {label: k for k, label in enumerate(self.labels)}
+        odds = [np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30))
+                for c, p in zip(word, probs) if c in index and c.upper() in index and c != c.upper()]
+        return float(np.mean(odds)) if odds else 0.0
 
     def predict(self, value, only: str | None = None) -> Prediction:
         """One input -> Prediction; raises UnusableImage with a message for people."""
@@ -209,6 +240,14 @@ class Predictor:
         if isinstance(result, UnusableImage):
             raise result
         return result
+
+
+def _line_only(only: str | None, words: bool) -> str | None:
+    """`only` checked; a word of the word list is letters only."""
+    check_only(only)
+    if words and only == "digits":
+        raise ValueError("words=True reads letters: it cannot go with only='digits'")
+    return "letters" if words else only
 
 
 def printable(text: str) -> str:
@@ -254,15 +293,27 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     parser.add_argument("--only", choices=ONLY_CHOICES, help="the images hold only digits, or only letters")
+    parser.add_argument("--words", action="store_true",
+                        help="with --line: each line is an English word, most likely (letters; a word list decides "
+                             "between close readings, and a clear non-word stays as read)")
     parser.argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(parser.argv)
+    if args.words and not args.line:
+        parser.error("--words reads whole lines: add --line")
+    if args.words and args.only == "digits":
+        parser.error("--words reads letters: it cannot go with --only digits")
     try:
         predictor = Predictor(args.checkpoint)
     except CheckpointError as error:
         print(printable(f"error: {error}"), file=sys.stderr)
         return 2
     if args.line:
-        results = [_read_line_or_error(predictor, image, args.only) for image in args.images]
+        try:
+            english() if args.words else None
+        except WordListUnavailable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        results = [_read_line_or_error(predictor, image, args.only, args.words) for image in args.images]
     else:
         results = predictor.predict_many(args.images, args.only)
     names = [printable(f) for f in args.images]
@@ -275,9 +326,10 @@ def main(argv=None) -> int:
     return 0 if any(not isinstance(r, UnusableImage) for r in results) else 1
 
 
-def _read_line_or_error(predictor: Predictor, image, only: str | None) -> LineReading | UnusableImage:
+def _read_line_or_error(predictor: Predictor, image, only: str | None, words: bool = False
+                        ) -> LineReading | UnusableImage:
     try:
-        return predictor.read_line(image, only=only)
+        return predictor.read_line(image, only=only, words=words)
     except UnusableImage as error:
         return error
     except Exception as error:  # as in predict_many: one broken file must not end the batch
@@ -286,8 +338,10 @@ def _read_line_or_error(predictor: Predictor, image, only: str | None) -> LineRe
 
 def _in_words(result: Prediction | LineReading) -> str:
     if isinstance(result, LineReading):
+        word = (f"; a word of the word list, letter by letter {result.letters}" if result.word
+                else "; no word of the word list" if result.words_asked else "")
         return f"{result.text} ({len(result.characters)} characters; " + "; ".join(
-            f"{p.top5[0][0]} {p.top5[0][1]:.0%}" for _, p in result.characters) + ")"
+            f"{p.top5[0][0]} {p.top5[0][1]:.0%}" for _, p in result.characters) + word + ")"
     guesses = ", ".join(f"{c} {p:.1%}" for c, p in result.top5)
     note = f" (looks alike: {'/'.join(result.lookalikes)})" if result.lookalikes else ""
     return f"{result.top5[0][0]} — {result.kind} {max(result.p_digit, 1 - result.p_digit):.0%}; top-5 {guesses}{note}"

@@ -142,7 +142,7 @@ class LinePieces:
         return (int(candidate.x0 * sx), int(candidate.y0 * sy),
                 int(np.ceil(candidate.x1 * sx)), int(np.ceil(candidate.y1 * sy)))
 
-    def _between(self, left: Candidate, right: Candidate) -> float:
+    def parting_cost(self, left: Candidate, right: Candidate) -> float:
         """What it costs to part two neighbouring characters: overlapping columns, touching ink."""
         if left.dropped or right.dropped:
             return 0.0
@@ -154,9 +154,15 @@ class LinePieces:
                         for i, j in parted)
         return cost
 
+    floor_log_prob = FLOOR_LOG_PROB
+
     def choose(self, log_probs) -> list[Candidate]:
         """The readable candidates' log-probabilities of their readings (in `readable` order) -> the
         best grouping of all pieces, left to right (dynamic programming over the pieces)."""
+        return self.best(log_probs)[1]
+
+    def best(self, log_probs) -> tuple[float, list[Candidate]]:
+        """As `choose`, with the grouping's score: its readings' log-probabilities and the priors."""
         scores = iter(log_probs)
         total = [c.prior + (0.0 if c.dropped else max(float(next(scores)), FLOOR_LOG_PROB))
                  for c in self.candidates]
@@ -168,15 +174,15 @@ class LinePieces:
             if c.first == 0:
                 best[k] = total[k]
                 continue
-            options = [(best[j] - self._between(self.candidates[j], c), j) for j in ending[c.first]]
+            options = [(best[j] - self.parting_cost(self.candidates[j], c), j) for j in ending[c.first]]
             value, back[k] = max(options)
             best[k] = value + total[k]
         k = max(ending[len(self.pieces)], key=best.__getitem__)
-        path = []
+        value, path = best[k], []
         while k is not None:
             path.append(self.candidates[k])
             k = back[k]
-        return [c for c in reversed(path) if not c.dropped]
+        return value, [c for c in reversed(path) if not c.dropped]
 
 
 def line_from_image(value) -> LinePieces:
@@ -281,16 +287,17 @@ def _cut(piece: Piece, height: float, pen: float, bend: bool = True) -> list[Pie
         middle = np.abs(np.arange(x, end) - (x + end - 1) / 2) * 1e-3  # ties: the run's middle
         runs.append((float((ink[x:end] + middle).min()), x + int(np.argmin(ink[x:end] + middle))))
         x = end
-    ends = []
+    columns, ends = np.arange(piece.width), {}
     for _, cut in sorted(runs)[:int(piece.width / (CUT_EVERY * height))]:
-        if all(abs(cut - other) >= edge for other in ends):
-            ends.append(cut)
+        path = _path(came, cut)
+        left = (piece.pixels & (columns < path[:, None])).sum()
+        if 0 < left < piece.pixels.sum() and all(abs(cut - other) >= edge for other in ends):
+            ends[cut] = path  # (a path round the ink, parting nothing, is no cut)
     if not ends:
         return [piece]
-    paths = [_path(came, x) for x in sorted(ends)]
+    paths = [ends[x] for x in sorted(ends)]
     for k in range(1, len(paths)):  # paths never cross: each keeps to the right of the one before
         paths[k] = np.maximum(paths[k], paths[k - 1])
-    columns = np.arange(piece.width)
     parts = []
     for left, right in zip([None, *paths], [*paths, None]):
         own = piece.pixels.copy()

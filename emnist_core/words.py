@@ -1,0 +1,174 @@
+"""An English word list as a prior on what a line of letters says: an opt-in way to read a word
+(`Predictor.read_line(..., words=True)`, `--words`, the page's "An English word").
+
+The line is read twice over the same candidate characters (segment.LinePieces): once as any string of
+letters (the grouping and letters read best), and once as each word of the list (for every word, the
+grouping of the pieces that reads best as that word's letters, by dynamic programming over all words of
+one length at once). The two meet in one mixture: a line is a word of the list, as often as it is used
+(wordfreq's frequencies), with probability IN_LIST, and any string of letters otherwise, each letter
+one of 26; the model's readings are the likelihood, weighted against the language by LETTERS_WEIGHT.
+The more probable reading wins, so a word read "hWe" letter by letter becomes "huge", while a string
+that reads clearly as itself ("xqzv") stays as read.
+
+The list: the WORD_COUNT most frequent words of English in wordfreq (a-z only, Apache-2.0; its data
+CC BY-SA 4.0), loaded once on first use.
+"""
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+WORD_COUNT = 50_000  # the most frequent words of English, a-z only (wordfreq's "best" list)
+MAX_WORD = 20  # longer lines are not looked up: no word in the list is that long
+LENGTH_SLACK = 2  # words this many letters longer or shorter than the free reading are looked up too
+# The mixture, chosen on the dev lines (python -m bench.line_reading --words): see docs/RESULTS.md.
+IN_LIST = 0.9  # how often a line is a word of the list
+LETTERS_WEIGHT = 3.0  # the readings' log-probabilities count this much against the language's
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+class WordListUnavailable(RuntimeError):
+    """wordfreq is not installed: the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class WordList:
+    """Words by length: letters as indices into ALPHABET (N, length) and log P(word) within the list."""
+    by_length: dict  # length -> (letters int64 (N, length), log_prior float64 (N,), words tuple[str])
+
+    @classmethod
+    def from_frequencies(cls, frequencies: dict[str, float]) -> "WordList":
+        """{word: frequency} -> WordList over its words of a-z letters (single letters: a and i only)."""
+        words = [w for w in frequencies if re.fullmatch("[a-z]+", w) and (len(w) > 1 or w in "ai")]
+        total = sum(frequencies[w] for w in words)
+        by_length = {}
+        for length in sorted({len(w) for w in words}):
+            chosen = tuple(w for w in words if len(w) == length)
+            letters = np.array([[ALPHABET.index(c) for c in w] for w in chosen], np.int64)
+            log_prior = np.log(np.array([frequencies[w] for w in chosen], np.float64) / total)
+            by_length[length] = (letters, log_prior, chosen)
+        return cls(by_length)
+
+
+@functools.lru_cache(maxsize=1)
+def english() -> WordList:
+    """The WORD_COUNT most frequent English words, from wordfreq (raises WordListUnavailable without it)."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise WordListUnavailable("Reading as a word needs the word list of the wordfreq package: "
+                                  "pip install wordfreq") from None
+    frequencies = wordfreq.get_frequency_dict("en")
+    ranked = [w for w in wordfreq.top_n_list("en", 2 * WORD_COUNT) if re.fullmatch("[a-z]+", w)][:WORD_COUNT]
+    return WordList.from_frequencies({w: frequencies[w] for w in ranked})
+
+
+def letter_log_probs(probs: np.ndarray, labels: list[str]) -> np.ndarray:
+    """(N, classes) class probabilities -> (N, 26) log P(letter): a letter's classes summed (a and A)."""
+    letters = np.zeros((len(labels), len(ALPHABET)))
+    for k, label in enumerate(labels):
+        if label.lower() in ALPHABET:
+            letters[k, ALPHABET.index(label.lower())] = 1
+    return np.log(np.maximum(probs @ letters, 1e-30))
+
+
+@dataclass
+class WordReading:
+    word: str  # as the list spells it (lowercase)
+    path: list  # the chosen candidates (segment.Candidate), left to right, dropped pieces left out
+    score: float  # the mixture's log-score of reading the line as this word
+    free_score: float  # ... and of the best reading as any string of letters
+
+
+def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
+    """The line's best reading as a word of `word_list`, or None when any string of letters reads better.
+
+    `line`: segment.LinePieces; `scores`: (readable candidates, 26) log P(letter) of each candidate, in
+    `line.readable` order (-inf rows: unreadable); `free_length`: letters in the reading as any string."""
+    letter_scores = np.maximum(scores, line.floor_log_prob).astype(np.float32)
+    free_value, free_path = line.best(letter_scores.max(1))
+    free_score = (LETTERS_WEIGHT * free_value + len(free_path) * math.log(1 / len(ALPHABET))
+                  + math.log(1 - IN_LIST))
+    gains = _gains(line, letter_scores)
+    # Every word of a length is scored at once without the costs of parting neighbours (>= 0, so an upper
+    # bound); only the words whose bound beats the best exact score so far are scored exactly.
+    bounds = []
+    for length in range(max(1, free_length - LENGTH_SLACK), min(MAX_WORD, free_length + LENGTH_SLACK) + 1):
+        if length in word_list.by_length:
+            letters, log_prior, words = word_list.by_length[length]
+            totals = LETTERS_WEIGHT * _bound(line, gains, letters) + log_prior + math.log(IN_LIST)
+            bounds.extend((float(totals[k]), words[k], letters[k], float(log_prior[k]))
+                          for k in np.flatnonzero(totals > free_score))
+    best = None
+    for bound, word, letters, log_prior in sorted(bounds, key=lambda b: -b[0]):
+        if best is not None and bound <= best.score:
+            break  # no word left can beat it
+        value, path = _exact(line, gains, letters)
+        total = LETTERS_WEIGHT * value + log_prior + math.log(IN_LIST)
+        if path is not None and total > free_score and (best is None or total > best.score):
+            best = WordReading(word, path, total, free_score)
+    return best
+
+
+def _gains(line, letter_scores: np.ndarray) -> list:
+    """Each candidate's score for each letter (26,): its prior plus its reading; None for a dropped piece."""
+    readable = {id(c): k for k, c in enumerate(line.readable)}
+    return [None if c.dropped else c.prior + letter_scores[readable[id(c)]] for c in line.candidates]
+
+
+def _bound(line, gains: list, letters: np.ndarray) -> np.ndarray:
+    """(N,) for words `letters` (N, length): the best score of the line read as each word, over the
+    groupings of its pieces, without the costs of parting neighbours (>= the exact score)."""
+    n_words, length = letters.shape
+    # best[b][i]: (N,) the best score of pieces[:b] read as the first i letters of each word
+    best = np.full((len(line.pieces) + 1, length + 1, n_words), -np.inf, np.float32)
+    best[0, 0] = 0.0
+    for c, gain in zip(line.candidates, gains):  # in order of `first`: best[c.first] is complete
+        if gain is None:
+            np.maximum(best[c.stop], best[c.first] + c.prior, out=best[c.stop])
+        else:
+            np.maximum(best[c.stop, 1:], best[c.first, :-1] + gain[letters].T, out=best[c.stop, 1:])
+    return best[-1, length]
+
+
+def _exact(line, gains: list, letters: np.ndarray) -> tuple[float, list | None]:
+    """One word's best score and grouping (candidates, dropped pieces left out), with the parting costs
+    of LinePieces.best: dynamic programming over (candidate, letters read)."""
+    candidates, length = line.candidates, len(letters)
+    ending = {}
+    for k, c in enumerate(candidates):
+        ending.setdefault(c.stop, []).append(k)
+    best = np.full((len(candidates), length + 1), -np.inf)
+    back = np.full((len(candidates), length + 1), -1)
+    for k, (c, gain) in enumerate(zip(candidates, gains)):
+        step = 0 if gain is None else 1
+        for i in range(step, length + 1):
+            value = c.prior if gain is None else float(gain[letters[i - 1]])
+            if c.first == 0:
+                if i == step:
+                    best[k, i], back[k, i] = value, -1
+                continue
+            for j in ending.get(c.first, []):
+                option = best[j, i - step] - line.parting_cost(candidates[j], c) + value
+                if option > best[k, i]:
+                    best[k, i], back[k, i] = option, j
+    ends = ending[len(line.pieces)]
+    k = max(ends, key=lambda e: best[e, length])
+    value = float(best[k, length])
+    if not np.isfinite(value):
+        return value, None
+    path, i = [], length
+    while k >= 0:
+        c = candidates[k]
+        path.append(c)
+        k, i = back[k, i], i - (0 if gains[k] is None else 1)
+    return value, [c for c in reversed(path) if not c.dropped]
+
+
+def spelled(word: str, upper_odds: float) -> str:
+    """The word as the writer seems to have written it: in capitals when its letters that have both
+    cases in ByMerge read as capitals on the whole (`upper_odds`: their summed log-odds), else lowercase."""
+    return word.upper() if upper_odds > 0 else word
