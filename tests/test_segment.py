@@ -8,7 +8,7 @@ import pytest
 
 from emnist_core.preprocess import UnusableImage
 from emnist_core.predict import Predictor
-from emnist_core.segment import MAX_CHARACTERS
+from emnist_core.segment import MAX_CHARACTERS, Piece, _cut
 from emnist_core.strokes import StrokeDrawing
 
 from conftest import shared_path
@@ -149,6 +149,44 @@ def test_touching_characters_are_parted(predictor, strokes):
     assert len(found) == 4
     cut = found[2][0]
     assert lefts[2] - 0.3 * 80 <= cut <= lefts[2] + 4, (cut, lefts)  # in the stroke joining the rings
+
+
+def test_a_blob_is_cut_along_a_path_that_bends_round_letters_that_overlap():
+    """Two letters touching where their columns overlap (a foot reaching under the next letter's arm, as a
+    g's tail under a u): no straight cut parts them, a path bending between them does; strokes are still
+    cut straight down."""
+    height, width = 60, 57
+    left, right = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    left[:, 0:7] = left[50:60, 0:40] = True  # a stem and its foot, reaching right
+    right[:, 50:57] = right[0:7, 30:57] = True  # a stem and its arm, reaching left over the foot
+    right[54:57, 40:50] = True  # where the two touch
+    blob = left | right
+
+    def shares(bend):
+        parts = _cut(Piece(0, 0, width, height, blob), float(height), pen=7.0, bend=bend)
+        shares = []
+        for part in parts:
+            ink = np.zeros_like(blob)
+            ink[part.y0:part.y1, part.x0:part.x1] = part.pixels
+            shares.append((ink & left).sum() / ink.sum())
+        return shares
+    assert shares(bend=True) == [1.0, 0.0]  # the left letter whole, then the right one
+    assert any(0 < s < 1 for s in shares(bend=False))  # straight down, a part holds ink of both
+
+
+def test_parting_a_cut_blob_costs_more_than_parting_strokes_that_touch(predictor):
+    """One blob cut in two (CUT_COST) and two strokes drawn into each other (TOUCH_COST) are priced apart."""
+    from emnist_core.segment import CUT_COST, TOUCH_COST, line_from_drawing, line_from_image
+
+    image, _ = write_line("00", gap=0.2, touching="00")
+    blob = line_from_image(image)
+    drawing, _ = as_drawing("00", gap=0.2, touching="00")
+    strokes = line_from_drawing(drawing)
+    for line, cost in ((blob, CUT_COST), (strokes, TOUCH_COST)):
+        singles = {c.first: c for c in line.readable if c.stop == c.first + 1}
+        pairs = [(singles[i], singles[j]) for i, j in line.touching if i in singles and j in singles]
+        assert pairs and max(line.parting_cost(a, b) for a, b in pairs) >= cost
+    assert CUT_COST > TOUCH_COST
 
 
 def test_specks_are_dropped(predictor):
