@@ -2,7 +2,9 @@
 the model decide where one character ends.
 
 The line is first over-segmented into pieces: its blobs of ink (or, for a line drawn on the page, each
-stroke's own ink), with blobs wider than a narrow character cut where the ink is thinnest. Every run of
+stroke's own ink), with pieces wider than a narrow character cut along the paths from top to bottom
+that cross the least ink (for a blob, paths that bend round the ink of letters overlapping in their
+columns). Every run of
 up to MAX_GROUP consecutive pieces is a candidate character; the model reads all candidates in one
 batch, and dynamic programming picks the grouping of the pieces, left to right, whose readings are the
 most probable together: the sum of each group's log-probability of its reading, plus small priors on
@@ -96,6 +98,8 @@ class LinePieces:
     """A line cut into pieces, with every candidate character; `choose` picks the best grouping once
     the model has read the candidates (`inks`)."""
 
+    floor_log_prob = FLOOR_LOG_PROB  # what a candidate the model cannot read at all scores
+
     def __init__(self, pieces: list[Piece], height: float, scale: tuple[float, float], touching: set):
         self.pieces, self.height, self.scale, self.touching = pieces, height, scale, touching
         self.candidates = [c for first in range(len(pieces)) for c in self._starting_at(first)]
@@ -153,8 +157,6 @@ class LinePieces:
             cost += max(CUT_COST if self.pieces[i].source == self.pieces[j].source else TOUCH_COST
                         for i, j in parted)
         return cost
-
-    floor_log_prob = FLOOR_LOG_PROB
 
     def choose(self, log_probs) -> list[Candidate]:
         """The readable candidates' log-probabilities of their readings (in `readable` order) -> the

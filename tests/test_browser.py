@@ -185,19 +185,19 @@ def test_undo_clear_brush_sizes_and_tab_switches(browser, page_url):
 
 
 WORD, WORD_DRAWER = "cat", "drawer02"
+CLOSE_WORD = "house"  # written with letters close, as people write them; drawer05's h and o read poorly alone
 
 
-def test_write_a_word_on_the_line_canvas(browser, page_url, tmp_path):
-    letters = [STROKES / f"{c}_{WORD_DRAWER}.txt" for c in WORD]
+def write_on_line_canvas(page, word: str, drawer: str, gap: float, touch: bool = False) -> None:
+    """A drawer's letters written side by side on the line canvas, `gap` letter heights apart, with the
+    mouse or (touch) a finger."""
+    letters = [STROKES / f"{c}_{drawer}.txt" for c in word]
     if not all(p.is_file() for p in letters):
-        pytest.skip(f"stroke files for {WORD!r} are absent from {STROKES}")
-    page = open_page(browser, page_url, 1280, 900)
-    page.get_by_role("tab", name="Write a line").click()
-    page.wait_for_selector("#line-sketchpad canvas", state="visible", timeout=60_000)
-    page.locator("#line-read-as").get_by_label("Letters only").check()
+        pytest.skip(f"stroke files for {word!r} are absent from {STROKES}")
     box = page.locator("#line-sketchpad canvas").first.bounding_box()
-    height = box["height"] * 0.45  # the letters' height on screen
-    x = box["x"] + 0.1 * box["width"]
+    height = min(box["height"] * 0.45, box["width"] * 0.9 / (len(word) * (0.8 + gap)))  # the letters on screen
+    x = box["x"] + 0.05 * box["width"]
+    cdp = page.context.new_cdp_session(page) if touch else None
     for path in letters:
         strokes = read_strokes(path)
         points = np.concatenate(strokes)
@@ -206,22 +206,75 @@ def test_write_a_word_on_the_line_canvas(browser, page_url, tmp_path):
         for stroke in strokes:
             placed = (stroke - low) * scale + (x, box["y"] + 0.25 * box["height"])
             simple = cv2.approxPolyDP(placed.reshape(-1, 1, 2).astype(np.float32), SIMPLIFY_PX, False).reshape(-1, 2)
+            if touch:
+                for n, (px, py) in enumerate(simple):
+                    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart" if n == 0 else "touchMove",
+                                                          "touchPoints": [{"x": float(px), "y": float(py)}]})
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+                continue
             page.mouse.move(float(simple[0][0]), float(simple[0][1]))
             page.mouse.down()
             for px, py in simple[1:]:
                 page.mouse.move(float(px), float(py), steps=2)
             page.mouse.up()
-        x += size[0] * scale + 0.35 * height
-    page.get_by_role("button", name="Read the line").click()
+        x += size[0] * scale + gap * height
+
+
+def settled_line_text(page) -> str:
+    """The line's text once the readings sent while writing, and the button's, stop changing."""
     page.wait_for_function("() => document.querySelector('#line-text textarea')?.value.length > 0", timeout=60_000)
     text, since = page.input_value("#line-text textarea"), time.monotonic()
-    while time.monotonic() - since < SETTLE_S:  # the readings sent while writing, then the button's
+    while time.monotonic() - since < SETTLE_S:
         time.sleep(0.1)
         if page.input_value("#line-text textarea") != text:
             text, since = page.input_value("#line-text textarea"), time.monotonic()
     page.wait_for_function("() => document.querySelector('#line-seen img')?.naturalWidth > 0", timeout=30_000)
+    return text
+
+
+def open_line_tab(page, choice: str) -> None:
+    page.get_by_role("tab", name="Write a line").click()
+    page.wait_for_selector("#line-sketchpad canvas", state="visible", timeout=60_000)
+    page.locator("#line-read-as").get_by_label(choice).check()
+
+
+def test_write_a_word_on_the_line_canvas(browser, page_url, tmp_path):
+    page = open_page(browser, page_url, 1280, 900)
+    open_line_tab(page, "Letters only")
+    write_on_line_canvas(page, WORD, WORD_DRAWER, gap=0.35)
+    page.get_by_role("button", name="Read the line").click()
+    text = settled_line_text(page)
     save_screenshot(page, tmp_path / "demo_line.png")
     assert len(text) == len(WORD) and char_accuracy(WORD, text) >= 2 / 3, f"wrote {WORD!r}, read {text!r}"
+    page.close()
+
+
+def test_an_english_word_written_close_is_read_as_the_word(browser, page_url, tmp_path):
+    pytest.importorskip("wordfreq", reason="the word list is the wordfreq package (requirements.txt)")
+    page = open_page(browser, page_url, 1280, 900)
+    open_line_tab(page, "An English word")
+    write_on_line_canvas(page, CLOSE_WORD, "drawer05", gap=0.08)
+    text = settled_line_text(page)  # read as the letters were written, no button pressed
+    save_screenshot(page, tmp_path / "demo_line_word.png")
+    assert text == CLOSE_WORD, f"wrote {CLOSE_WORD!r}, read {text!r}"
+    assert "Read as the word" in page.inner_text("#line-details")
+    page.close()
+
+
+def test_phone_line_tab_by_touch(browser, page_url, tmp_path):
+    pytest.importorskip("wordfreq", reason="the word list is the wordfreq package (requirements.txt)")
+    page = open_page(browser, page_url, PHONE["width"], PHONE["height"], touch=True)
+    open_line_tab(page, "An English word")
+    box = page.locator("#line-sketchpad canvas").first.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
+    scrolled = page.evaluate("window.scrollY")
+    write_on_line_canvas(page, WORD, WORD_DRAWER, gap=0.3, touch=True)
+    assert page.evaluate(INK, "#line-sketchpad") > 200
+    assert page.evaluate("window.scrollY") == scrolled, "writing with a finger scrolled the page"
+    text = settled_line_text(page)
+    save_screenshot(page, tmp_path / "demo_phone_line.png")
+    assert text == WORD, f"wrote {WORD!r}, read {text!r}"
     page.close()
 
 

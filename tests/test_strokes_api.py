@@ -79,6 +79,8 @@ def test_api_reads_a_line_of_strokes(client):  # noqa: F811
     text, details, boxes, seen = client.predict(one_line([SEVEN, ONE, ONE, SEVEN]), "digits",
                                                 api_name="/read_line_strokes")
     assert text == "7117" and Path(boxes).is_file() and Path(seen).is_file(), details
+    text, details, boxes, _ = client.predict(one_line([SEVEN, ONE, ONE, SEVEN]), "word", api_name="/read_line_strokes")
+    assert text and text.isalpha() and "word" in details and Path(boxes).is_file()  # letters, read as a word or not
 
 
 def test_the_old_api_still_takes_a_sketchpad_value(client, tmp_path):  # noqa: F811
