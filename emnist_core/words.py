@@ -24,6 +24,7 @@ import numpy as np
 WORD_COUNT = 50_000  # the most frequent words of English, a-z only (wordfreq's "best" list)
 MAX_WORD = 20  # longer lines are not looked up: no word in the list is that long
 LENGTH_SLACK = 2  # words this many letters longer or shorter than the free reading are looked up too
+MAX_EXACT = 100  # words scored exactly at most, best bounds first (on the dev lines: 1, at most 4)
 # The mixture, chosen on the dev lines (python -m bench.line_reading --words): see docs/RESULTS.md.
 IN_LIST = 0.9  # how often a line is a word of the list
 LETTERS_WEIGHT = 3.0  # the readings' log-probabilities count this much against the language's
@@ -103,7 +104,7 @@ def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
             bounds.extend((float(totals[k]), words[k], letters[k], float(log_prior[k]))
                           for k in np.flatnonzero(totals > free_score))
     best = None
-    for bound, word, letters, log_prior in sorted(bounds, key=lambda b: -b[0]):
+    for bound, word, letters, log_prior in sorted(bounds, key=lambda b: -b[0])[:MAX_EXACT]:
         if best is not None and bound <= best.score:
             break  # no word left can beat it
         value, path = _exact(line, gains, letters)
