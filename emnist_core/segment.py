@@ -323,6 +323,8 @@ def _cheapest_paths(pixels: np.ndarray, edge: int, step_cost: float) -> tuple[np
     height, width = cost.shape
     cost[:, :edge] = cost[:, width - edge:] = np.inf
     total, came = cost[0].copy(), np.zeros(cost.shape, np.int8)
+    if step_cost == np.inf:  # straight down: each column's ink
+        return cost.sum(0), came
     options = np.full((3, width), np.inf, np.float32)
     for y in range(1, height):
         options[0, 1:] = total[:-1] + step_cost  # from the upper left
