@@ -186,7 +186,9 @@ def _centre_lines(drawing: StrokeDrawing, canvas: np.ndarray, scale: float, pad:
     value `value(k)` for stroke k: what render_drawing and stroke_map both start from."""
     shift = 4  # sub-pixel precision for OpenCV's drawing
     for k, stroke in enumerate(drawing.strokes):
-        pts = np.round((stroke * scale + pad) * (1 << shift)).astype(np.int32)
+        # A canvas pixel's centre is at +0.5 (the browser's convention), OpenCV's at its index: without
+        # the half-pixel shift a dot at (1.5, 1.5) was drawn on pixel (2, 2), and a thin brush missed it.
+        pts = np.round((stroke * scale - 0.5 + pad) * (1 << shift)).astype(np.int32)
         if len(pts) == 1:
             pts = np.repeat(pts, 2, axis=0)  # a dot: OpenCV draws nothing for a one-point polyline
         cv2.polylines(canvas, [pts], False, value(k), 1, cv2.LINE_8, shift)

@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from emnist_core import strokes as strokes_module
@@ -130,6 +130,7 @@ stroke = st.lists(st.tuples(coordinate, coordinate).map(list), min_size=0, max_s
 @settings(max_examples=60, deadline=None)
 @given(strokes=st.lists(stroke, max_size=8), brush=st.floats(BRUSH_RANGE[0], BRUSH_RANGE[1]),
        width=st.integers(SIDE_RANGE[0], 600), height=st.integers(SIDE_RANGE[0], 600), as_text=st.booleans())
+@example(strokes=[[[1.5, 1.5]]], brush=1.0, width=16, height=16, as_text=False)  # a dot on a pixel's centre
 def test_any_drawing_parses_to_its_points_or_is_refused_with_a_message(strokes, brush, width, height, as_text):
     """Whatever the strokes, parse_drawing gives back exactly the non-empty strokes sent (or a message),
     and the render is a (height, width) black-on-white image with ink at every point inside the canvas."""
