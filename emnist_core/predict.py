@@ -227,7 +227,7 @@ class Predictor:
         return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
 
     def _upper_odds(self, word: str, probs: np.ndarray) -> float:
-        """Summed log-odds of capital over small letter, over the word's letters that ByMerge keeps in
+        """Mean log-odds of capital over small letter, over the word's letters that ByMerge keeps in
         both cases (a, b, d, e, f, g, h, n, q, r, t): > 0 when the word was written in capitals."""
         index = {label: k for k, label in enumerate(self.labels)}
         odds = [np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .preprocess import INK_LEVEL, MAX_INK_SHARE, UnusableImage, ink_map, stroke_width, to_rgba
+from .preprocess import INK_LEVEL, MAX_INK_SHARE, UnusableImage, ink_map, pad, stroke_width, to_rgba
 
 LINE_MAX_SIDE = 2048  # longer lines are shrunk to this first: 64 characters still get ~30 px each
 MAX_CHARACTERS = 64  # a line with more is refused: reading it would hold the model for too long
@@ -103,6 +103,9 @@ class LinePieces:
     def __init__(self, pieces: list[Piece], height: float, scale: tuple[float, float], touching: set):
         self.pieces, self.height, self.scale, self.touching = pieces, height, scale, touching
         self.candidates = [c for first in range(len(pieces)) for c in self._starting_at(first)]
+        self.ending = {}  # piece index -> indices of the candidates that stop there: a grouping's steps
+        for k, c in enumerate(self.candidates):
+            self.ending.setdefault(c.stop, []).append(k)
 
     def _starting_at(self, first: int) -> list[Candidate]:
         piece = self.pieces[first]
@@ -138,7 +141,7 @@ class LinePieces:
         own = np.zeros((candidate.y1 - candidate.y0, candidate.x1 - candidate.x0), bool)
         for p in self.pieces[candidate.first:candidate.stop]:
             own[p.y0 - candidate.y0:p.y1 - candidate.y0, p.x0 - candidate.x0:p.x1 - candidate.x0] |= p.pixels
-        return np.pad(own, max(2, int(CROP_MARGIN * max(own.shape))))
+        return pad(own, max(2, int(CROP_MARGIN * max(own.shape))))
 
     def box(self, candidate: Candidate) -> tuple[int, int, int, int]:
         """The candidate's box in the input's own pixels (x0, y0, x1, y1), x1 and y1 exclusive."""
@@ -168,9 +171,7 @@ class LinePieces:
         scores = iter(log_probs)
         total = [c.prior + (0.0 if c.dropped else max(float(next(scores)), FLOOR_LOG_PROB))
                  for c in self.candidates]
-        ending = {}  # stop -> indices of candidates ending there
-        for k, c in enumerate(self.candidates):
-            ending.setdefault(c.stop, []).append(k)
+        ending = self.ending
         best, back = [0.0] * len(self.candidates), [None] * len(self.candidates)
         for k, c in enumerate(self.candidates):  # candidates are in order of `first`: predecessors come first
             if c.first == 0:
@@ -291,10 +292,12 @@ def _cut(piece: Piece, height: float, pen: float, bend: bool = True) -> list[Pie
         x = end
     columns, ends = np.arange(piece.width), {}
     for _, cut in sorted(runs)[:int(piece.width / (CUT_EVERY * height))]:
+        if any(abs(cut - other) < edge for other in ends):
+            continue
         path = _path(came, cut)
         left = (piece.pixels & (columns < path[:, None])).sum()
-        if 0 < left < piece.pixels.sum() and all(abs(cut - other) >= edge for other in ends):
-            ends[cut] = path  # (a path round the ink, parting nothing, is no cut)
+        if 0 < left < piece.pixels.sum():  # a path round the ink, parting nothing, is no cut
+            ends[cut] = path
     if not ends:
         return [piece]
     paths = [ends[x] for x in sorted(ends)]

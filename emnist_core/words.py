@@ -139,24 +139,22 @@ def _exact(line, gains: list, letters: np.ndarray) -> tuple[float, list | None]:
     """One word's best score and grouping (candidates, dropped pieces left out), with the parting costs
     of LinePieces.best: dynamic programming over (candidate, letters read)."""
     candidates, length = line.candidates, len(letters)
-    ending = {}
-    for k, c in enumerate(candidates):
-        ending.setdefault(c.stop, []).append(k)
     best = np.full((len(candidates), length + 1), -np.inf)
     back = np.full((len(candidates), length + 1), -1)
     for k, (c, gain) in enumerate(zip(candidates, gains)):
         step = 0 if gain is None else 1
+        before = [(j, line.parting_cost(candidates[j], c)) for j in line.ending.get(c.first, [])]
         for i in range(step, length + 1):
             value = c.prior if gain is None else float(gain[letters[i - 1]])
             if c.first == 0:
                 if i == step:
                     best[k, i], back[k, i] = value, -1
                 continue
-            for j in ending.get(c.first, []):
-                option = best[j, i - step] - line.parting_cost(candidates[j], c) + value
+            for j, parting in before:
+                option = best[j, i - step] - parting + value
                 if option > best[k, i]:
                     best[k, i], back[k, i] = option, j
-    ends = ending[len(line.pieces)]
+    ends = line.ending[len(line.pieces)]
     k = max(ends, key=lambda e: best[e, length])
     value = float(best[k, length])
     if not np.isfinite(value):
@@ -171,5 +169,5 @@ def _exact(line, gains: list, letters: np.ndarray) -> tuple[float, list | None]:
 
 def spelled(word: str, upper_odds: float) -> str:
     """The word as the writer seems to have written it: in capitals when its letters that have both
-    cases in ByMerge read as capitals on the whole (`upper_odds`: their summed log-odds), else lowercase."""
+    cases in ByMerge read as capitals on the whole (`upper_odds`: their mean log-odds), else lowercase."""
     return word.upper() if upper_odds > 0 else word
