@@ -83,24 +83,34 @@ def screen_strokes(page, strokes_file: Path, char_size: float = 0.55) -> list[np
             for stroke in fit_strokes(read_strokes(strokes_file), round(side), char_size=char_size)]
 
 
+def mouse_stroke(page, points) -> None:
+    """One pen path (page pixels) drawn with the mouse."""
+    page.mouse.move(float(points[0][0]), float(points[0][1]))
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(float(x), float(y), steps=2)
+    page.mouse.up()
+
+
+def touch_stroke(cdp, points) -> None:
+    """One pen path drawn with a finger: CDP touch events, which the page sees as pointer events of type touch."""
+    for n, (x, y) in enumerate(points):
+        kind = "touchStart" if n == 0 else "touchMove"
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": float(x), "y": float(y)}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
 def draw(page, strokes_file: Path, char_size: float = 0.55):
     """Draw the pen paths of an Omniglot stroke file on the character canvas with the mouse."""
     for points in screen_strokes(page, strokes_file, char_size):
-        page.mouse.move(float(points[0][0]), float(points[0][1]))
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(float(x), float(y), steps=2)
-        page.mouse.up()
+        mouse_stroke(page, points)
 
 
 def draw_by_touch(page, strokes_file: Path, char_size: float = 0.55):
-    """The same with a finger: CDP touch events, which the page sees as pointer events of type touch."""
+    """The same with a finger."""
     cdp = page.context.new_cdp_session(page)
     for points in screen_strokes(page, strokes_file, char_size):
-        for n, (x, y) in enumerate(points):
-            kind = "touchStart" if n == 0 else "touchMove"
-            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": float(x), "y": float(y)}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        touch_stroke(cdp, points)
 
 
 def settled_reading(page) -> str:
@@ -207,16 +217,9 @@ def write_on_line_canvas(page, word: str, drawer: str, gap: float, touch: bool =
             placed = (stroke - low) * scale + (x, box["y"] + 0.25 * box["height"])
             simple = cv2.approxPolyDP(placed.reshape(-1, 1, 2).astype(np.float32), SIMPLIFY_PX, False).reshape(-1, 2)
             if touch:
-                for n, (px, py) in enumerate(simple):
-                    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart" if n == 0 else "touchMove",
-                                                          "touchPoints": [{"x": float(px), "y": float(py)}]})
-                cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-                continue
-            page.mouse.move(float(simple[0][0]), float(simple[0][1]))
-            page.mouse.down()
-            for px, py in simple[1:]:
-                page.mouse.move(float(px), float(py), steps=2)
-            page.mouse.up()
+                touch_stroke(cdp, simple)
+            else:
+                mouse_stroke(page, simple)
         x += size[0] * scale + gap * height
 
 
