@@ -49,16 +49,16 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor
-from emnist_core.preprocess import MAX_LAYERS, MAX_SIDE, UnusableImage, check_image_size, quoted, to_rgba
+from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
-from emnist_core.strokes import parse_drawing, render_drawing
+from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, parse_drawing, render_drawing
 from emnist_core.words import WordListUnavailable, english
 
 TITLE = "EMNIST Sketchpad"  # the page, the README and the Space go by this one name
-CANVAS = 400  # canvas pixels; the preprocessing reduces any drawing to 28x28 anyway
-BRUSH_RADIUS = 16  # CANVAS / 25: a mouse or finger stroke as thick, relatively, as EMNIST's pens
-BRUSHES = (10, BRUSH_RADIUS, 24)  # the three brush sizes the canvas offers (radii, canvas pixels)
+CANVAS = CHARACTER_CANVAS  # canvas pixels; the preprocessing reduces any drawing to 28x28 anyway
+BRUSHES = CHARACTER_BRUSHES  # the three brush sizes the canvas offers (radii, canvas pixels)
+BRUSH_RADIUS = BRUSHES[1]  # CANVAS / 25: a mouse or finger stroke as thick, relatively, as EMNIST's pens
 ZOOM = 10  # the 28x28 the model saw, shown 280x280 with square pixels
 MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads before they reach its temp folder
 EXAMPLES = sorted(str(p) for p in shipped_file("examples").glob("*.png"))
@@ -424,13 +424,13 @@ def read_drawn_character(predictor: Predictor, value, only: str | None = None):
     """Stroke JSON from the page or an API client -> read_character's outputs; an empty canvas gives
     the opening message, bad JSON a message for people."""
     try:
-        image = render_drawing(parse_drawing(value, blank=START_MESSAGE), max_side=MAX_SIDE)
+        drawing = parse_drawing(value, blank=START_MESSAGE)
     except UnusableImage as problem:
         return None, str(problem), None
     except Exception as error:
         log_failure("could not read a drawing", error)
         return None, "Sorry, that drawing could not be read. Try drawing the character again.", None
-    return read_character(predictor, image, only)
+    return read_character(predictor, drawing, only)
 
 
 def reading_bar(top5: dict | None, verdict: str) -> str:
@@ -628,10 +628,9 @@ def correct_drawn(predictor: Predictor, store: CorrectionStore, value, meant) ->
     the strokes themselves are kept as the original drawing."""
     try:
         drawing = parse_drawing(value, blank=START_MESSAGE)
-        image = render_drawing(drawing, max_side=MAX_SIDE)
     except UnusableImage as problem:
         return f"Not kept: {problem}"
-    return keep_correction(store, predictor, image, meant, drawing=drawing.to_json())
+    return keep_correction(store, predictor, drawing, meant, drawing=drawing.to_json())
 
 
 def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas: gr.HTML):

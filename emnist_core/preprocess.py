@@ -505,6 +505,9 @@ def _crop(mask: np.ndarray) -> np.ndarray:
 
 def prepare(value, transposed: bool = True) -> Prepared:
     """Any supported input -> what the model sees (transposed like EMNIST when `transposed`)."""
-    upright = emnist_from_ink(ink_map(to_rgba(value)))
-    return Prepared(model_input=np.ascontiguousarray(upright.T if transposed else upright),
-                    upright=upright)
+    return prepared(emnist_from_ink(ink_map(to_rgba(value))), transposed)
+
+
+def prepared(upright: np.ndarray, transposed: bool = True) -> Prepared:
+    """An upright 28x28 character and the same in the model's orientation (transposed like EMNIST)."""
+    return Prepared(model_input=np.ascontiguousarray(upright.T if transposed else upright), upright=upright)
