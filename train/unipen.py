@@ -15,7 +15,8 @@ are those of the data's PROVENANCE.txt, each tested in tests/test_unipen.py:
   * pen-down points at exactly (0, 0) are the digitiser's "no position" and are dropped.
 A file or segment that cannot be read is counted and named in the summary, never a crash: binary or
 over-large files, includes that leave the folder, loop or nest too deep, delineations past the end,
-labels that are no character. Each character's own size is left to the renderer (ibm changes units).
+labels that are no character, ink of one point (a tap, no character: 4 of mot's and val's letters).
+Each character's own size is left to the renderer (ibm changes units).
 """
 
 import argparse
@@ -185,7 +186,7 @@ def _read_into(root: Path, path: Path, state: _FileState, summary: Summary, stac
     name, line = path.relative_to(root).as_posix(), 1 + parts[0].count(b"\n")
     for keyword, argument in zip(parts[1::2], parts[2::2]):
         keyword = keyword.decode("ascii")
-        where, line = f"{name}:{line}", line + 1 + argument.count(b"\n")
+        where, line = f"{name}:{line}", line + argument.count(b"\n")  # the argument ends with its own line's newline
         if keyword in ("PEN_DOWN", "PEN_UP"):
             points = _points(argument, state.columns, where)
             if keyword == "PEN_DOWN" or len(points):  # an empty .PEN_UP only ends a pen-down
@@ -235,9 +236,10 @@ def _include(root: Path, name: str, state: _FileState, summary: Summary, stack: 
 
 def _points(argument: bytes, columns: int, where: str) -> np.ndarray:
     """A pen block's rows -> (K, 2) float64 of their first two numbers."""
-    try:
+    first_row = argument.lstrip().split(b"\n", 1)[0].split()
+    try:  # rows as .COORD says (the first row tells; a count that merely divides evenly is no proof)
         values = np.array(argument.split(), np.float64)
-        if values.size % columns == 0:
+        if len(first_row) == columns and values.size % columns == 0:
             return values.reshape(-1, columns)[:, :2]
     except ValueError:
         pass
@@ -307,6 +309,8 @@ def _segment(argument: str, state: _FileState, site: str, category: str, name: s
                 strokes.append((points * component.scale * (1, -1)).astype(np.float32))
     if not strokes:
         raise _Unreadable("segment without ink", f"{delineation[:40]} {quoted[:20]!r}")
+    if not np.ptp(np.concatenate(strokes), axis=0).any():  # mot and val: four letters of one pen tap each
+        raise _Unreadable("segment of a single point", f"{delineation[:40]} {quoted[:20]!r}")
     return Sample(label, tuple(strokes), site, f"{site}/{first.writer}", category, first.style, name)
 
 
