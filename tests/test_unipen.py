@@ -351,6 +351,17 @@ def test_the_size_limit_applies_to_every_file(tmp_path, monkeypatch):
     assert summary.problems == {"file too large": 1}
 
 
+def test_includes_that_fan_out_stop_at_the_read_limit(tmp_path, monkeypatch):
+    # Six levels that each include the next twenty times: 20**6 files to read without a limit.
+    monkeypatch.setattr(unipen, "MAX_READ_BYTES", 1 << 20)
+    fan = {f"include/bad/{k}.inc": PEN + f".INCLUDE bad/{k + 1}.inc\n" * 20 for k in range(6)}
+    folder = bad_site(tmp_path, {"data/1a/bad/b.dat": ".INCLUDE bad/0.inc\n" + OK, **fan, "include/bad/6.inc": PEN})
+    samples, summary = read(folder)
+    assert sorted(s.label for s in samples) == ["1", "2"]
+    assert summary.problems == {"includes too large in all": 1}
+    assert summary.named["includes too large in all"][0].startswith("data/1a/bad/b.dat: over 1 MiB read")
+
+
 def test_the_summary_names_at_most_a_few_files_per_kind(tmp_path):
     segments = "".join(f'.SEGMENT CHARACTER {9 + k} ? "1"\n' for k in range(12))
     _, summary = read(one_site(tmp_path, segments, PEN))

@@ -14,8 +14,9 @@ are those of the data's PROVENANCE.txt, each tested in tests/test_unipen.py:
     canvas); .X/.Y_POINTS_PER_MM or _PER_INCH scale each axis (to millimetres) where given;
   * pen-down points at exactly (0, 0) are the digitiser's "no position" and are dropped.
 A file or segment that cannot be read is counted and named in the summary, never a crash: binary or
-over-large files, includes that leave the folder, loop or nest too deep, delineations past the end,
-labels that are no character, ink of one point (a tap, no character: 4 of mot's and val's letters).
+over-large files, includes that leave the folder, loop, nest too deep or add up to too much,
+delineations past the end, labels that are no character, ink of one point (a tap, no character: 4 of
+mot's and val's letters).
 Each character's own size is left to the renderer (ibm changes units).
 """
 
@@ -34,6 +35,8 @@ CATEGORIES = {"1a": "digits", "1b": "upper case", "1c": "lower case", "7": "word
 CHARACTER_CATEGORIES = ("1a", "1b", "1c")
 MAX_FILE_BYTES = 16 << 20  # the largest include here is ~1 MB; a larger file is named and skipped
 MAX_INCLUDE_DEPTH = 8  # includes nest two deep in this data
+MAX_READ_BYTES = 64 << 20  # one data file and all it includes (each file counts 1 KiB more): at most 5 MiB here;
+# bounds a file that includes one large file many times, or includes that fan out at every level
 MAX_LABEL_CHARS = 64  # a word's label; longer ones are not read (a word of 40 letters still is)
 MAX_NAMED = 5  # files named per kind of problem in the summary
 MM_PER_INCH = 25.4
@@ -104,6 +107,7 @@ class _FileState:
         self.scale = [1.0, 1.0]  # millimetres per unit, x and y
         self.writer, self.style = writer, ""
         self.segments: list[tuple[str, str]] = []  # (argument, where)
+        self.read_bytes = 0  # of this file and its includes, toward MAX_READ_BYTES
 
 
 def find_root(folder: str | Path) -> Path:
@@ -179,6 +183,9 @@ def _read_into(root: Path, path: Path, state: _FileState, summary: Summary, stac
         raise _Unreadable("file that cannot be opened", f"{path.name} ({error.strerror})") from None
     if size > MAX_FILE_BYTES:
         raise _Unreadable("file too large", f"{path.name} is {size / 1e6:.0f} MB (at most {MAX_FILE_BYTES >> 20} MiB)")
+    state.read_bytes += size + 1024
+    if state.read_bytes > MAX_READ_BYTES:
+        raise _Unreadable("includes too large in all", f"over {MAX_READ_BYTES >> 20} MiB read, at {path.name}")
     raw = path.read_bytes()
     if b"\0" in raw:
         raise _Unreadable("binary file", path.name)
