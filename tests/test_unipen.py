@@ -262,10 +262,6 @@ def bad_site(tmp_path: Path, files: dict) -> Path:
 
 # (files beside GOOD, the kind of problem, where it is named, labels read from the bad site)
 BAD_CASES = {
-    "truncated in a block": (
-        {"data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK + '.SEGMENT CHARACTER 2 ? "8"\n',
-         "include/bad/b.inc": down(*line(0)) + ".PEN_UP\n.PEN_DOWN\n10 5\n11 5\n1"},
-        "point rows that are not numbers", "data/1a/bad/b.dat: include/bad/b.inc:7: b'1'", []),
     "truncated after a row": (  # the pen data ends inside the second block: its segment is past the end
         {"data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK + '.SEGMENT CHARACTER 2 ? "8"\n',
          "include/bad/b.inc": down(*line(0)) + ".PEN_UP\n.PEN_DOWN\n10 5\n11 5\n"},
@@ -323,6 +319,28 @@ def test_bad_input_is_named_and_nothing_else_is_lost(tmp_path, case):
     assert set(summary.problems) == {kind}
     assert summary.named[kind][0].startswith(where), summary.named[kind]
     assert kind in summary.text()
+
+
+def test_a_file_cut_inside_a_row_loses_only_the_segments_on_that_block(tmp_path):
+    # The block's keyword lines still number the components: the segment before the cut is read.
+    folder = bad_site(tmp_path, {
+        "data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK + '.SEGMENT CHARACTER 1 ? "8"\n',
+        "include/bad/b.inc": down(*line(0)) + ".PEN_UP\n.PEN_DOWN\n10 5\n11 5\n1"})
+    samples, summary = read(folder)
+    assert sorted(s.label for s in samples) == ["1", "2", "7"]
+    assert summary.problems == {"point rows that are not numbers": 1, "segment on unreadable points": 1}
+    assert summary.named["point rows that are not numbers"] == ["include/bad/b.inc:7: b'1'"]
+    assert summary.named["segment on unreadable points"] == ["data/1a/bad/b.dat:3: component 1 in 1 '8'"]
+
+
+@pytest.mark.parametrize("rows", ["nan 5\n6 7\n", "1 2\n3 inf\n", "1 2 0\n3 -inf 0\n"])
+def test_points_that_are_not_finite_are_named(tmp_path, rows):
+    folder = bad_site(tmp_path, {
+        "data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK + '.SEGMENT CHARACTER 1 ? "8"\n',
+        "include/bad/b.inc": PEN.replace(".PEN_DOWN\n10 5", ".PEN_DOWN\n" + rows + "10 5")})
+    samples, summary = read(folder)
+    assert sorted(s.label for s in samples) == ["1", "2", "7"]
+    assert summary.named["point rows that are not numbers"] == ["include/bad/b.inc:7: not finite"]
 
 
 def test_the_two_malformed_delineations_are_each_named(tmp_path):

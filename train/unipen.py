@@ -96,6 +96,7 @@ class _Component:
     scale: tuple[float, float]
     writer: str
     style: str
+    broken: bool = False  # its rows were not numbers (a truncated file): no segment on it is read
 
 
 class _FileState:
@@ -195,10 +196,14 @@ def _read_into(root: Path, path: Path, state: _FileState, summary: Summary, stac
         keyword = keyword.decode("ascii")
         where, line = f"{name}:{line}", line + argument.count(b"\n")  # the argument ends with its own line's newline
         if keyword in ("PEN_DOWN", "PEN_UP"):
-            points = _points(argument, state.columns, where)
-            if keyword == "PEN_DOWN" or len(points):  # an empty .PEN_UP only ends a pen-down
+            try:
+                points, broken = _points(argument, state.columns, where), False
+            except _Unreadable as problem:  # the numbering still holds: only the segments on this block are lost
+                summary.problem(problem.kind, problem.detail)
+                points, broken = np.zeros((0, 2)), True
+            if keyword == "PEN_DOWN" or len(points) or broken:  # an empty .PEN_UP only ends a pen-down
                 state.components.append(_Component(keyword == "PEN_DOWN", points, tuple(state.scale),
-                                                   state.writer, state.style))
+                                                   state.writer, state.style, broken))
             continue
         text = argument.decode("latin-1").strip()
         if keyword == "INCLUDE":
@@ -244,22 +249,27 @@ def _include(root: Path, name: str, state: _FileState, summary: Summary, stack: 
 def _points(argument: bytes, columns: int, where: str) -> np.ndarray:
     """A pen block's rows -> (K, 2) float64 of their first two numbers."""
     first_row = argument.lstrip().split(b"\n", 1)[0].split()
+    points = None
     try:  # rows as .COORD says (the first row tells; a count that merely divides evenly is no proof)
         values = np.array(argument.split(), np.float64)
         if len(first_row) == columns and values.size % columns == 0:
-            return values.reshape(-1, columns)[:, :2]
+            points = values.reshape(-1, columns)[:, :2]
     except ValueError:
         pass
-    rows = []  # rows of uneven length, or text among the numbers: row by row
-    for row in argument.splitlines():
-        numbers = row.split()
-        if not numbers:
-            continue
-        try:
-            rows.append((float(numbers[0]), float(numbers[1])))
-        except (ValueError, IndexError):
-            raise _Unreadable("point rows that are not numbers", f"{where}: {row[:40]!r}") from None
-    return np.array(rows, np.float64).reshape(-1, 2)
+    if points is None:  # rows of uneven length, or text among the numbers: row by row
+        rows = []
+        for row in argument.splitlines():
+            numbers = row.split()
+            if not numbers:
+                continue
+            try:
+                rows.append((float(numbers[0]), float(numbers[1])))
+            except (ValueError, IndexError):
+                raise _Unreadable("point rows that are not numbers", f"{where}: {row[:40]!r}") from None
+        points = np.array(rows, np.float64).reshape(-1, 2)
+    if not np.isfinite(points).all():  # "nan" and "inf" parse as numbers, and no renderer draws them
+        raise _Unreadable("point rows that are not numbers", f"{where}: not finite")
+    return points
 
 
 def parse_delineation(text: str) -> list[tuple[int, int | None, int, int | None]]:
@@ -305,6 +315,8 @@ def _segment(argument: str, state: _FileState, site: str, category: str, name: s
             raise _Unreadable("delineation past the end", f"component {c1} of {len(state.components)} in {delineation[:40]}")
         for c in range(c0, c1 + 1):
             component = state.components[c]
+            if component.broken:
+                raise _Unreadable("segment on unreadable points", f"component {c} in {delineation[:40]} {quoted[:20]!r}")
             first = first or component
             if not component.down:
                 continue  # the hovering pen: no ink
