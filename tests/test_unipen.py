@@ -58,11 +58,6 @@ def one_site(tmp_path: Path, segments: str, pen: str, category: str = "1a", site
         f"include/{site}/x.inc": header + pen})
 
 
-def read(folder: Path, categories=unipen.CHARACTER_CATEGORIES):
-    samples, summary = read_unipen(folder, categories)
-    return samples, summary
-
-
 def xs(sample) -> list[list[float]]:
     """Each stroke's x coordinates: which points of which components the sample holds."""
     return [stroke[:, 0].tolist() for stroke in sample.strokes]
@@ -82,7 +77,7 @@ def test_components_are_numbered_through_the_file_and_its_nested_includes(tmp_pa
                            + down(*line(400)) + ".PEN_UP\n",
         "include/s/deeper/b.inc": block("PEN_UP", *line(200)) + ".DT 10\n" + down(*line(300)) + ".PEN_UP\n",
     })
-    samples, summary = read(folder)
+    samples, summary = read_unipen(folder)
     got = {s.label: xs(s) for s in samples}
     assert got == {"0": [[0, 1, 2, 3]], "1": [[100, 101, 102, 103]], "3": [[300, 301, 302, 303]],
                    "4": [[400, 401, 402, 403]],
@@ -118,7 +113,7 @@ def test_delineations_pick_components_and_points_inclusive_from_zero(tmp_path):
     forms = {"1": "0:1-1:2", "2": "0-1:1", "3": "0:2-1", "4": "0,2", "5": "0:1-0:2,2:3-2:3", "6": "1-2",
              "7": "2"}
     segments = "".join(f'.SEGMENT CHARACTER {d} ? "{label}"\n' for label, d in forms.items())
-    samples, summary = read(one_site(tmp_path, segments, pen))
+    samples, summary = read_unipen(one_site(tmp_path, segments, pen))
     assert not summary.problems
     assert {s.label: xs(s) for s in samples} == {
         "1": [[1, 2, 3], [10, 11, 12]],
@@ -142,14 +137,14 @@ def test_delineations_pick_components_and_points_inclusive_from_zero(tmp_path):
     ("", [(3, 4, 1000), (6, 8, 1010)]),
 ])
 def test_the_first_two_numbers_of_a_row_are_x_and_y(tmp_path, header, rows):
-    samples, summary = read(one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n', down(*rows), header=header))
+    samples, summary = read_unipen(one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n', down(*rows), header=header))
     assert not summary.problems
     assert samples[0].strokes[0].tolist() == [[3, -4], [6, -8]]
 
 
 def test_y_is_flipped_to_point_down(tmp_path):
     # UNIPEN's y points up: the pen going up the tablet goes up the image, to smaller y.
-    samples, _ = read(one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n', down((5, 10), (5, 20), (6, 30))))
+    samples, _ = read_unipen(one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n', down((5, 10), (5, 20), (6, 30))))
     assert samples[0].strokes[0][:, 1].tolist() == [-10, -20, -30]
     assert samples[0].strokes[0][:, 0].tolist() == [5, 5, 6]  # x is never mirrored
 
@@ -161,7 +156,7 @@ def test_y_is_flipped_to_point_down(tmp_path):
     ("", [100.0, -50.0]),
 ])
 def test_units_scale_each_axis_separately(tmp_path, header, expected):
-    samples, _ = read(one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n', down((100, 50), (0, 50)),
+    samples, _ = read_unipen(one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n', down((100, 50), (0, 50)),
                                header=header))
     assert samples[0].strokes[0][0].tolist() == pytest.approx(expected)
 
@@ -169,7 +164,7 @@ def test_units_scale_each_axis_separately(tmp_path, header, expected):
 def test_points_at_exactly_0_0_are_dropped_others_on_an_axis_kept(tmp_path):
     pen = down((0, 0), (3, 0), (0, 0), (0, 4), (5, 5), (0, 0)) + ".PEN_UP\n" + down((0, 0), (0, 0))
     segments = '.SEGMENT CHARACTER 0 ? "1"\n.SEGMENT CHARACTER 1 ? "2"\n'
-    samples, summary = read(one_site(tmp_path, segments, pen))
+    samples, summary = read_unipen(one_site(tmp_path, segments, pen))
     assert [s.label for s in samples] == ["1"]
     assert samples[0].strokes[0].tolist() == [[3, 0], [0, -4], [5, -5]]
     assert summary.problems == {"segment without ink": 1}  # a block of "no position" only
@@ -179,7 +174,7 @@ def test_ink_of_one_point_is_no_character(tmp_path):
     # mot and val have four letters whose ink is a single tap; PROVENANCE does not count them.
     pen = down((7, 7)) + ".PEN_UP\n" + down((7, 7), (7, 7)) + ".PEN_UP\n" + down((1, 1), (1, 2))
     segments = ".SEGMENT CHARACTER 0 ? \"k\"\n.SEGMENT CHARACTER 1 ? \"l\"\n.SEGMENT CHARACTER 2 ? \"i\"\n"
-    samples, summary = read(one_site(tmp_path, segments, pen, category="1c"))
+    samples, summary = read_unipen(one_site(tmp_path, segments, pen, category="1c"))
     assert [s.label for s in samples] == ["i"]
     assert summary.problems == {"segment of a single point": 2}
     assert summary.named["segment of a single point"][0].startswith("data/1c/s/x.dat:3:")
@@ -193,9 +188,9 @@ def test_word_labels_lose_kai_letter_marks_and_characters_map_to_bymerge(tmp_pat
         "data/7/kai/w.dat": '.INCLUDE kai/x.inc\n.SEGMENT WORD 0-1 ? "th@e@n"\n',
         "data/1c/kai/c.dat": '.INCLUDE kai/x.inc\n.SEGMENT CHARACTER 0 ? "c"\n.SEGMENT CHARACTER 1 ? "a"\n',
         "include/kai/x.inc": pen})
-    words, _ = read(folder, ["7"])
+    words, _ = read_unipen(folder, ["7"])
     assert [w.label for w in words] == ["then"] and words[0].category == "7"
-    chars, _ = read(folder, ["1c"])
+    chars, _ = read_unipen(folder, ["1c"])
     assert [(s.label, BYMERGE_CHARS[s.bymerge]) for s in chars] == [("c", "C"), ("a", "a")]
     assert chars[0].bymerge == char_to_index("C") and chars[1].bymerge != char_to_index("A")
 
@@ -207,7 +202,7 @@ def test_writer_and_style_come_from_the_file_else_the_data_file_name(tmp_path):
         "data/1b/abc/sub/anonymous.dat": '.INCLUDE abc/anonymous.inc\n.SEGMENT CHARACTER 0 ? "B"\n',
         "include/abc/named.inc": ".WRITER_ID w17 (a comment)\n.STYLE MIXED\n" + pen,
         "include/abc/anonymous.inc": pen})
-    samples, _ = read(folder)
+    samples, _ = read_unipen(folder)
     got = {s.label: (s.site, s.writer, s.style, s.category, s.file) for s in samples}
     assert got == {"A": ("abc", "abc/w17", "MIXED", "1b", "data/1b/abc/named.dat"),
                    "B": ("abc", "abc/anonymous", "", "1b", "data/1b/abc/sub/anonymous.dat")}
@@ -238,7 +233,8 @@ def test_cli_exits_2_with_a_message_on_a_folder_that_is_not_unipen(tmp_path):
 
 def test_cli_prints_the_summary_of_a_good_folder(tmp_path):
     pen = down(*line(0)) + ".PEN_UP\n" + down(*line(10))
-    folder = one_site(tmp_path, '.SEGMENT CHARACTER 0 ? "1"\n.SEGMENT CHARACTER 1 ? "2"\n.SEGMENT CHARACTER 9 ? "3"\n', pen)
+    segments = '.SEGMENT CHARACTER 0 ? "1"\n.SEGMENT CHARACTER 1 ? "2"\n.SEGMENT CHARACTER 9 ? "3"\n'
+    folder = one_site(tmp_path, segments, pen)
     result = run_cli(str(folder))
     assert result.returncode == 0, result.stderr
     assert "1 data files read; samples: digits (1a) 2" in result.stdout
@@ -312,7 +308,7 @@ BAD_CASES = {
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input_is_named_and_nothing_else_is_lost(tmp_path, case):
     files, kind, where, kept = BAD_CASES[case]
-    samples, summary = read(bad_site(tmp_path, files))
+    samples, summary = read_unipen(bad_site(tmp_path, files))
     assert summary.files == 2
     assert sorted(s.label for s in samples if s.site == "good") == ["1", "2"]
     assert [s.label for s in samples if s.site == "bad"] == kept
@@ -326,7 +322,7 @@ def test_a_file_cut_inside_a_row_loses_only_the_segments_on_that_block(tmp_path)
     folder = bad_site(tmp_path, {
         "data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK + '.SEGMENT CHARACTER 1 ? "8"\n',
         "include/bad/b.inc": down(*line(0)) + ".PEN_UP\n.PEN_DOWN\n10 5\n11 5\n1"})
-    samples, summary = read(folder)
+    samples, summary = read_unipen(folder)
     assert sorted(s.label for s in samples) == ["1", "2", "7"]
     assert summary.problems == {"point rows that are not numbers": 1, "segment on unreadable points": 1}
     assert summary.named["point rows that are not numbers"] == ["include/bad/b.inc:7: b'1'"]
@@ -338,14 +334,14 @@ def test_points_that_are_not_finite_are_named(tmp_path, rows):
     folder = bad_site(tmp_path, {
         "data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK + '.SEGMENT CHARACTER 1 ? "8"\n',
         "include/bad/b.inc": PEN.replace(".PEN_DOWN\n10 5", ".PEN_DOWN\n" + rows + "10 5")})
-    samples, summary = read(folder)
+    samples, summary = read_unipen(folder)
     assert sorted(s.label for s in samples) == ["1", "2", "7"]
     assert summary.named["point rows that are not numbers"] == ["include/bad/b.inc:7: not finite"]
 
 
 def test_the_two_malformed_delineations_are_each_named(tmp_path):
     files, kind, _, _ = BAD_CASES["malformed delineations"]
-    _, summary = read(bad_site(tmp_path, files))
+    _, summary = read_unipen(bad_site(tmp_path, files))
     assert summary.problems[kind] == 2
     assert summary.named[kind][1] == "data/1a/bad/b.dat:4: not a delineation: 'x'"
 
@@ -354,7 +350,7 @@ def test_a_file_over_the_size_limit_is_named_unread(tmp_path):
     # A sparse 50 MB include: its size is known without reading it (nor does the reader read it).
     folder = bad_site(tmp_path, {"data/1a/bad/b.dat": '.INCLUDE bad/big.inc\n' + OK, "include/bad/big.inc": ""})
     os.truncate(folder / "include/bad/big.inc", 50_000_000)
-    samples, summary = read(folder)
+    samples, summary = read_unipen(folder)
     assert sorted(s.label for s in samples) == ["1", "2"]
     assert summary.problems == {"file too large": 1}
     assert summary.named["file too large"] == ["data/1a/bad/b.dat: big.inc is 50 MB (at most 16 MiB)"]
@@ -364,7 +360,7 @@ def test_the_size_limit_applies_to_every_file(tmp_path, monkeypatch):
     monkeypatch.setattr(unipen, "MAX_FILE_BYTES", 200)
     folder = bad_site(tmp_path, {"data/1a/bad/b.dat": '.INCLUDE bad/b.inc\n' + OK,
                                  "include/bad/b.inc": ".COMMENT " + "padding " * 40 + "\n" + PEN})
-    samples, summary = read(folder)
+    samples, summary = read_unipen(folder)
     assert sorted(s.label for s in samples) == ["1", "2"]
     assert summary.problems == {"file too large": 1}
 
@@ -374,7 +370,7 @@ def test_includes_that_fan_out_stop_at_the_read_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(unipen, "MAX_READ_BYTES", 1 << 20)
     fan = {f"include/bad/{k}.inc": PEN + f".INCLUDE bad/{k + 1}.inc\n" * 20 for k in range(6)}
     folder = bad_site(tmp_path, {"data/1a/bad/b.dat": ".INCLUDE bad/0.inc\n" + OK, **fan, "include/bad/6.inc": PEN})
-    samples, summary = read(folder)
+    samples, summary = read_unipen(folder)
     assert sorted(s.label for s in samples) == ["1", "2"]
     assert summary.problems == {"includes too large in all": 1}
     assert summary.named["includes too large in all"][0].startswith("data/1a/bad/b.dat: over 1 MiB read")
@@ -382,7 +378,7 @@ def test_includes_that_fan_out_stop_at_the_read_limit(tmp_path, monkeypatch):
 
 def test_the_summary_names_at_most_a_few_files_per_kind(tmp_path):
     segments = "".join(f'.SEGMENT CHARACTER {9 + k} ? "1"\n' for k in range(12))
-    _, summary = read(one_site(tmp_path, segments, PEN))
+    _, summary = read_unipen(one_site(tmp_path, segments, PEN))
     assert summary.problems == {"delineation past the end": 12}
     assert len(summary.named["delineation past the end"]) == unipen.MAX_NAMED
 
@@ -406,8 +402,8 @@ def test_render_is_what_the_page_feeds_the_model(predictor):  # noqa: F811
 def test_the_page_reads_the_drawing_as_the_model_reads_render(predictor):  # noqa: F811
     strokes = seven_strokes()
     top5, verdict, _ = demo.read_drawn_character(predictor, drawing_from_strokes(strokes).to_json())
-    (reading, *_), = predictor.classify([pen_data.render(strokes, None)], [None])[0].top5,
-    assert next(iter(top5)) == reading[0] == "7", verdict
+    reading = predictor.classify([pen_data.render(strokes, None)], [None])[0].top5[0][0]
+    assert next(iter(top5)) == reading == "7", verdict
 
 
 def test_varied_drawings_are_fixed_by_their_seed():

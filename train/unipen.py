@@ -316,7 +316,8 @@ def _segment(argument: str, state: _FileState, site: str, category: str, name: s
         for c in range(c0, c1 + 1):
             component = state.components[c]
             if component.broken:
-                raise _Unreadable("segment on unreadable points", f"component {c} in {delineation[:40]} {quoted[:20]!r}")
+                raise _Unreadable("segment on unreadable points",
+                                  f"component {c} in {delineation[:40]} {quoted[:20]!r}")
             first = first or component
             if not component.down:
                 continue  # the hovering pen: no ink
