@@ -13,7 +13,7 @@ import pytest
 from emnist_core.labels import char_to_index, mapping_file_text
 from train.data import idx_name, write_idx
 
-# ../shared/data beside the checkout: genuine EMNIST data that is not part of the repository.
+# ../shared/data beside the checkout: genuine data (EMNIST, Omniglot, UNIPEN) that is not part of the repository.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_EMNIST = SHARED_DATA / "emnist-bymerge-offline"
 
@@ -33,7 +33,7 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test with a reason saying what is missing."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: genuine EMNIST data lives in ../shared/data beside the checkout")
+        pytest.skip(f"{path} is absent: genuine data (EMNIST, Omniglot, UNIPEN) lives in ../shared/data beside the checkout")
     return path
 
 
