@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import demo
-from conftest import shared_path
+from conftest import block, down, pen_folder, shared_path, write_tree
 from emnist_core.labels import BYMERGE_CHARS, char_to_index, reads_as_meant
 from emnist_core.strokes import drawing_from_strokes
 from test_demo import SEVEN, predictor  # noqa: F401  (a fixture, used by name)
@@ -25,24 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ---- small UNIPEN folders ------------------------------------------------------------------------
-
-def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
-    """Files (paths relative to `root`) with their text; returns root."""
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return root
-
-
-def block(keyword: str, *points) -> str:
-    """A .PEN_DOWN / .PEN_UP block of point rows (each a tuple of numbers)."""
-    return f".{keyword}\n" + "".join(" ".join(str(v) for v in p) + "\n" for p in points)
-
-
-def down(*points) -> str:
-    return block("PEN_DOWN", *points)
-
 
 def line(x0: float, n: int = 4, y: float = 5) -> tuple:
     """n points along x from x0 at height y: a stroke whose points say which component and which point."""
@@ -419,19 +401,6 @@ def test_varied_drawings_are_fixed_by_their_seed():
 
 def test_a_dot_is_refused_as_the_page_refuses_it():
     assert pen_data.render([np.array([[3.0, 4.0]], np.float32)], None) is None
-
-
-def pen_folder(tmp_path: Path) -> Path:
-    """Two sites of drawable characters: 'trn' (training) and 'hold' (validation)."""
-    pen = (down((0, 0.1), (0, 30)) + ".PEN_UP\n"  # a '1' (y up: from the foot to the top)
-           + down((0, 30), (20, 30), (8, 0)) + ".PEN_UP\n"  # a '7'
-           + down((0, 30), (0, 0.1), (15, 0.1)) + ".PEN_UP\n")  # an 'L'
-    segments = '.SEGMENT CHARACTER 0 ? "1"\n.SEGMENT CHARACTER 1 ? "7"\n'
-    return write_tree(tmp_path / "unipen", {
-        "data/1a/trn/t.dat": ".INCLUDE trn/p.inc\n" + segments,
-        "data/1b/trn/t.dat": '.INCLUDE trn/p.inc\n.SEGMENT CHARACTER 2 ? "L"\n',
-        "data/1a/hold/h.dat": ".INCLUDE hold/p.inc\n" + segments,
-        "include/trn/p.inc": ".WRITER_ID t1\n" + pen, "include/hold/p.inc": pen})
 
 
 def test_load_pen_images_renders_once_then_reads_the_cache(tmp_path, monkeypatch):
