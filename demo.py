@@ -479,9 +479,9 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
     try:
         if isinstance(value, UnusableImage):
             raise value
-        with LINE_READINGS.held():
-            reading = predictor.read_line(value, only=restriction(only), words=only == WORD)
-            rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)  # read once more, as segment did, to draw on
+        reading, rgba = LINE_READINGS.run(lambda: (
+            predictor.read_line(value, only=restriction(only), words=only == WORD),
+            to_rgba(value, decode_side=LINE_MAX_SIDE)))  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
     except (UnusableImage, WordListUnavailable, guards.Busy) as problem:
         return "", str(problem), None, None
@@ -495,15 +495,19 @@ def read_drawn_line(predictor: Predictor, value, only: str = ANY):
     """Stroke JSON of a line from the page or an API client -> read_line's outputs."""
     try:
         drawing = parse_drawing(value, blank=LINE_START)
-        with LINE_READINGS.held():
-            image = render_drawing(drawing)
-            reading = predictor.read_line_strokes(drawing, restriction(only), rendered=image, words=only == WORD)
+        image, reading = LINE_READINGS.run(read_drawn, predictor, drawing, restriction(only), only == WORD)
     except (UnusableImage, WordListUnavailable, guards.Busy) as problem:
         return "", str(problem), None, None
     except Exception as error:
         log_failure("could not read a drawn line", error)
         return "", "Sorry, that line could not be read. Try writing it again.", None, None
     return line_outputs(reading, cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
+
+
+def read_drawn(predictor: Predictor, drawing, only: str | None, words: bool):
+    """(the rendered drawing, its LineReading): the work LINE_READINGS bounds."""
+    image = render_drawing(drawing)
+    return image, predictor.read_line_strokes(drawing, only, rendered=image, words=words)
 
 
 def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray]:
