@@ -9,16 +9,22 @@
   4.75 GB and made another visitor wait 31 s.
 - RateLimit: one client's corrections per time window, so one sender cannot fill the store's cap
   (10,000: filled in about 10 minutes) and lock every real writer out.
-- short_request_errors: a request with too few values, or naming an event that is not on the page,
-  gets a short message; Gradio's own repeats every value sent in the log (two 5 MB requests: 10 MB of
-  log) and answers {"error": null}, or a bare 500 and a traceback.
+- short_request_errors: a request with too few values, a value an input cannot take, or naming an event
+  that is not on the page, gets a short message; Gradio's own repeats every value sent in the log (two
+  5 MB requests: 10 MB of log) or 200 characters of it, and answers {"error": null}, or a bare 500 and
+  a traceback.
 """
 
 import collections
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from emnist_core.preprocess import quoted
+
+log = logging.getLogger("demo")
 
 # The largest legal JSON request: a drawing of 20,000 points is under 1,000,000 characters of JSON
 # (emnist_core.strokes.MAX_JSON_CHARS), sent as a string or an object; twice that leaves room for the rest.
@@ -171,15 +177,33 @@ def client_of(request) -> str:
 
 
 def short_request_errors(blocks, error_class):
-    """`blocks`, but an event sent too few values, or an event index that is not on the page, is answered
-    with a short `error_class` message (gr.Error) or HTTP 404, and nothing of the request goes to the log."""
+    """`blocks`, but an event sent too few values, a value one of its inputs cannot take, or an event index
+    that is not on the page, is answered with a short `error_class` message (gr.Error) or HTTP 404; the
+    log gets at most 80 characters of the request (docs/HOSTILE_INPUT.md)."""
+    from gradio.exceptions import ComponentProcessingError
+
+    def inputs_of(block_fn) -> str:
+        return ", ".join(type(block).__name__ for block in block_fn.inputs)
+
     def validate_inputs(block_fn, inputs):
         if len(inputs) < len(block_fn.inputs):
-            wanted = ", ".join(type(block).__name__ for block in block_fn.inputs)
-            raise error_class(f"This event takes {len(block_fn.inputs)} values ({wanted}); the request sent "
-                              f"{len(inputs)}.", print_exception=False)
+            raise error_class(f"This event takes {len(block_fn.inputs)} values ({inputs_of(block_fn)}); the "
+                              f"request sent {len(inputs)}.", print_exception=False)
+
+    original = blocks.preprocess_data
+
+    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+        try:
+            return await original(block_fn, inputs, state, explicit_call)
+        except ComponentProcessingError as error:  # Gradio's text repeats 200 characters of the value
+            cause = error.__cause__ or error
+            log.warning("a request's value was not one %s takes: %s: %s", block_fn.name, type(cause).__name__,
+                        quoted(str(cause), 80))
+            raise error_class(f"A value in the request is not one this event's inputs ({inputs_of(block_fn)}) "
+                              f"take.", print_exception=False) from None
 
     blocks.validate_inputs = validate_inputs
+    blocks.preprocess_data = preprocess_data
     _known_events_only()
     return blocks
 

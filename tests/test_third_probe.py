@@ -106,6 +106,8 @@ def test_bad_requests_get_a_message_and_the_log_repeats_little(page, capfd, capl
     read = event(page, "read")
     one_value = run(page, {"data": ["x" * 1_500_000], "fn_index": read, "session_hash": "s"})
     assert "takes 2 values" in one_value.json()["error"]
+    not_an_example = run(page, {"data": ["x" * 1_500_000], "fn_index": event(page, "load_example"), "session_hash": "s"})
+    assert "not one this event's inputs" in not_an_example.json()["error"]  # Gradio logged 200 characters of it
     for index in (99, -1):
         unknown = run(page, {"data": [SEVEN, "any"], "fn_index": index, "session_hash": "s"})
         assert unknown.status_code == 404 and "no event" in unknown.json()["detail"]
