@@ -341,6 +341,7 @@ def page_check(folder: Path, port: int = 0) -> list[str]:
 
 # ---- the third probe (issue 26): floods against a launched page ------------------------------------------
 
+CROWD = 10  # people drawing characters at once (the scale figure this must not make worse)
 FLOOD_LINES = 20  # legal lines sent at once (the probe sent 40: +4.75 GB before the bound)
 BIG_BODY_POINTS = 3_000_000  # the probe's 36 MB stroke body
 
@@ -359,22 +360,24 @@ def server_memory(pid: int) -> tuple[float, float]:
 
 
 class Visitor(threading.Thread):
-    """Someone drawing one character meanwhile: one reading at a time, as the page sends them."""
+    """Someone drawing one character meanwhile: one reading at a time, as the page sends them (at most
+    every 150 ms while drawing), until stopped or `readings` are done."""
 
-    def __init__(self, url: str, fn_index: int):
+    def __init__(self, url: str, fn_index: int, readings: int = 10_000):
         super().__init__(daemon=True)
         self.url, self.fn_index, self.waits, self.stop = url, fn_index, [], threading.Event()
+        self.readings = readings
 
     def run(self):
         import httpx
         body = {"data": [{"width": 400, "height": 400, "brush": 16, "strokes": [[[120, 90], [280, 90], [200, 320]]]},
                          "any"], "fn_index": self.fn_index, "session_hash": "visitor"}
         with httpx.Client(timeout=120) as client:
-            while not self.stop.is_set():
+            while not self.stop.is_set() and len(self.waits) < self.readings:
                 start = time.perf_counter()
                 client.post(f"{self.url}gradio_api/run/predict", json=body)
                 self.waits.append(time.perf_counter() - start)
-                time.sleep(0.1)
+                time.sleep(0.15)
 
     def summary(self) -> str:
         self.stop.set()
@@ -409,6 +412,14 @@ def flood_check(folder: Path, port: int = 0, demo_dir: Path = REPO) -> list[str]
         alone.start()
         time.sleep(3)
         lines.append(f"idle: {alone.summary()}; server RSS {server_memory(server.pid)[1]:.0f} MB")
+        crowd = [Visitor(url, char_fn, readings=30) for _ in range(CROWD)]
+        for person in crowd:
+            person.start()
+        for person in crowd:
+            person.join(timeout=300)
+        waits = sorted(w for person in crowd for w in person.waits)
+        lines.append(f"{CROWD} people drawing at once (30 readings each): p50 {statistics.median(waits) * 1000:.0f} ms, "
+                     f"p90 {waits[int(len(waits) * 0.9)] * 1000:.0f} ms")
 
         # 1. a flood of legal lines at once
         body = json.dumps({"data": [flood_line(), "any"], "fn_index": line_fn, "session_hash": "flood"})
