@@ -16,6 +16,7 @@
 """
 
 import collections
+import ipaddress
 import json
 import logging
 import threading
@@ -165,15 +166,19 @@ class RateLimit:
 
 
 def client_of(request) -> str:
-    """Who sent a gr.Request, as far as a rate limit can tell: the first X-Forwarded-For address (a Space
-    sits behind a proxy, which every request would otherwise share), else the peer's address."""
+    """Who sent a gr.Request, as far as a rate limit can tell: the peer's address; but when the peer is a
+    proxy on a private network (as a Space's is), the address that proxy saw, the last X-Forwarded-For
+    entry (earlier entries are whatever the client wrote there, so a flood could vary them)."""
     if request is None:
         return "local"
-    forwarded = (request.headers or {}).get("x-forwarded-for", "")
-    if forwarded.strip():
-        return forwarded.split(",")[0].strip()[:64]
     client = getattr(request, "client", None)
-    return str(getattr(client, "host", None) or "unknown")[:64]
+    peer = str(getattr(client, "host", None) or "unknown")[:64]
+    forwarded = [part.strip() for part in ((request.headers or {}).get("x-forwarded-for") or "").split(",")]
+    try:
+        proxied = ipaddress.ip_address(peer).is_private
+    except ValueError:
+        proxied = False
+    return forwarded[-1][:64] if proxied and forwarded[-1] else peer
 
 
 def short_request_errors(blocks, error_class):

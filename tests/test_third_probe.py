@@ -273,8 +273,10 @@ def test_one_client_cannot_flood_the_store(tiny, tmp_path):  # noqa: F811
 
     limit = guards.RateLimit(2, window_s=60)
     assert [limit.allow("a", now=t) for t in (0, 1, 2, 61, 62, 63)] == [True, True, False, True, True, False]
-    proxied = SimpleNamespace(headers={"x-forwarded-for": "1.2.3.4, 10.0.0.1"}, client=SimpleNamespace(host="10.0.0.1"))
-    assert guards.client_of(proxied) == "1.2.3.4"
+    proxied = SimpleNamespace(headers={"x-forwarded-for": "6.6.6.6, 1.2.3.4"}, client=SimpleNamespace(host="10.0.0.1"))
+    assert guards.client_of(proxied) == "1.2.3.4"  # the address the Space's proxy saw, not what was written
+    direct = SimpleNamespace(headers={"x-forwarded-for": "6.6.6.6"}, client=SimpleNamespace(host="8.8.8.8"))
+    assert guards.client_of(direct) == "8.8.8.8"
 
 
 def test_bulk_delete_in_one_transaction(tmp_path, capsys):
