@@ -1,0 +1,287 @@
+"""How well real words are read: `python -m bench.word_reading`.
+
+Words written by people: UNIPEN category 7 (isolated words) of the dev folder (../shared/data/unipen-dev),
+each drawn on the page's line canvas as a person would write it there (its strokes scaled to a height of
+150-250 px keeping their aspect, shrunk further only to fit, from a left margin, brush radius 10) and read
+as the line tab reads it: `Predictor.read_line_strokes`, in both modes the page offers:
+  letters  "Letters only" (only="letters")
+  word     "An English word" (words=True: the word list of emnist_core.words decides between close readings)
+Only words of letters a-z/A-Z are used (a word with a digit or a mark cannot be read as letters). kai's
+labels mark letter boundaries with '@' (the reader removes them); lav's "words" are random letter strings,
+so the word list cannot help there. Every site is a dev site here: this is measurement, not training.
+
+Figures, per site, per style (.STYLE of the sample: PRINTED, MIXED, CURSIVE, or "not given") and per mode:
+  count right   the number of characters read equals the word's length
+  characters    1 - edit distance / length, floored at 0, case-insensitive (as bench.line_reading)
+  whole word    the reading equals the word, case-insensitive
+  ByMerge case  the reading equals the word with the case of the 11 letters ByMerge keeps in both cases
+                (a b d e f g h n q r t) counted too; the 15 merged letters (c i j k l m o p s u v w x y z)
+                compare case-insensitively, as the model cannot tell their cases apart
+  errors        the edit operations that the characters figure charges, by kind: a letter read wrong
+                (substituted), a letter read as two or a stray piece read (inserted: split), two letters
+                read as one or a letter lost (deleted: merged); the commonest substitutions
+  speed         the median time per word, and the median of words of 10 letters (a 10-letter word)
+For the word mode also the word list's reach: the share of the words that are in the list at all.
+
+    python -m bench.word_reading --words 100 --json /tmp/words.json       # 100 words per site, seeded
+    python -m bench.word_reading --sites art,rim,kai --modes letters
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+from emnist_core.labels import MERGED_LOWERCASE
+from emnist_core.predict import Predictor
+from emnist_core.preprocess import UnusableImage
+from emnist_core.strokes import StrokeDrawing
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+LINE_CANVAS = (1000, 300)  # the page's line canvas (demo.LINE_CANVAS), width x height in canvas pixels
+LINE_BRUSH_RADIUS = 10.0  # its default brush (demo.LINE_BRUSH_RADIUS)
+HEIGHTS = (150, 250)  # a written word's height on the canvas, drawn uniformly (as people write there)
+LEFT_MARGIN = (20, 80)  # where the word starts, canvas pixels from the left edge
+EDGE = 12  # the word's ink keeps at least this far from the other edges (more than the brush)
+MODES = {"letters": {"only": "letters"}, "word": {"words": True}}
+STYLES = ("PRINTED", "MIXED", "CURSIVE", "not given")
+LETTERS = re.compile("[A-Za-z]+")
+EXAMPLES = 8  # misreadings kept per group in the report
+
+
+# ---- drawing a word on the canvas ---------------------------------------------------------------
+
+def word_drawing(strokes, rng: np.random.Generator, canvas: tuple[int, int] = LINE_CANVAS,
+                 brush: float = LINE_BRUSH_RADIUS) -> StrokeDrawing:
+    """A word's pen strokes (any units, y down) on the line canvas: its height drawn from HEIGHTS (its
+    aspect kept; smaller where it would not fit), its left edge LEFT_MARGIN from the canvas's, centred
+    up and down. Raises ValueError for strokes with no extent at all."""
+    width, height = canvas
+    points = np.concatenate([np.asarray(s, np.float64) for s in strokes])
+    low, high = points.min(0), points.max(0)
+    extent = high - low
+    if not np.isfinite(extent).all() or extent.max() <= 0:
+        raise ValueError("strokes with no extent")
+    left = float(rng.uniform(*LEFT_MARGIN))
+    target = float(rng.uniform(*HEIGHTS))
+    room = (width - left - EDGE, height - 2 * EDGE)  # the most the word may take, across and down
+    scale = min(target / extent[1] if extent[1] > 0 else np.inf, room[0] / max(extent[0], 1e-9),
+                room[1] / max(extent[1], 1e-9))
+    offset = np.array([left, (height - extent[1] * scale) / 2])
+    placed = tuple(((np.asarray(s, np.float64) - low) * scale + offset).astype(np.float32) for s in strokes)
+    return StrokeDrawing(width, height, float(brush), placed)
+
+
+# ---- scoring ---------------------------------------------------------------------------------------
+
+def edit_ops(truth: str, read: str) -> tuple[int, int, int, list[tuple[str, str]]]:
+    """Case-insensitive Levenshtein alignment of `read` against `truth`: (substituted, inserted, deleted,
+    the substituted pairs (truth letter, read letter)). Their sum is the edit distance."""
+    a, b = truth.lower(), read.lower()
+    cost = np.zeros((len(a) + 1, len(b) + 1), np.int32)
+    cost[:, 0], cost[0, :] = np.arange(len(a) + 1), np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+    i, j, subs, ins, dels, pairs = len(a), len(b), 0, 0, 0, []
+    while i or j:
+        if i and j and cost[i, j] == cost[i - 1, j - 1] + (a[i - 1] != b[j - 1]):
+            if a[i - 1] != b[j - 1]:
+                subs += 1
+                pairs.append((a[i - 1], b[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i, j] == cost[i - 1, j] + 1:
+            dels, i = dels + 1, i - 1
+        else:
+            ins, j = ins + 1, j - 1
+    return subs, ins, dels, pairs[::-1]
+
+
+def characters(truth: str, read: str) -> float:
+    """1 - edit distance / length, case-insensitive, floored at 0."""
+    subs, ins, dels, _ = edit_ops(truth, read)
+    return max(0.0, 1.0 - (subs + ins + dels) / len(truth))
+
+
+def bymerge_case(text: str) -> str:
+    """The text as ByMerge can tell it: the 15 letters whose cases it merges in lower case, the rest as written."""
+    return "".join(c.lower() if c.lower() in MERGED_LOWERCASE else c for c in text)
+
+
+def read_word(predictor: Predictor, drawing: StrokeDrawing, mode: str) -> tuple[str, float, str]:
+    """(the text read, milliseconds, the message when the drawing could not be read, else "")."""
+    started = time.perf_counter()
+    try:
+        text, message = predictor.read_line_strokes(drawing, **MODES[mode]).text, ""
+    except UnusableImage as error:
+        text, message = "", str(error)
+    return text, 1000 * (time.perf_counter() - started), message
+
+
+def figures(rows: list[dict]) -> dict:
+    """Rows {"word", "read", "ms", "message"} -> the group's figures."""
+    if not rows:
+        return {"words": 0}
+    ops = [edit_ops(r["word"], r["read"]) for r in rows]
+    subs, ins, dels = (int(sum(o[k] for o in ops)) for k in range(3))
+    confusions = Counter(f"{t}->{r}" for o in ops for t, r in o[3])
+    ten = [r["ms"] for r in rows if len(r["word"]) == 10]
+    return {
+        "words": len(rows),
+        "count_right": float(np.mean([len(r["read"]) == len(r["word"]) for r in rows])),
+        "characters": float(np.mean([characters(r["word"], r["read"]) for r in rows])),
+        "whole_word": float(np.mean([r["read"].lower() == r["word"].lower() for r in rows])),
+        "whole_word_bymerge_case": float(np.mean([bymerge_case(r["read"]) == bymerge_case(r["word"]) for r in rows])),
+        "unusable": sum(bool(r["message"]) for r in rows),
+        "errors": {"substituted": subs, "inserted": ins, "deleted": dels, "letters": sum(len(r["word"]) for r in rows)},
+        "longer": sum(len(r["read"]) > len(r["word"]) for r in rows),
+        "shorter": sum(len(r["read"]) < len(r["word"]) for r in rows),
+        "commonest_substitutions": confusions.most_common(10),
+        "ms_median": float(np.median([r["ms"] for r in rows])),
+        "ms_10_letters": float(np.median(ten)) if ten else None,
+        "ten_letter_words": len(ten),
+        "misread": [f"{r['word']}->{r['read'] or '(' + r['message'][:40] + ')'}" for r in rows
+                    if r["read"].lower() != r["word"].lower()][:EXAMPLES],
+    }
+
+
+# ---- the data --------------------------------------------------------------------------------------
+
+def sample_words(samples, per_site: int | None, seed: int, sites=None) -> dict[str, list]:
+    """Letters-only words per site, `per_site` of each drawn at random (seeded per site), or all."""
+    by_site = defaultdict(list)
+    for s in samples:
+        if LETTERS.fullmatch(s.label) and (not sites or s.site in sites):
+            by_site[s.site].append(s)
+    chosen = {}
+    for site in sorted(by_site):
+        words = by_site[site]
+        if per_site is not None and per_site < len(words):
+            rng = np.random.default_rng([seed, *site.encode()])
+            words = [words[k] for k in sorted(rng.choice(len(words), per_site, replace=False))]
+        chosen[site] = words
+    return chosen
+
+
+def style_of(sample) -> str:
+    return sample.style or "not given"
+
+
+def measure(predictor: Predictor, chosen: dict[str, list], modes: list[str], seed: int,
+            progress=None) -> dict:
+    """Every chosen word drawn and read in each mode -> {"rows": [...], per mode: figures by site and style}."""
+    rows = []
+    for site, words in chosen.items():
+        rng = np.random.default_rng([seed, 7, *site.encode()])
+        for sample in words:
+            try:
+                drawing = word_drawing(sample.strokes, rng)
+            except ValueError:
+                continue
+            for mode in modes:
+                read, ms, message = read_word(predictor, drawing, mode)
+                rows.append({"site": site, "style": style_of(sample), "writer": sample.writer, "mode": mode,
+                             "word": sample.label, "read": read, "ms": ms, "message": message})
+        if progress:
+            progress(site)
+    report = {}
+    for mode in modes:
+        mine = [r for r in rows if r["mode"] == mode]
+        report[mode] = {
+            "all": figures(mine),
+            "by_style": {style: figures([r for r in mine if r["style"] == style])
+                         for style in STYLES if any(r["style"] == style for r in mine)},
+            "by_site": {site: figures([r for r in mine if r["site"] == site]) for site in chosen},
+        }
+    return {"rows": rows, "report": report}
+
+
+def word_list_reach(words: list[str]) -> float | None:
+    """The share of these words that are in the word list at all (None without wordfreq)."""
+    from emnist_core.words import WordListUnavailable, english
+
+    try:
+        by_length = english().by_length
+    except WordListUnavailable:
+        return None
+    known = {w for _, _, listed in by_length.values() for w in listed}
+    return float(np.mean([w.lower() in known for w in words])) if words else None
+
+
+def line(name: str, f: dict) -> str:
+    if not f.get("words"):
+        return f"{name:<24} no words"
+    e = f["errors"]
+    ten = f"{f['ms_10_letters']:.0f}" if f["ms_10_letters"] is not None else "-"
+    return (f"{name:<24} {f['words']:>5} {f['count_right']:>7.1%} {f['characters']:>7.1%} {f['whole_word']:>7.1%} "
+            f"{f['whole_word_bymerge_case']:>7.1%} {e['substituted']:>6} {e['inserted']:>5} {e['deleted']:>5} "
+            f"{f['ms_median']:>6.0f} {ten:>6}")
+
+
+HEADER = (f"{'':<24} {'words':>5} {'count':>7} {'chars':>7} {'word':>7} {'case':>7} {'subst':>6} {'ins':>5} "
+          f"{'del':>5} {'ms':>6} {'ms10':>6}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
+    parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"), help="the UNIPEN folder")
+    parser.add_argument("--words", type=int, default=100, help="words per site, drawn at random (0: all)")
+    parser.add_argument("--sites", help="comma-separated sites (default: all in the folder)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"any of {', '.join(MODES)}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the figures and every word's reading here")
+    args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or any(m not in MODES for m in modes):
+        parser.error(f"--modes: any of {', '.join(MODES)}")
+
+    from train.unipen import NotUnipen, read_unipen
+
+    started = time.time()
+    try:
+        samples, _ = read_unipen(args.unipen, categories=("7",))
+    except (NotUnipen, FileNotFoundError, OSError) as error:
+        print(f"error: cannot read {args.unipen}: {error}", file=sys.stderr)
+        return 2
+    sites = set(args.sites.split(",")) if args.sites else None
+    chosen = sample_words(samples, args.words or None, args.seed, sites)
+    if not chosen:
+        print("error: no words of letters found", file=sys.stderr)
+        return 2
+    predictor = Predictor(args.checkpoint)
+    result = measure(predictor, chosen, modes, args.seed,
+                     progress=lambda site: print(f"  {site} read ({time.time() - started:.0f} s)", file=sys.stderr))
+    report = {"checkpoint": args.checkpoint, "unipen": args.unipen, "words_per_site": args.words,
+              "seed": args.seed, **result["report"]}
+    if "word" in modes:
+        report["word_list_reach"] = {style: word_list_reach([s.label for w in chosen.values() for s in w
+                                                              if style_of(s) == style]) for style in STYLES}
+    for mode in modes:
+        print(f"\n{mode}: {'Letters only' if mode == 'letters' else 'An English word'}")
+        print(HEADER)
+        print(line("all", report[mode]["all"]))
+        for style, f in report[mode]["by_style"].items():
+            print(line(style, f))
+        for site, f in report[mode]["by_site"].items():
+            print(line(f"  {site}", f))
+        for style, f in report[mode]["by_style"].items():
+            print(f"  {style}: e.g. {', '.join(f['misread'][:6])}; substitutions "
+                  f"{', '.join(f'{p} {n}' for p, n in f['commonest_substitutions'][:6])}")
+    if "word_list_reach" in report:
+        print("word list reach: " + ", ".join(f"{s} {r:.1%}" for s, r in report["word_list_reach"].items()
+                                              if r is not None))
+    print(f"measured in {time.time() - started:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({**report, "rows": result["rows"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
