@@ -21,10 +21,16 @@ Figures, per site, per style (.STYLE of the sample: PRINTED, MIXED, CURSIVE, or 
                 (substituted), a letter read as two or a stray piece read (inserted: split), two letters
                 read as one or a letter lost (deleted: merged); the commonest substitutions
   speed         the median time per word, and the median of words of 10 letters (a 10-letter word)
-For the word mode also the word list's reach: the share of the words that are in the list at all.
+For the word mode also the word list's reach: the share of the words in the list at all, and of the words
+it missed, how many were not in it, in it but out of the lookup's reach (the letters-only reading's length
+more than words.LENGTH_SLACK off), or in reach and not chosen.
+--why diagnoses each word misread with letters only (see CAUSES): refused; the segmenter left fewer pieces
+than letters; the count was wrong and the best grouping with the word's own count reads the word (the
+grouping's choice alone) or still misreads it; the count was right and letters were misread. It also gives
+what the words would score were the count known.
 
     python -m bench.word_reading --words 100 --json /tmp/words.json       # 100 words per site, seeded
-    python -m bench.word_reading --sites art,rim,kai --modes letters
+    python -m bench.word_reading --sites art,rim,kai --modes letters --why
 """
 
 import argparse
@@ -36,11 +42,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+from emnist_core.inference import readings
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Predictor
-from emnist_core.preprocess import UnusableImage
+from emnist_core.preprocess import UnusableImage, emnist_from_mask
+from emnist_core.segment import FLOOR_LOG_PROB, LinePieces, line_from_drawing
 from emnist_core.strokes import StrokeDrawing
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -104,9 +113,9 @@ def edit_ops(truth: str, read: str) -> tuple[int, int, int, list[tuple[str, str]
 
 
 def characters(truth: str, read: str) -> float:
-    """1 - edit distance / length, case-insensitive, floored at 0."""
+    """1 - edit distance / length, case-insensitive, floored at 0 (an empty word: 1 if nothing was read)."""
     subs, ins, dels, _ = edit_ops(truth, read)
-    return max(0.0, 1.0 - (subs + ins + dels) / len(truth))
+    return max(0.0, 1.0 - (subs + ins + dels) / len(truth)) if truth else float(not read)
 
 
 def bymerge_case(text: str) -> str:
@@ -151,6 +160,116 @@ def figures(rows: list[dict]) -> dict:
     }
 
 
+# ---- why a word was misread (--why) ----------------------------------------------------------------------
+
+CAUSES = ("refused", "too few pieces", "grouping only", "grouping and letters", "letters")
+CAUSE_HELP = {
+    "refused": "the line was refused with a message",
+    "too few pieces": "the segmenter left fewer pieces than letters: no grouping can read each letter",
+    "grouping only": "the count read was wrong, and the best grouping with the word's count reads the word",
+    "grouping and letters": "the count read was wrong, and even with the word's count letters are misread",
+    "letters": "the count was right, the letters (or where they part) were misread",
+}
+
+
+def forced_count(line: LinePieces, log_probs, count: int) -> list | None:
+    """The best grouping of the line's pieces into exactly `count` characters, scored as LinePieces.best
+    scores any grouping (the readings' log-probabilities, the shape priors and the parting costs);
+    None when no grouping has that many."""
+    scores = iter(log_probs)
+    total = [c.prior + (0.0 if c.dropped else max(float(next(scores)), FLOOR_LOG_PROB)) for c in line.candidates]
+    best = [{} for _ in line.candidates]  # characters so far -> (score, (previous candidate, its count))
+    for k, c in enumerate(line.candidates):
+        step = 0 if c.dropped else 1
+        if c.first == 0:
+            if step <= count:
+                best[k][step] = (total[k], None)
+            continue
+        for j in line.ending.get(c.first, ()):
+            cost = line.parting_cost(line.candidates[j], c)
+            for n, (value, _) in best[j].items():
+                if n + step <= count and (n + step not in best[k] or value - cost + total[k] > best[k][n + step][0]):
+                    best[k][n + step] = (value - cost + total[k], (j, n))
+    ends = [k for k in line.ending.get(len(line.pieces), ()) if count in best[k]]
+    if not ends:
+        return None
+    k, n = max(ends, key=lambda e: best[e][count][0]), count
+    path = []
+    while k is not None:
+        path.append(line.candidates[k])
+        back = best[k][n][1]
+        k, n = back if back is not None else (None, None)
+    return [c for c in reversed(path) if not c.dropped]
+
+
+def diagnose(predictor: Predictor, drawing: StrokeDrawing, word: str, read: str, refused: bool) -> dict:
+    """Why `word` was read as `read` (letters only): the pieces the segmenter made, the reading with the
+    word's own count of characters forced, and the cause (one of CAUSES)."""
+    if refused:
+        return {"cause": "refused", "pieces": None, "forced": None}
+    line = line_from_drawing(drawing)
+    candidates = line.readable
+    crops, rows = [], []
+    for k, candidate in enumerate(candidates):
+        try:
+            crops.append(emnist_from_mask(line.ink(candidate)))
+            rows.append(k)
+        except UnusableImage:
+            pass
+    scores, labels = np.full(len(candidates), -np.inf), [""] * len(candidates)
+    if crops:
+        images = np.stack([c.T if predictor.checkpoint.input_spec.transposed else c for c in crops])
+        probs, p_digit = predictor.predict_emnist(images, "letters")
+        reading = readings(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
+        for r, k in enumerate(rows):
+            scores[k] = np.log(max(probs[r, reading[r]], 1e-30))
+            labels[k] = predictor.labels[reading[r]]
+    index = {id(c): k for k, c in enumerate(candidates)}
+    path = forced_count(line, scores, len(word))
+    forced = None if path is None else "".join(labels[index[id(c)]] for c in path)
+    if len(line.pieces) < len(word) or forced is None:
+        cause = "too few pieces"
+    elif len(read) != len(word):
+        cause = "grouping only" if forced.lower() == word.lower() else "grouping and letters"
+    else:
+        cause = "letters"
+    return {"cause": cause, "pieces": len(line.pieces), "forced": forced}
+
+
+def causes(rows: list[dict]) -> dict:
+    """Letters-only rows with a diagnosis -> how many misread words had each cause, and what the words
+    would score were the count known (the forced reading where the count was wrong)."""
+    found = Counter(r["why"]["cause"] for r in rows if "why" in r)
+    forced = [r["why"]["forced"] if "why" in r and r["why"]["forced"] is not None and len(r["read"]) != len(r["word"])
+              else r["read"] for r in rows]
+    return {"misread": sum(found.values()), **{c: found.get(c, 0) for c in CAUSES},
+            "count_known_characters": float(np.mean([characters(r["word"], f) for r, f in zip(rows, forced)])),
+            "count_known_whole_word": float(np.mean([r["word"].lower() == f.lower() for r, f in zip(rows, forced)])),
+            "examples": {c: [f"{r['word']}->{r['read']} (forced {r['why']['forced']})" for r in rows
+                             if r.get("why", {}).get("cause") == c][:EXAMPLES] for c in CAUSES}}
+
+
+def list_reach(letter_rows: list[dict], word_rows: list[dict], known: set | None) -> dict | None:
+    """Words the word mode missed, by reason: not in the list; in it but out of the lookup's reach (the
+    letters-only reading's length more than words.LENGTH_SLACK from the word's); in reach but not chosen."""
+    if known is None:
+        return None
+    from emnist_core.words import LENGTH_SLACK, MAX_WORD
+
+    missed = Counter()
+    for letters, word in zip(letter_rows, word_rows):
+        if word["read"].lower() == word["word"].lower():
+            continue
+        if word["word"].lower() not in known:
+            missed["not in the list"] += 1
+        elif abs(len(letters["read"]) - len(word["word"])) > LENGTH_SLACK or len(letters["read"]) > MAX_WORD:
+            missed["in the list, out of reach"] += 1
+        else:
+            missed["in the list, not chosen"] += 1
+    return {"in_list": float(np.mean([w["word"].lower() in known for w in word_rows])) if word_rows else None,
+            "missed": len(word_rows) - sum(w["read"].lower() == w["word"].lower() for w in word_rows), **missed}
+
+
 # ---- the data --------------------------------------------------------------------------------------
 
 def sample_words(samples, per_site: int | None, seed: int, sites=None) -> dict[str, list]:
@@ -173,45 +292,55 @@ def style_of(sample) -> str:
     return sample.style or "not given"
 
 
-def measure(predictor: Predictor, chosen: dict[str, list], modes: list[str], seed: int,
-            progress=None) -> dict:
-    """Every chosen word drawn and read in each mode -> {"rows": [...], per mode: figures by site and style}."""
+def measure(predictor: Predictor, chosen: dict[str, list], modes: list[str], seed: int, progress=None,
+            brush: float = LINE_BRUSH_RADIUS, why: bool = False) -> dict:
+    """Every chosen word drawn and read in each mode -> {"rows": [...], per mode: figures by site and style}.
+    `why`: each word misread with letters only is diagnosed too (its cause, see CAUSES)."""
     rows = []
     for site, words in chosen.items():
         rng = np.random.default_rng([seed, 7, *site.encode()])
-        for sample in words:
+        for number, sample in enumerate(words):
             try:
-                drawing = word_drawing(sample.strokes, rng)
+                drawing = word_drawing(sample.strokes, rng, brush=brush)
             except ValueError:
                 continue
             for mode in modes:
                 read, ms, message = read_word(predictor, drawing, mode)
-                rows.append({"site": site, "style": style_of(sample), "writer": sample.writer, "mode": mode,
-                             "word": sample.label, "read": read, "ms": ms, "message": message})
+                row = {"site": site, "number": number, "style": style_of(sample), "writer": sample.writer,
+                       "mode": mode, "word": sample.label, "read": read, "ms": ms, "message": message}
+                if why and mode == "letters" and read.lower() != sample.label.lower():
+                    row["why"] = diagnose(predictor, drawing, sample.label, read, bool(message))
+                rows.append(row)
         if progress:
             progress(site)
     report = {}
     for mode in modes:
         mine = [r for r in rows if r["mode"] == mode]
+        groups = {"all": mine, **{style: [r for r in mine if r["style"] == style] for style in STYLES}}
         report[mode] = {
             "all": figures(mine),
-            "by_style": {style: figures([r for r in mine if r["style"] == style])
-                         for style in STYLES if any(r["style"] == style for r in mine)},
+            "by_style": {style: figures(group) for style, group in groups.items() if style != "all" and group},
             "by_site": {site: figures([r for r in mine if r["site"] == site]) for site in chosen},
         }
+        if why and mode == "letters":
+            report[mode]["why"] = {style: causes(group) for style, group in groups.items() if group}
+    if "letters" in modes and "word" in modes:
+        known = known_words()
+        pairs = {style: ([r for r in rows if r["mode"] == "letters" and (style == "all" or r["style"] == style)],
+                         [r for r in rows if r["mode"] == "word" and (style == "all" or r["style"] == style)])
+                 for style in ("all", *STYLES)}
+        report["word"]["word_list"] = {style: list_reach(*pair, known) for style, pair in pairs.items() if pair[0]}
     return {"rows": rows, "report": report}
 
 
-def word_list_reach(words: list[str]) -> float | None:
-    """The share of these words that are in the word list at all (None without wordfreq)."""
+def known_words() -> set | None:
+    """The word list's words (None without wordfreq)."""
     from emnist_core.words import WordListUnavailable, english
 
     try:
-        by_length = english().by_length
+        return {w for _, _, listed in english().by_length.values() for w in listed}
     except WordListUnavailable:
         return None
-    known = {w for _, _, listed in by_length.values() for w in listed}
-    return float(np.mean([w.lower() in known for w in words])) if words else None
 
 
 def line(name: str, f: dict) -> str:
@@ -236,6 +365,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sites", help="comma-separated sites (default: all in the folder)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"any of {', '.join(MODES)}")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--brush", type=float, default=LINE_BRUSH_RADIUS, help="brush radius, canvas pixels")
+    parser.add_argument("--why", action="store_true",
+                        help="diagnose each word misread with letters only: pieces, grouping or letters")
     parser.add_argument("--json", help="write the figures and every word's reading here")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
@@ -256,13 +388,10 @@ def main(argv=None) -> int:
         print("error: no words of letters found", file=sys.stderr)
         return 2
     predictor = Predictor(args.checkpoint)
-    result = measure(predictor, chosen, modes, args.seed,
+    result = measure(predictor, chosen, modes, args.seed, brush=args.brush, why=args.why,
                      progress=lambda site: print(f"  {site} read ({time.time() - started:.0f} s)", file=sys.stderr))
     report = {"checkpoint": args.checkpoint, "unipen": args.unipen, "words_per_site": args.words,
-              "seed": args.seed, **result["report"]}
-    if "word" in modes:
-        report["word_list_reach"] = {style: word_list_reach([s.label for w in chosen.values() for s in w
-                                                              if style_of(s) == style]) for style in STYLES}
+              "seed": args.seed, "brush": args.brush, **result["report"]}
     for mode in modes:
         print(f"\n{mode}: {'Letters only' if mode == 'letters' else 'An English word'}")
         print(HEADER)
@@ -274,9 +403,15 @@ def main(argv=None) -> int:
         for style, f in report[mode]["by_style"].items():
             print(f"  {style}: e.g. {', '.join(f['misread'][:6])}; substitutions "
                   f"{', '.join(f'{p} {n}' for p, n in f['commonest_substitutions'][:6])}")
-    if "word_list_reach" in report:
-        print("word list reach: " + ", ".join(f"{s} {r:.1%}" for s, r in report["word_list_reach"].items()
-                                              if r is not None))
+        for style, why in report[mode].get("why", {}).items():
+            print(f"  why, {style}: {why['misread']} misread: " + ", ".join(f"{c} {why[c]}" for c in CAUSES)
+                  + f"; with the count known: characters {why['count_known_characters']:.1%}, "
+                    f"whole word {why['count_known_whole_word']:.1%}")
+        for style, reach in report[mode].get("word_list", {}).items():
+            if reach:
+                print(f"  word list, {style}: {reach['in_list']:.1%} of the words are in it; of "
+                      f"{reach['missed']} missed: " + ", ".join(f"{k} {v}" for k, v in reach.items()
+                                                               if k not in ("in_list", "missed")))
     print(f"measured in {time.time() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({**report, "rows": result["rows"]}, indent=1))

@@ -280,7 +280,7 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
     if not shrunk:  # on the ink without its specks: a photo's noise in every row is no row of writing
         kept = np.zeros(n, bool)
         kept[blobs] = True
-        check_one_line(kept[labels])
+        check_one_line(kept[labels], strokes)
     if len(blobs) > MAX_PIECES:
         raise UnusableImage(f"Too many separate marks ({len(blobs)}): write one line on a clear background.")
     heights = stats[blobs, cv2.CC_STAT_HEIGHT]
@@ -420,10 +420,12 @@ def _touching(pieces: list[Piece], shape: tuple[int, int]) -> set[tuple[int, int
     return pairs
 
 
-def check_one_line(mask: np.ndarray) -> None:
+def check_one_line(mask: np.ndarray, strokes: np.ndarray | None = None) -> None:
     """Raise UnusableImage when the ink is not one line of writing: rows of ink one above another (two
     lines, a stack, a word turned on its side, a grid, an underline), a tall narrow column, or most of the
-    image covered. Reading such ink character by character would give a confident-looking nonsense text."""
+    image covered. Reading such ink character by character would give a confident-looking nonsense text.
+    `strokes`: for a drawing, each pixel's stroke (strokes.stroke_map): an underline is then one stroke's
+    ink, not many small letters that a thick brush ran together."""
     if mask.mean() > COVERED_SHARE:
         raise UnusableImage("Most of the image is covered in ink: write one line on a clear background.")
     rows = np.flatnonzero(mask.any(1))
@@ -446,7 +448,8 @@ def check_one_line(mask: np.ndarray) -> None:
                                 f"above another: write one line of characters, side by side.")
     cols = np.flatnonzero(mask.any(0))
     height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
-    longest = _longest_run(mask[rows[0]:rows[-1] + 1])
+    band = mask[rows[0]:rows[-1] + 1]
+    longest = _longest_run(band, None if strokes is None else strokes[rows[0]:rows[-1] + 1])
     if longest >= UNDERLINE * width and longest >= 2 * max(y1 - y0 for y0, y1 in bands):
         raise UnusableImage("A line is drawn under or through the writing: write the characters alone, "
                             "without lines under, over or through them.")
@@ -455,9 +458,17 @@ def check_one_line(mask: np.ndarray) -> None:
                             "left to right (turn a photo upright first).")
 
 
-def _longest_run(inked: np.ndarray) -> int:
+def _longest_run(inked: np.ndarray, owner: np.ndarray | None = None) -> int:
     """The most consecutive True values in any row of a 2-D mask (all rows at once: runs start where a
-    row goes from paper to ink and end where it goes back, and both come out in reading order)."""
+    row goes from paper to ink and end where it goes back, and both come out in reading order). With
+    `owner` (a label per pixel), a run also ends where the label changes: the longest run of one label."""
+    if owner is not None:
+        labels = np.pad(np.where(inked, owner, 0).astype(np.int64), ((0, 0), (1, 1)))
+        change = np.diff(labels, axis=1) != 0  # a run of one stroke's ink starts or ends here
+        rows, cols = np.nonzero(change)
+        lengths = np.diff(cols)  # from each change to the next one in the same row...
+        inside = (np.diff(rows) == 0) & (labels[rows[:-1], cols[:-1] + 1] > 0)  # ...over ink
+        return int(lengths[inside].max()) if inside.any() else 0
     edges = np.diff(np.pad(inked.astype(np.int8), ((0, 0), (1, 1))), axis=1)
     starts, ends = np.nonzero(edges == 1)[1], np.nonzero(edges == -1)[1]
     return int((ends - starts).max()) if starts.size else 0
