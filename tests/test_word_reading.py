@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bench import word_reading
-from bench.word_reading import (HEIGHTS, LEFT_MARGIN, LINE_CANVAS, bymerge_case, characters, edit_ops,
-                                figures, measure, sample_words, word_drawing)
+from bench.word_reading import (HEIGHTS, LEFT_MARGIN, LINE_CANVAS, bymerge_case, causes, characters, diagnose,
+                                edit_ops, figures, measure, sample_words, word_drawing)
 from emnist_core.predict import Predictor, main as predict_main
 from emnist_core.preprocess import UnusableImage
 from emnist_core.segment import MAX_CHARACTERS, MAX_PIECES, line_from_image, remove_rules
@@ -118,6 +118,23 @@ def test_a_word_of_rendered_strokes_is_read_in_both_modes(predictor):
     assert all(r["ms"] > 0 and not r["message"] for r in result["rows"])
 
 
+def test_a_misread_word_is_diagnosed(predictor):
+    drawing = word_drawing(pen_word("kitx"), np.random.default_rng(0))
+    read = predictor.read_line_strokes(drawing, only="letters").text
+    assert len(read) == 4
+    same = diagnose(predictor, drawing, "kitx", read, refused=False)
+    assert same["forced"] == read and same["cause"] == "letters"  # the free grouping is the best of its count
+    assert diagnose(predictor, drawing, "kitxkitxkitx", read, refused=False)["cause"] == "too few pieces"
+    fewer = diagnose(predictor, drawing, "kit", read, refused=False)  # as if the word had 3 letters
+    assert len(fewer["forced"]) == 3 and fewer["cause"].startswith("grouping")
+    assert diagnose(predictor, drawing, "kitx", "", refused=True)["cause"] == "refused"
+    rows = [{"word": "kit", "read": read, "why": fewer}, {"word": "kitx", "read": read}]
+    found = causes(rows)
+    assert found["misread"] == 1 and found[fewer["cause"]] == 1
+    assert found["count_known_characters"] == pytest.approx(
+        (characters("kit", fewer["forced"]) + characters("kitx", read)) / 2)
+
+
 def unipen_folder(root, words: dict[str, str]):
     """A UNIPEN folder (the original layout) of category 7 words from test_segment's glyphs, one site each."""
     for site, text in words.items():
@@ -133,14 +150,17 @@ def unipen_folder(root, words: dict[str, str]):
 
 
 def test_the_bench_runs_on_a_unipen_folder_and_writes_json(predictor, tmp_path, capsys):
-    folder = unipen_folder(tmp_path / "unipen", {"aaa": "kit", "bbb": "tEx"})
+    folder = unipen_folder(tmp_path / "unipen", {"aaa": "kit", "bbb": "xHk"})
     out = tmp_path / "words.json"
-    assert word_reading.main(["--unipen", str(folder), "--words", "5", "--json", str(out),
+    assert word_reading.main(["--unipen", str(folder), "--words", "5", "--json", str(out), "--why",
                               "--checkpoint", str(predictor.checkpoint_path)]) == 0
     report = json.loads(out.read_text())
     assert set(report["letters"]["by_site"]) == {"aaa", "bbb"} and report["letters"]["all"]["words"] == 2
     assert set(report["word"]["by_style"]) == {"PRINTED"}
-    assert {r["word"] for r in report["rows"]} == {"kit", "tEx"} and len(report["rows"]) == 4
+    assert {r["word"] for r in report["rows"]} == {"kit", "xHk"} and len(report["rows"]) == 4
+    assert report["letters"]["why"]["PRINTED"]["misread"] == sum(
+        r["read"].lower() != r["word"].lower() for r in report["rows"] if r["mode"] == "letters")
+    assert report["word"]["word_list"]["all"]["in_list"] == 0.5  # kit is a word, xHk is not
     printed = capsys.readouterr().out
     assert "Letters only" in printed and "An English word" in printed and "aaa" in printed
 
