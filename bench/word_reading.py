@@ -24,10 +24,11 @@ Figures, per site, per style (.STYLE of the sample: PRINTED, MIXED, CURSIVE, or 
 For the word mode also the word list's reach: the share of the words in the list at all, and of the words
 it missed, how many were not in it, in it but out of the lookup's reach (the letters-only reading's length
 more than words.LENGTH_SLACK off), or in reach and not chosen.
---why diagnoses each word misread with letters only (see CAUSES): refused; the segmenter left fewer pieces
-than letters; the count was wrong and the best grouping with the word's own count reads the word (the
-grouping's choice alone) or still misreads it; the count was right and letters were misread. It also gives
-what the words would score were the count known.
+--why diagnoses each word misread with letters only (see CAUSES): refused; no grouping of the
+segmenter's pieces has the word's count of characters (its pieces join letters); the count was wrong and
+the best grouping with the word's own count reads the word (the grouping's choice alone) or still
+misreads it; the count was right and letters were misread. It also gives what the words would score
+were the count known.
 
     python -m bench.word_reading --words 100 --json /tmp/words.json       # 100 words per site, seeded
     python -m bench.word_reading --sites art,rim,kai --modes letters --why
@@ -165,7 +166,8 @@ def figures(rows: list[dict]) -> dict:
 CAUSES = ("refused", "too few pieces", "grouping only", "grouping and letters", "letters")
 CAUSE_HELP = {
     "refused": "the line was refused with a message",
-    "too few pieces": "the segmenter left fewer pieces than letters: no grouping can read each letter",
+    "too few pieces": "no grouping of the segmenter's pieces has as many characters as the word has letters "
+                      "(fewer pieces than letters, or a letter's piece too small or too wide to stand alone)",
     "grouping only": "the count read was wrong, and the best grouping with the word's count reads the word",
     "grouping and letters": "the count read was wrong, and even with the word's count letters are misread",
     "letters": "the count was right, the letters (or where they part) were misread",
