@@ -29,9 +29,12 @@ segmenter's pieces has the word's count of characters (its pieces join letters);
 the best grouping with the word's own count reads the word (the grouping's choice alone) or still
 misreads it; the count was right and letters were misread. It also gives what the words would score
 were the count known.
+--ruled reads each word as a photo instead, on white paper and on tinted paper ruled every 60 px with
+mild noise (written above a rule, or resting on one and crossing the rule above), letters only.
 
     python -m bench.word_reading --words 100 --json /tmp/words.json       # 100 words per site, seeded
     python -m bench.word_reading --sites art,rim,kai --modes letters --why
+    python -m bench.word_reading --sites art,rim,kai --words 40 --ruled   # photos on ruled paper
 """
 
 import argparse
@@ -272,6 +275,58 @@ def list_reach(letter_rows: list[dict], word_rows: list[dict], known: set | None
             "missed": len(word_rows) - sum(w["read"].lower() == w["word"].lower() for w in word_rows), **missed}
 
 
+# ---- photos on ruled paper (--ruled) ----------------------------------------------------------------------
+
+RULE_EVERY, RULE_GREY, PAPER, INK = 60, (165, 162, 155), (235, 225, 210), (50, 40, 40)  # RGB
+PHOTO = (600, 800)  # height, width of the photo
+PLACINGS = {"above a rule": ((40, 80), 300), "on a rule": ((60, 110), 334)}  # letter heights; baseline row
+
+
+def ruled_photos(strokes, rng: np.random.Generator, placing: str) -> tuple[np.ndarray, np.ndarray]:
+    """A word's strokes written (brush radius 2.5) as a photo on white paper, and the same on tinted paper
+    ruled every RULE_EVERY px with mild noise (sigma 6): `placing` says how high and where (PLACINGS)."""
+    from emnist_core.strokes import draw_strokes
+
+    (low_h, high_h), base = PLACINGS[placing]
+    points = np.concatenate(strokes)
+    low, high = points.min(0), points.max(0)
+    scale = float(rng.uniform(low_h, high_h)) / max(float(high[1] - low[1]), 1e-6)
+    scale = min(scale, 700 / max(float(high[0] - low[0]), 1e-6))
+    base += int(rng.integers(-3, 4))
+    placed = [(s - low) * scale + (60, base - 4 - (high[1] - low[1]) * scale) for s in strokes]
+    plain = draw_strokes(np.full(PHOTO, 255, np.uint8), placed, 2.5)
+    paper = np.full((*PHOTO, 3), PAPER, np.float32)
+    for y in range(RULE_EVERY // 2, PHOTO[0], RULE_EVERY):
+        paper[y:y + 2] = RULE_GREY
+    paper[plain < 128] = INK
+    return plain, np.clip(paper + rng.normal(0, 6, paper.shape), 0, 255).astype(np.uint8)
+
+
+def ruled_figures(predictor: Predictor, chosen: dict[str, list], seed: int) -> dict:
+    """Each word as a photo on plain and on ruled paper (python -m emnist_core.predict --line reads such a
+    photo), letters only: how often the two readings agree, the ruled one is refused, each is right."""
+    def read(image):
+        try:
+            return predictor.read_line(image, only="letters").text
+        except UnusableImage:
+            return None
+
+    found = {}
+    for placing in PLACINGS:
+        rng = np.random.default_rng([seed, 60, list(PLACINGS).index(placing)])
+        counts = Counter()
+        for words in chosen.values():
+            for sample in words:
+                plain, ruled = (read(image) for image in ruled_photos(sample.strokes, rng, placing))
+                counts["words"] += 1
+                counts["same reading"] += plain == ruled
+                counts["ruled refused"] += ruled is None
+                counts["right on plain"] += (plain or "").lower() == sample.label.lower()
+                counts["right on ruled"] += (ruled or "").lower() == sample.label.lower()
+        found[placing] = dict(counts)
+    return found
+
+
 # ---- the data --------------------------------------------------------------------------------------
 
 def sample_words(samples, per_site: int | None, seed: int, sites=None) -> dict[str, list]:
@@ -370,6 +425,8 @@ def main(argv=None) -> int:
     parser.add_argument("--brush", type=float, default=LINE_BRUSH_RADIUS, help="brush radius, canvas pixels")
     parser.add_argument("--why", action="store_true",
                         help="diagnose each word misread with letters only: pieces, grouping or letters")
+    parser.add_argument("--ruled", action="store_true",
+                        help="only this: each word as a photo on plain and on ruled paper, read as images")
     parser.add_argument("--json", help="write the figures and every word's reading here")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
@@ -390,6 +447,13 @@ def main(argv=None) -> int:
         print("error: no words of letters found", file=sys.stderr)
         return 2
     predictor = Predictor(args.checkpoint)
+    if args.ruled:
+        found = ruled_figures(predictor, chosen, args.seed)
+        for placing, counts in found.items():
+            print(f"ruled paper, {placing}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"ruled": found, "seed": args.seed}, indent=1))
+        return 0
     result = measure(predictor, chosen, modes, args.seed, brush=args.brush, why=args.why,
                      progress=lambda site: print(f"  {site} read ({time.time() - started:.0f} s)", file=sys.stderr))
     report = {"checkpoint": args.checkpoint, "unipen": args.unipen, "words_per_site": args.words,

@@ -60,7 +60,9 @@ COVERED_SHARE = 0.4  # more ink than this share of the image: a pattern or a fil
 RULE_SPAN = 0.5  # a straight line of ink at least this long...
 RULE_TILT = 5.0  # ...within this many degrees of horizontal...
 RULE_GAP = 0.02  # ...broken by gaps no longer than this (noise, faint print) is a candidate rule;
-MIN_RULES = 2  # ruled paper shows at least this many, apart (one such line is an underline: check_one_line)
+RULE_EDGE = 0.05  # rules run across the whole photo: from this near its left edge to this near its right;
+MIN_RULES = 2  # ruled paper shows at least this many (one such line is an underline: check_one_line)...
+RULE_THIN = 0.2  # ...no thicker than this share of the space between them (a letter's bars are thicker)
 
 
 @dataclass
@@ -208,30 +210,47 @@ def line_from_image(value) -> LinePieces:
 
 
 def remove_rules(mask: np.ndarray) -> np.ndarray:
-    """The mask without the rules of ruled paper: long straight near-horizontal lines of ink, at least
-    MIN_RULES of them, thin where nothing crosses them. Where a stroke of the writing crosses a rule (a
-    run of ink down its column longer than the rule is thick) the ink is kept, so letters written across
-    a rule stay whole. One such line alone is left as it is: an underline, which check_one_line names."""
+    """The mask without the rules of ruled paper: straight near-horizontal lines of ink that run from edge
+    to edge, at least MIN_RULES of them, thin beside the space between them. Where a stroke of the writing
+    crosses a rule (a run of ink down its column longer than the rule is thick) the ink is kept, so
+    letters written across a rule stay whole. One such line alone is left as it is (an underline, which
+    check_one_line names), and so are a letter's bars (an E cropped to its ink: thick beside their gaps)."""
     height, width = mask.shape
     span = RULE_SPAN * width
     found = cv2.HoughLinesP(mask.astype(np.uint8), 1, np.pi / 720, threshold=max(8, int(span / 2)),
                             minLineLength=span, maxLineGap=max(2, int(RULE_GAP * width)))
     if found is None:
         return mask
-    lines = [(x0, y0, x1, y1) for x0, y0, x1, y1 in found.reshape(-1, 4).tolist()
-             if abs(y1 - y0) <= np.tan(np.radians(RULE_TILT)) * abs(x1 - x0)]
-    centre = sorted(y0 + (y1 - y0) * (width / 2 - x0) / ((x1 - x0) or 1) for x0, y0, x1, y1 in lines)
+    lines = sorted((y0 + (y1 - y0) * (width / 2 - x0) / ((x1 - x0) or 1), x0, y0, x1, y1)
+                   for x0, y0, x1, y1 in found.reshape(-1, 4).tolist()
+                   if abs(y1 - y0) <= np.tan(np.radians(RULE_TILT)) * abs(x1 - x0))
+    if len(lines) < MIN_RULES or lines[-1][0] - lines[0][0] < 3:  # one line at most: nothing to do
+        return mask
     runs = _vertical_runs(mask)
     on_lines = np.zeros_like(mask, np.uint8)
-    for x0, y0, x1, y1 in lines:
+    for _, x0, y0, x1, y1 in lines:
         cv2.line(on_lines, (int(x0), int(y0)), (int(x1), int(y1)), 1, 1)
     thick = runs[(on_lines > 0) & mask]
     if not thick.size:
         return mask
     thickness = float(np.median(thick))  # a rule's own thickness: its ink's runs down each column
-    distinct = [y for k, y in enumerate(centre) if k == 0 or y - centre[k - 1] > 2 * thickness + 2]
-    if len(distinct) < MIN_RULES:
+    rules = []  # segments of one rule: centres no further apart than the rule is thick
+    for line in lines:
+        if rules and line[0] - rules[-1][-1][0] <= 2 * thickness + 2:
+            rules[-1].append(line)
+        else:
+            rules.append([line])
+    edge = RULE_EDGE * width
+    rules = [r for r in rules if min(min(x0, x1) for _, x0, _, x1, _ in r) <= edge
+             and max(max(x0, x1) for _, x0, _, x1, _ in r) >= width - 1 - edge]  # across the whole image
+    if len(rules) < MIN_RULES:
         return mask
+    spacing = float(np.median(np.diff([np.mean([c for c, *_ in r]) for r in rules])))
+    if thickness > RULE_THIN * spacing:
+        return mask
+    on_lines[:] = 0
+    for _, x0, y0, x1, y1 in (line for r in rules for line in r):
+        cv2.line(on_lines, (int(x0), int(y0)), (int(x1), int(y1)), 1, 1)
     limit = int(1.5 * thickness) + 1  # a run down a column no longer than this is the rule's alone...
     reach = int(np.ceil(thickness / 2)) + 1  # ...and only its own rows are cleared: ink resting on it stays
     near = cv2.dilate(on_lines, np.ones((2 * reach + 1, 3), np.uint8)) > 0
