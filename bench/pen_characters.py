@@ -23,7 +23,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import reads_as_meant
 
-from train.pen_data import VAL_SITES, drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
+from train.pen_data import drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         result = {"unipen": scores(probs, p_digit, val, labels)}
         pairs, forgiven = confusions(probs, p_digit, val.meant, labels)
         result["confusions"], result["strict_errors_forgiven"] = pairs, round(forgiven, 4)
-        print(score_text(result["unipen"], f"{path}: UNIPEN sites {', '.join(VAL_SITES)} (never trained on)"))
+        print(score_text(result["unipen"], f"{path}: UNIPEN sites {', '.join(sorted(set(val.site.tolist())))} (never trained on)"))
         print(f"  commonest strict errors: {', '.join(f'{k} {n}' for k, n in pairs)}; "
               f"{100 * forgiven:.1f}% of strict errors are forgiven look-alikes or case")
         result["per_character"] = table = per_character(probs, p_digit, val.meant, labels)
