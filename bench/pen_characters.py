@@ -23,7 +23,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import reads_as_meant
 
-from train.pen_data import drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
+from train.pen_data import RENDER_CACHE, drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", nargs="+", default=[str(DEFAULT_CHECKPOINT)])
     p.add_argument("--unipen-dir", default=str(SHARED / "unipen-dev"))
     p.add_argument("--omniglot-dir", default=str(SHARED / "omniglot-latin-dev"))
-    p.add_argument("--render-cache", default=".data/unipen-cache")
+    p.add_argument("--render-cache", default=RENDER_CACHE)
     p.add_argument("--variants", type=int, default=2, help="as the training run's --unipen-variants (the cache key)")
     p.add_argument("--json", help="write every figure here")
     args = p.parse_args(argv)

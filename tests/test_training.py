@@ -350,24 +350,26 @@ def test_init_from_starts_from_a_checkpoint_and_keeps_its_architecture(trained, 
 
 
 def test_a_start_checkpoint_gives_back_the_correction_it_folded_in(trained):
-    """--init-from takes out what the start folded in: the mix its record names, EMNIST's pool for older
-    records, and a start trained with pen strokes at another share without a recorded mix is refused."""
+    """--init-from and recalibration take out what a model folded in: the mix its record names, EMNIST's
+    pool for older records, and a model trained with pen strokes at another share without a recorded
+    mix is refused."""
     from types import SimpleNamespace
 
-    from train.calibrate import PriorCorrection
+    from train.calibrate import PriorCorrection, folded_correction
     from train.data import DataError
 
     start = load_checkpoint(trained.out / "model.pt")
     target = np.full(47, 1 / 47)
-    data = SimpleNamespace(target_prior=target)
-    emnist = PriorCorrection.between(np.linspace(1, 2, 47) / np.linspace(1, 2, 47).sum(), target)
+    pool = np.linspace(1, 2, 47) / np.linspace(1, 2, 47).sum()
+    data = SimpleNamespace(target_prior=target, train_prior=pool)
     assert len(start.training["metrics"].pop("train_prior")) == 47  # a run records its mix; older ones did not
-    assert train_module.start_correction(start, data, emnist, None) is emnist  # an older record: EMNIST's pool
+    got = folded_correction(start, data)  # an older record: EMNIST's pool
+    assert torch.allclose(got.class_adjust, PriorCorrection.between(pool, target).class_adjust)
     mix = np.linspace(2, 1, 47) / np.linspace(2, 1, 47).sum()
     start.training["metrics"]["train_prior"] = mix.tolist()
-    got = train_module.start_correction(start, data, emnist, None)
+    got = folded_correction(start, data)
     assert torch.allclose(got.class_adjust, PriorCorrection.between(mix, target).class_adjust)
     del start.training["metrics"]["train_prior"]
     start.training["hyperparameters"].update(unipen_dir="somewhere", unipen_share=0.3)
     with pytest.raises(DataError, match="--unipen-share"):
-        train_module.start_correction(start, data, emnist, None)
+        folded_correction(start, data)

@@ -57,6 +57,23 @@ def folded_strength(checkpoint: Checkpoint) -> float:
     return (((checkpoint.training or {}).get("metrics") or {}).get("selection") or {}).get("prior_strength", 0.0)
 
 
+def folded_correction(checkpoint: Checkpoint, data, pen=None) -> "PriorCorrection | None":
+    """The prior correction a finished model has folded in (at its recorded strength), for `data`, its own
+    training data: from the class mix its record gives (metrics.train_prior) to the target; for older
+    records, the EMNIST pool's, or the pen mix (train.pen_data.PenMix) when it was trained with pen
+    strokes at `pen`'s share."""
+    metrics = (checkpoint.training or {}).get("metrics") or {}
+    if metrics.get("train_prior") is not None and data.target_prior is not None:
+        return PriorCorrection.between(np.asarray(metrics["train_prior"]), data.target_prior)
+    hyper = (checkpoint.training or {}).get("hyperparameters") or {}
+    if hyper.get("unipen_dir"):
+        if pen is None or hyper.get("unipen_share") != pen.share:
+            raise DataError("that checkpoint was trained with pen strokes and records no training class mix: "
+                            "give --unipen-dir, with its --unipen-share")
+        return pen.correction(data)
+    return PriorCorrection.for_data(data)
+
+
 def as_trained(checkpoint: Checkpoint, correction: PriorCorrection | None, device: torch.device,
                source: str = "checkpoint") -> EmnistCNN:
     """A finished model with its folded prior correction taken out again: the logits as the network

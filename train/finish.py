@@ -44,40 +44,51 @@ def training_record(command: str, args, data: TrainingData, augment_cfg: Augment
             "hyperparameters": {k: v for k, v in vars(args).items() if k not in NOT_RECORDED}}
 
 
-def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, np.ndarray] | None,
-             correction: PriorCorrection | None, device: torch.device, make_checkpoint,
-             history: list[dict], started: float, args, pen: PenMix | None = None) -> dict:
-    """The best validated weights with their BatchNorm statistics (as trained, or re-estimated on clean
-    images), prior-correction strength and digit source chosen on validation, scored once on the test
-    split if there is one, saved with everything it needs. With pen data (`pen`), its held-out sites
-    count in every choice, BatchNorm statistics come from both kinds of image in the run's mix, and
-    the held-out pen characters (and Omniglot's drawings, with --omniglot-dir) are scored per kind."""
-    spec = load_checkpoint(out / BEST_EPOCH).input_spec
-    clean = data.train_x
+def calibrate_and_score(load_model, data: TrainingData, correction: PriorCorrection | None, spec, seed: int,
+                        pen: PenMix | None = None, omniglot_dir=None) -> tuple[torch.nn.Module, dict]:
+    """A trained network calibrated (calibrate.calibrated_model) and scored on validation: the end of a
+    run, and of a recalibration. With pen data (`pen`), its held-out sites count in every choice,
+    BatchNorm statistics come from both kinds of image in the run's mix, and the held-out pen characters
+    (and Omniglot's drawings, with `omniglot_dir`) are scored per kind."""
+    clean, train_prior = data.train_x, data.train_prior
     if pen is not None:  # the clean images BatchNorm sees, in the run's own mix of scans and drawings
-        drawn = torch.from_numpy(np.random.default_rng(args.seed).choice(
+        drawn = torch.from_numpy(np.random.default_rng(seed).choice(
             pen.train.images, pen.count(len(clean)), p=pen.weights)).to(clean.device)
-        clean = torch.cat([clean, drawn])
-    model, choice = calibrate.calibrated_model(
-        lambda: load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device),
-        clean, data.val_x, data.val_y, data.class_weights, correction, spec, args.seed,
-        pen_val=pen.val if pen is not None else None)
+        clean, train_prior = torch.cat([clean, drawn]), pen.train_prior(data.train_prior, len(data.train_y))
+    # EMNIST's validation is weighted by its own pool's mix (data.class_weights), whatever the run mixed in
+    model, choice = calibrate.calibrated_model(load_model, clean, data.val_x, data.val_y, data.class_weights,
+                                               correction, spec, seed, pen_val=pen.val if pen is not None else None)
     logits, digit_logits = model_outputs(model, data.val_x, spec)
-    probs, p_digit = probabilities(logits, digit_logits, choice["digit_source"])
-    result = {"best_epoch": best["epoch"], "best_step": best["step"],
-              "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights), "selection": choice,
-              "train_prior": [round(float(p), 8) for p in data.train_prior]}  # the mix the correction starts from
+    result = {"val": compute_metrics(*probabilities(logits, digit_logits, choice["digit_source"]), data.val_y,
+                                     data.class_weights),
+              "selection": choice,
+              "train_prior": [round(float(p), 8) for p in train_prior]}  # the mix the correction starts from
     if pen is not None:
         pen_logits, pen_digit = model_outputs(model, torch.from_numpy(pen.val.images), spec)
         result["unipen_val"] = scores(*probabilities(pen_logits, pen_digit, choice["digit_source"]), pen.val,
                                       BYMERGE_CHARS)
         result["unipen_val_sites"] = pen.val_sites
-    if getattr(args, "omniglot_dir", None):
-        images, letters = omniglot_drawings(args.omniglot_dir)
+    if omniglot_dir:
+        images, letters = omniglot_drawings(omniglot_dir)
         if letters:
             d_logits, d_digit = model_outputs(model, torch.from_numpy(images), spec)
             result["drawings"] = drawing_scores(*probabilities(d_logits, d_digit, choice["digit_source"]), letters,
                                                 BYMERGE_CHARS)
+    return model, result
+
+
+def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, np.ndarray] | None,
+             correction: PriorCorrection | None, device: torch.device, make_checkpoint,
+             history: list[dict], started: float, args, pen: PenMix | None = None) -> dict:
+    """The best validated weights with their BatchNorm statistics (as trained, or re-estimated on clean
+    images), prior-correction strength and digit source chosen on validation, scored once on the test
+    split if there is one, saved with everything it needs (calibrate_and_score says what pen data adds)."""
+    spec = load_checkpoint(out / BEST_EPOCH).input_spec
+    model, chosen = calibrate_and_score(
+        lambda: load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device),
+        data, correction, spec, args.seed, pen, getattr(args, "omniglot_dir", None))
+    choice = chosen["selection"]
+    result = {"best_epoch": best["epoch"], "best_step": best["step"], **chosen}
     if test is not None:  # scored once, at the very end, never used for any choice
         t_logits, t_digit = model_outputs(model, torch.from_numpy(test[0]), spec)
         result["test"] = compute_metrics(*probabilities(t_logits, t_digit, choice["digit_source"]),
@@ -91,6 +102,7 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
     with open(out / "metrics.json", "w") as f:
         json.dump({"command": checkpoint.training["command"], "machine": checkpoint.training["machine"],
                    **result, "history": history}, f, indent=2)
+    probs, p_digit = probabilities(*model_outputs(model, data.val_x, spec), choice["digit_source"])
     report.write_all(out, history, readings(probs, p_digit), data.val_y, result)
     return result
 

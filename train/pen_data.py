@@ -26,8 +26,9 @@ from emnist_core.labels import char_to_index
 from emnist_core.preprocess import UnusableImage
 from emnist_core.strokes import CHARACTER_BRUSHES, drawing_from_strokes, emnist_from_drawing
 
-from .unipen import CATEGORIES, CHARACTER_CATEGORIES, data_files, find_root, read_unipen
+from .unipen import CATEGORIES, CHARACTER_CATEGORIES, NotUnipen, data_files, find_root, read_unipen
 
+RENDER_CACHE = ".data/unipen-cache"  # where rendered characters are kept by default (git-ignored)
 RENDER_VERSION = 1  # bump with any change to the renderer, the preprocessing or the variation below
 VAL_SITES = ("kai", "syn", "cea", "ceb")  # 18k characters: mixed, printed, and cut out of joined words
 # Variation of the training drawings (uniform ranges unless said otherwise):
@@ -181,11 +182,35 @@ class PenMix:
         """Pen drawings per epoch beside `n_emnist` EMNIST images."""
         return round(n_emnist * self.share / (1 - self.share))
 
+    def correction(self, data):
+        """The prior correction from the run's mix of EMNIST and pen drawings to the target class mix
+        (None without a target): EMNIST's own validation weights stay those of its pool."""
+        from .calibrate import PriorCorrection
+
+        if data.target_prior is None:
+            return None
+        return PriorCorrection.between(self.train_prior(data.train_prior, len(data.train_y)), data.target_prior)
+
     def train_prior(self, emnist_prior: np.ndarray, n_emnist: int) -> np.ndarray:
         """The class mix the model meets in training: EMNIST's and the pen drawings', by their numbers."""
         n_pen = self.count(n_emnist)
         pen_prior = np.bincount(self.train.labels, weights=self.weights, minlength=len(emnist_prior))
         return (n_emnist * emnist_prior + n_pen * pen_prior) / (n_emnist + n_pen)
+
+
+def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: np.ndarray | None) -> PenMix:
+    """A UNIPEN folder's characters rendered (or from the cache) and mixed to the target class mix;
+    DataError (train/data.py) for a folder that is not UNIPEN or has nothing to train or validate on."""
+    from .data import DataError
+
+    try:
+        train, val = load_pen_images(folder, cache_dir, variants, seed=0)
+    except NotUnipen as error:
+        raise DataError(str(error)) from None
+    if not len(train.labels) or not len(val.labels):
+        raise DataError(f"{folder}: no pen characters to train on, or none from the validation sites "
+                        f"{', '.join(VAL_SITES)}")
+    return PenMix(train, val, share, sample_weights(train.labels, target_prior))
 
 
 def scores(probs, p_digit, pen: PenImages, labels: str) -> dict:

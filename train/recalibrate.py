@@ -13,38 +13,44 @@ training command and gains a `recalibrated` entry with this command.
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 
 import torch
 
 from emnist_core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from emnist_core.inference import model_outputs, probabilities
 
-from .calibrate import PriorCorrection, as_trained, calibrated_model
+from .calibrate import as_trained, folded_correction
 from .data import DataError, load_recorded_split
-from .evaluate import compute_metrics, select_device, summary
-from .finish import git_commit
+from .evaluate import select_device, summary
+from .finish import calibrate_and_score, git_commit
 from .flags import device_name, new_file
+from .pen_data import RENDER_CACHE, load_pen_mix, score_text
 
 
 def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, command: str,
-                source: str = "checkpoint") -> Checkpoint:
+                source: str = "checkpoint", unipen_dir: str | None = None, render_cache: str = RENDER_CACHE,
+                omniglot_dir: str | None = None) -> Checkpoint:
+    """The finished model calibrated anew on its own validation split (and, for a model trained with pen
+    strokes, on its held-out UNIPEN sites, rendered as its run rendered them), as a run's end does."""
     record = checkpoint.training or {}
     if not record.get("split"):
         raise CheckpointError("the checkpoint records no validation split, so it cannot be recalibrated")
     data = load_recorded_split(record, data_dir, device)
-    correction = PriorCorrection.for_data(data)
-    model, choice = calibrated_model(lambda: as_trained(checkpoint, correction, device, source), data.train_x,
-                                     data.val_x, data.val_y, data.class_weights, correction,
-                                     checkpoint.input_spec, record["split"]["seed"])
-    logits, digit_logits = model_outputs(model, data.val_x, checkpoint.input_spec)
-    val = compute_metrics(*probabilities(logits, digit_logits, choice["digit_source"]), data.val_y,
-                          data.class_weights)
-    metrics = {**(record.get("metrics") or {}), "val": val, "selection": choice}
+    hyper = record.get("hyperparameters") or {}
+    pen = None
+    if hyper.get("unipen_dir"):
+        if not unipen_dir:
+            raise DataError("the checkpoint was trained with pen strokes: give --unipen-dir (its UNIPEN folder)")
+        pen = load_pen_mix(unipen_dir, render_cache, hyper.get("unipen_variants", 2), hyper["unipen_share"],
+                           data.target_prior)
+    correction = folded_correction(checkpoint, data, pen)
+    model, chosen = calibrate_and_score(lambda: as_trained(checkpoint, correction, device, source), data, correction,
+                                        checkpoint.input_spec, record["split"]["seed"], pen, omniglot_dir)
+    metrics = {**(record.get("metrics") or {}), **chosen}
     metrics.pop("test", None)  # the test figures were the old model's
-    return Checkpoint(model_config=checkpoint.model_config, state_dict=model.state_dict(),
-                      input_spec=checkpoint.input_spec, digit_source=choice["digit_source"],
-                      training={**record, "metrics": metrics,
-                                "recalibrated": {"command": command, "commit": git_commit()}})
+    return replace(checkpoint, state_dict=model.state_dict(), digit_source=chosen["selection"]["digit_source"],
+                   training={**record, "metrics": metrics,
+                             "recalibrated": {"command": command, "commit": git_commit()}})
 
 
 def main(argv=None) -> int:
@@ -53,12 +59,16 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True, help="a finished model (model.pt or a shipped one)")
     parser.add_argument("--data-dir", required=True, help="the data it was trained on")
     parser.add_argument("--save-to", type=new_file, required=True, help="where the recalibrated checkpoint goes")
+    parser.add_argument("--unipen-dir", help="for a model trained with pen strokes: its UNIPEN folder")
+    parser.add_argument("--render-cache", default=RENDER_CACHE, help="where rendered pen characters are kept")
+    parser.add_argument("--omniglot-dir", help="Omniglot's Latin letters (stroke files): scored too")
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     args = parser.parse_args(argv)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
         result = recalibrate(checkpoint, args.data_dir, select_device(args.device),
-                             "python -m train.recalibrate " + shlex.join(argv), args.checkpoint)
+                             "python -m train.recalibrate " + shlex.join(argv), args.checkpoint, args.unipen_dir,
+                             args.render_cache, args.omniglot_dir)
         save_checkpoint(result, args.save_to)
     except (DataError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -67,7 +77,12 @@ def main(argv=None) -> int:
     for name, c in selection["batchnorm_candidates"].items():
         print(f"BatchNorm statistics {name}: validation {c['accuracy']:.4f}, digit/letter "
               f"{c['digit_letter_accuracy']:.4f} (prior strength {c['prior_strength']}, {c['digit_source']})")
-    print(summary(result.training["metrics"]["val"], f"validation, recalibrated ({selection['batchnorm_statistics']})"))
+    metrics = result.training["metrics"]
+    print(summary(metrics["val"], f"validation, recalibrated ({selection['batchnorm_statistics']})"))
+    if "unipen_val" in metrics:
+        print(score_text(metrics["unipen_val"], f"UNIPEN sites never trained on ({', '.join(metrics['unipen_val_sites'])})"))
+    if "drawings" in metrics:
+        print(score_text({"letters": metrics["drawings"]}, "Omniglot drawings, plainly drawn"))
     print(f"saved {args.save_to}")
     return 0
 

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -31,15 +30,13 @@ from emnist_core.model import EmnistCNN, ModelConfig, count_parameters
 
 from . import resume
 from .augment import AugmentConfig, augment
-from .calibrate import BATCHNORM_IMAGES, PriorCorrection, as_trained
+from .calibrate import BATCHNORM_IMAGES, PriorCorrection, as_trained, folded_correction
 from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, load_training_data
 from .evaluate import compute_metrics, machine_description, select_device, summary
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     new_file, output_file, positive_float, positive_int, probability, share)
-from . import pen_data
-from .pen_data import PenMix, load_pen_images, sample_weights, score_text, scores
-from .unipen import NotUnipen
+from .pen_data import RENDER_CACHE, PenMix, load_pen_mix, score_text, scores
 from .schedule import (PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, advance_bar, budget_bar, end_images, lr_at,
                        measure_evaluation)
 
@@ -81,7 +78,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                      help="share of each epoch's images that are pen drawings (drawn to the target class mix)")
     pen.add_argument("--unipen-variants", type=positive_int, default=2,
                      help="varied drawings rendered per training character (brush, size, place, slant)")
-    pen.add_argument("--render-cache", default=".data/unipen-cache",
+    pen.add_argument("--render-cache", default=RENDER_CACHE,
                      help="where rendered pen characters are kept between runs")
     pen.add_argument("--omniglot-dir", help="Omniglot's Latin letters (stroke files): scored at the end")
     pen.add_argument("--init-from", help="start from this checkpoint's weights and architecture (its folded "
@@ -205,37 +202,6 @@ def validate(model: EmnistCNN, data: TrainingData, spec: InputSpec, pen: PenMix 
     return val, score
 
 
-def load_pen_mix(args, data: TrainingData) -> PenMix | None:
-    """--unipen-dir's characters rendered (or from the cache) and mixed to the target class mix."""
-    if not args.unipen_dir:
-        return None
-    try:
-        train, val = load_pen_images(args.unipen_dir, args.render_cache, args.unipen_variants, seed=0)
-    except NotUnipen as error:
-        raise DataError(str(error)) from None
-    if not len(train.labels) or not len(val.labels):
-        raise DataError(f"{args.unipen_dir}: no pen characters to train on, or none from the validation sites "
-                        f"{', '.join(pen_data.VAL_SITES)}")
-    return PenMix(train, val, args.unipen_share, sample_weights(train.labels, data.target_prior))
-
-
-def start_correction(start: Checkpoint, data: TrainingData, emnist: PriorCorrection | None,
-                     pen: PenMix | None) -> PriorCorrection | None:
-    """The prior correction a checkpoint to start from has folded in: from the training mix its record
-    gives (metrics.train_prior) to this data's target; for older records, EMNIST's pool, or the pen mix
-    when it was trained with pen strokes at the share this run uses."""
-    metrics = (start.training or {}).get("metrics") or {}
-    if metrics.get("train_prior") is not None and data.target_prior is not None:
-        return PriorCorrection.between(np.asarray(metrics["train_prior"]), data.target_prior)
-    hyper = (start.training or {}).get("hyperparameters") or {}
-    if hyper.get("unipen_dir"):
-        if pen is None or hyper.get("unipen_share") != pen.share:
-            raise DataError("that checkpoint was trained with pen strokes and records no training class mix: "
-                            "fine-tune it with --unipen-dir and its --unipen-share")
-        return PriorCorrection.for_data(data)
-    return emnist
-
-
 def epoch_order(n_emnist: int, pen: PenMix | None, generator: torch.Generator, device) -> torch.Tensor:
     """One epoch's images in a random order: every EMNIST image once, and the pen drawings' share drawn
     by their sample weights (indices after EMNIST's, as the pool holds them)."""
@@ -298,18 +264,17 @@ def run(args, explicit: set[str], command: str) -> int:
 
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
                          residual=not args.plain, dropout=args.dropout, num_classes=NUM_CLASSES)
-    pen = load_pen_mix(args, data)
-    emnist_correction = correction
+    pen = load_pen_mix(args.unipen_dir, args.render_cache, args.unipen_variants, args.unipen_share,
+                       data.target_prior) if args.unipen_dir else None
     if pen:  # the pool now holds the pen drawings too: its class mix, and so the correction, changes
         n_emnist = len(data.train_y)
-        data.train_prior = pen.train_prior(data.train_prior, n_emnist)
-        correction = PriorCorrection.for_data(data)
+        correction = pen.correction(data)
         print(f"unipen: {len(pen.train.labels)} training drawings, {len(pen.val.labels)} validation characters from "
               f"sites {', '.join(pen.val_sites)}; {pen.count(n_emnist)} pen drawings an epoch beside {n_emnist} "
               f"EMNIST images")
     if args.init_from:  # the start's folded correction taken out: the logits as its network learnt them
         start = load_checkpoint(args.init_from)
-        folded = start_correction(start, data, emnist_correction, pen)
+        folded = folded_correction(start, data, pen)
         model, config, spec = as_trained(start, folded, device, args.init_from), start.model_config, start.input_spec
     else:
         model = EmnistCNN(config).to(device)
