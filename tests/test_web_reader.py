@@ -28,8 +28,7 @@ from bench.drawings import KINDS, generate
 from emnist_core import export as web_export
 from emnist_core import preprocess
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from emnist_core.inference import model_outputs, probabilities, ranked, within_kind
-from emnist_core.labels import NUM_DIGITS
+from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.preprocess import UnusableImage
 from emnist_core.strokes import drawing_from_strokes, emnist_from_drawing, parse_drawing, read_strokes
 
@@ -44,6 +43,8 @@ const worker = new Worker('/web/reader/worker.js'); let next = 0; const waiting 
 worker.onmessage = (e) => { waiting.get(e.data.id)(e.data); waiting.delete(e.data.id); };
 window.ask = (message) => new Promise((resolve) => { const id = next++; waiting.set(id, resolve);
   worker.postMessage({id, ...message}); });
+window.fresh = (manifestUrl) => new Promise((resolve) => { const w = new Worker('/web/reader/worker.js');
+  w.onmessage = (e) => { w.terminate(); resolve(e.data); }; w.postMessage({id: 0, type: 'init', manifestUrl}); });
 </script>"""
 
 
@@ -118,8 +119,8 @@ def base_url():
 
 
 @pytest.fixture(scope="module")
-def reader(base_url):
-    """The page side of the worker, its model loaded: ask(message) -> the worker's reply."""
+def harness(base_url):
+    """A chromium page at the static server's origin, with ask(message) and fresh(manifestUrl) (HARNESS)."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install it)")
@@ -129,16 +130,22 @@ def reader(base_url):
         page = browser.new_page()
         page.route(f"{base_url}/harness.html", lambda route: route.fulfill(body=HARNESS, content_type="text/html"))
         page.goto(f"{base_url}/harness.html")
-        reply = page.evaluate("(url) => ask({type: 'init', manifestUrl: url})", f"/checkpoints/{MANIFEST.name}")
-        assert reply["ok"], reply.get("error")
-        print(f"\nreader: TensorFlow.js {reply['backend']} (SIMD: {reply['simd']}), {reply['checkpoint']}")
-
-        def ask(message: dict) -> dict:
-            answer = page.evaluate("(m) => ask(m)", message)
-            assert answer["ok"], answer.get("error")
-            return answer
-        yield ask
+        yield page
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def reader(harness):
+    """The page side of the worker, its model loaded: ask(message) -> the worker's reply."""
+    reply = harness.evaluate("(url) => ask({type: 'init', manifestUrl: url})", f"/checkpoints/{MANIFEST.name}")
+    assert reply["ok"], reply.get("error")
+    print(f"\nreader: TensorFlow.js {reply['backend']} (SIMD: {reply['simd']}), {reply['checkpoint']}")
+
+    def ask(message: dict) -> dict:
+        answer = harness.evaluate("(m) => ask(m)", message)
+        assert answer["ok"], answer.get("error")
+        return answer
+    return ask
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +155,8 @@ def checkpoint():
 
 
 def python_reading(checkpoint, drawings: list[dict], only=None) -> list[dict]:
-    """Python's answer for each drawing: {"upright", "label", "q", "shown", "top5"} or {"unusable": message}."""
+    """Python's answer for each drawing: {"upright", "label", "q", "top5"} or {"unusable": message}; the top-5
+    is the reading and the next four of `ranked`, each with its q (one probability per character)."""
     ckpt, model = checkpoint
     results = []
     for drawing in drawings:
@@ -161,11 +169,10 @@ def python_reading(checkpoint, drawings: list[dict], only=None) -> list[dict]:
         images = np.stack([r["upright"].T if ckpt.input_spec.transposed else r["upright"] for r in usable])
         logits, digit = model_outputs(model, torch.from_numpy(images), ckpt.input_spec)
         q, p = probabilities(logits, digit, ckpt.digit_source, only)
-        order, shown = ranked(q, p), within_kind(q, p)
+        order = ranked(q, p)
         for k, r in enumerate(usable):
-            kind = [int(i) for i in order[k] if (i < NUM_DIGITS) == bool(p[k] >= 0.5)]
-            r.update(label=ckpt.labels[int(order[k, 0])], q=q[k].numpy(), shown=shown[k].numpy(),
-                     top5=[(ckpt.labels[i], float(shown[k, i])) for i in kind[:5]])
+            r.update(label=ckpt.labels[int(order[k, 0])], q=q[k].numpy(),
+                     top5=[(ckpt.labels[int(i)], float(q[k, i])) for i in order[k, :5]])
     return results
 
 
@@ -178,7 +185,7 @@ def browser_reading(reader, drawings: list[dict], only=None) -> list[dict]:
 
 def compare(py: list[dict], js: list[dict], names: list[str]) -> dict:
     """The parity figures, and the drawings that broke them (name, what)."""
-    same_pixels = pixels = same_reading = 0
+    same_pixels = pixels = same_reading = same_top5 = readable = 0
     max_grey = max_prob = 0.0
     broken = []
     for name, a, b in zip(names, py, js):
@@ -196,25 +203,28 @@ def compare(py: list[dict], js: list[dict], names: list[str]) -> dict:
         max_grey = max(max_grey, float(grey.max()))
         reading = b["reading"]
         same_reading += reading["label"] == a["label"]
-        shown = np.array(reading["shown"])
         q = np.array(reading["q"])
-        top_q = np.argsort(-a["q"])[:5]
-        prob = max([abs(shown[LABEL_INDEX[c]] - p) for c, p in a["top5"]] + [float(np.abs(q[top_q] - a["q"][top_q]).max())])
+        prob = max(abs(q[LABEL_INDEX[c]] - p) for c, p in a["top5"])  # Python's top-5, in the browser's q
+        top5 = [c for c, _ in reading["top5"]]
         max_prob = max(max_prob, prob)
+        same_top5 += top5 == [c for c, _ in a["top5"]]
+        readable += 1
         if reading["label"] != a["label"] or prob > 0.01 or grey.max() > 1:
             broken.append((name, f"python {a['label']} browser {reading['label']}, top-5 off by {prob:.4f}, "
                                  f"{int((grey > 1).sum())} pixels off by more than 1 (max {int(grey.max())})"))
     return {"drawings": len(py), "same_reading": same_reading / len(py), "pixels_within_1": same_pixels / max(pixels, 1),
-            "max_grey": max_grey, "max_top5_diff": max_prob, "broken": broken}
+            "max_grey": max_grey, "max_top5_diff": max_prob, "same_top5_order": same_top5 / max(readable, 1),
+            "readable": readable, "broken": broken}
 
 
 LABEL_INDEX = {c: i for i, c in enumerate(load_checkpoint(DEFAULT_CHECKPOINT).labels)} if DEFAULT_CHECKPOINT.is_file() else {}
 
 
 def assert_parity(figures: dict, what: str) -> None:
-    print(f"\n{what}: {figures['drawings']} drawings, the same reading on {figures['same_reading']:.2%}, "
+    print(f"\n{what}: {figures['drawings']} drawings ({figures['readable']} readable), the same reading on {figures['same_reading']:.2%}, "
           f"{figures['pixels_within_1']:.4%} of pixels within 1 grey level (max {figures['max_grey']:.0f}), "
-          f"top-5 probabilities within {figures['max_top5_diff']:.2g}")
+          f"top-5 probabilities within {figures['max_top5_diff']:.2g} (the same five, in order, on "
+          f"{figures['same_top5_order']:.2%} of the readable)")
     for name, why in figures["broken"][:20]:
         print(f"  {name}: {why}")
     assert figures["same_reading"] >= 0.995
@@ -240,6 +250,28 @@ def test_the_browsers_model_gives_pytorchs_outputs(reader, checkpoint):
           f"digit logit {digit_diff:.2e}, logits up to {float(logits.abs().max()):.1f}")
     assert diff < 1e-3 and digit_diff < 1e-3
     assert (js_logits.argmax(1) == logits.numpy().argmax(1)).all()
+
+
+def test_a_model_file_that_does_not_match_its_manifest_is_refused(harness, base_url):
+    """Weights that are not the manifest's (other bytes, or NaN with a matching checksum) and a missing manifest:
+    init answers an error saying why (the page then reads on the server), never a reading."""
+    manifest = json.loads(MANIFEST.read_text())
+    weights = np.frombuffer(WEIGHTS.read_bytes(), "<f4").copy()
+    weights[100] = np.nan
+    nan_bytes = weights.tobytes()
+    cases = {"/bad/sha.web.json": ({**manifest, "weights": "sha.web.bin", "weights_sha256": "0" * 64}, WEIGHTS.read_bytes()),
+             "/bad/nan.web.json": ({**manifest, "weights": "nan.web.bin",
+                                    "weights_sha256": hashlib.sha256(nan_bytes).hexdigest()}, nan_bytes)}
+    def serve(body, content_type):  # a handler of one argument: Playwright passes the request to a second
+        return lambda route: route.fulfill(body=body, content_type=content_type)
+    for url, (manifest_body, blob) in cases.items():
+        harness.route(f"{base_url}{url}", serve(json.dumps(manifest_body), "application/json"))
+        harness.route(f"{base_url}{url.replace('.json', '.bin')}", serve(blob, "application/octet-stream"))
+    answers = {url: harness.evaluate("(url) => fresh(url)", url) for url in [*cases, "/bad/missing.web.json"]}
+    assert not any(a["ok"] for a in answers.values())
+    assert "SHA-256" in answers["/bad/sha.web.json"]["error"]
+    assert "NaN" in answers["/bad/nan.web.json"]["error"]
+    assert "404" in answers["/bad/missing.web.json"]["error"]
 
 
 def _usable(drawing: dict) -> bool:

@@ -1,6 +1,6 @@
 /* The exported network (python -m emnist_core.export) run by TensorFlow.js, and the rules that make one
  * coherent reading of its two outputs: a mirror of emnist_core/model.py (EmnistCNN.forward) and
- * emnist_core/inference.py (probabilities, ranked, within_kind). Plain script, no DOM: the reader's
+ * emnist_core/inference.py (probabilities, ranked). Plain script, no DOM: the reader's
  * worker loads it after TensorFlow.js; tests/test_web_reader.py checks it against PyTorch.
  */
 (function (root) {
@@ -98,32 +98,21 @@
     return [reading, ...order.filter((c) => c !== reading)];
   }
 
-  /** inference.within_kind: p(c | the reading's kind). */
-  function withinKind(q, pDigit, numDigits) {
-    const isDigit = pDigit >= 0.5, shown = q.map((v, c) => ((c < numDigits) === isDigit ? v : 0));
-    const total = Math.max(shown.reduce((a, b) => a + b, 0), 1e-30);
-    return shown.map((v) => v / total);
-  }
-
-  /** One image's reading from its logits, as predict.Predictor._predictions makes it: the reading, P(digit),
-   * q over all classes, `top5` (the reading's kind, p(c | kind), the reading first) and `rival` (the likeliest
-   * class of the other kind, by q; null under `only`). */
+  /** One image's reading from its logits: the reading, P(digit), q over all classes, and the top-5 as the
+   * page shows it (issue 26): the reading first, then the other classes of both kinds by q, each with its q. */
   function reading(manifest, logits, digitLogit, only) {
     const numDigits = manifest.num_digits;
     for (const v of logits) if (!Number.isFinite(v)) throw new Error('the model gave non-finite outputs');
     if (!Number.isFinite(digitLogit)) throw new Error('the model gave a non-finite digit output');
     const { q, pDigit } = probabilities(logits, digitLogit, manifest.digit_source, numDigits, only || null);
-    const order = ranked(q, pDigit, numDigits), shown = withinKind(q, pDigit, numDigits), isDigit = pDigit >= 0.5;
-    const kind = order.filter((c) => (c < numDigits) === isDigit);
-    const other = only ? undefined : order.find((c) => (c < numDigits) !== isDigit);
+    const order = ranked(q, pDigit, numDigits);
     return {
-      label: manifest.labels[order[0]], index: order[0], pDigit, q, shown,
-      top5: kind.slice(0, 5).map((c) => [manifest.labels[c], shown[c]]),
-      rival: other === undefined ? null : [manifest.labels[other], q[other]],
+      label: manifest.labels[order[0]], index: order[0], pDigit, q,
+      top5: order.slice(0, 5).map((c) => [manifest.labels[c], q[c]]),
     };
   }
 
-  const api = { FORMAT, loadModel, forward, probabilities, ranked, withinKind, reading };
+  const api = { FORMAT, loadModel, forward, probabilities, ranked, reading };
   if (typeof module !== 'undefined' && module.exports) module.exports = api;
   else root.EmnistModel = api;
 })(typeof self !== 'undefined' ? self : this);
