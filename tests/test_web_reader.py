@@ -12,18 +12,16 @@
 Skips, saying why, without /usr/bin/chromium or Playwright. No timings here: `python -m bench.browser_reading`.
 """
 
-import functools
 import hashlib
-import http.server
 import json
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bench.browser_reading import HARNESS, serve_clone
 from bench.drawings import KINDS, generate
 from emnist_core import export as web_export
 from emnist_core import preprocess
@@ -37,15 +35,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 DEV_STROKES = ROOT.parent / "shared" / "data" / "omniglot-latin-dev"
 MANIFEST, WEIGHTS = web_export.web_paths(DEFAULT_CHECKPOINT)
 CHUNK = 50  # drawings per message to the worker
-# The same page the reader runs in, minus the canvas: a worker and a way to talk to it.
-HARNESS = """<!doctype html><meta charset="utf-8"><title>reader</title><script>
-const worker = new Worker('/web/reader/worker.js'); let next = 0; const waiting = new Map();
-worker.onmessage = (e) => { waiting.get(e.data.id)(e.data); waiting.delete(e.data.id); };
-window.ask = (message) => new Promise((resolve) => { const id = next++; waiting.set(id, resolve);
-  worker.postMessage({id, ...message}); });
-window.fresh = (manifestUrl) => new Promise((resolve) => { const w = new Worker('/web/reader/worker.js');
-  w.onmessage = (e) => { w.terminate(); resolve(e.data); }; w.postMessage({id: 0, type: 'init', manifestUrl}); });
-</script>"""
 
 
 def test_export_matches_the_shipped_checkpoint(tmp_path):
@@ -101,20 +90,10 @@ def test_the_javascript_uses_pythons_constants():
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
-                      ".js": "text/javascript", ".json": "application/json"}
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def base_url():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(ROOT)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server, base = serve_clone()
+    yield base
     server.shutdown()
 
 
@@ -303,3 +282,17 @@ def test_the_browser_reads_the_dev_drawings_as_python_does(reader, checkpoint):
         names.append(f"{path.name} brush {brush}")
     assert_parity(compare(python_reading(checkpoint, drawings), browser_reading(reader, drawings), names),
                   f"dev drawings ({DEV_STROKES.name})")
+
+
+def test_the_bench_reads_without_asking_the_server():
+    """bench.browser_reading's run on a few drawings: every one read in the worker, no request while reading,
+    and the reader's files counted in the page weight."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install it)")
+    from bench.browser_reading import run
+    results = run(6, ["idle"])
+    assert results["conditions"]["idle"]["requests"] == 0
+    assert results["conditions"]["idle"]["browser"]["n"] == 6
+    assert {"/web/reader/worker.js", f"/checkpoints/{WEIGHTS.name}"} <= set(results["fetched"])
+    assert results["page_weight"]["bytes"] > WEIGHTS.stat().st_size
