@@ -15,6 +15,8 @@ Skips, saying why, without /usr/bin/chromium or Playwright. No timings here: `py
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,14 +135,15 @@ def checkpoint():
     return checkpoint, checkpoint.build_model()
 
 
-def python_reading(checkpoint, drawings: list[dict], only=None) -> list[dict]:
+def python_reading(checkpoint, drawings: list, only=None, blank: str | None = None) -> list[dict]:
     """Python's answer for each drawing: {"upright", "label", "q", "top5"} or {"unusable": message}; the top-5
     is the reading and the next four of `ranked`, each with its q (one probability per character)."""
     ckpt, model = checkpoint
     results = []
     for drawing in drawings:
         try:
-            results.append({"upright": emnist_from_drawing(parse_drawing(drawing))})
+            parsed = parse_drawing(drawing, blank) if blank else parse_drawing(drawing)
+            results.append({"upright": emnist_from_drawing(parsed)})
         except UnusableImage as error:
             results.append({"unusable": str(error)})
     usable = [r for r in results if "upright" in r]
@@ -164,7 +167,7 @@ def browser_reading(reader, drawings: list[dict], only=None) -> list[dict]:
 
 def compare(py: list[dict], js: list[dict], names: list[str]) -> dict:
     """The parity figures, and the drawings that broke them (name, what)."""
-    same_pixels = pixels = same_reading = same_top5 = readable = 0
+    same_pixels = pixels = same_reading = same_top5 = readable = identical = 0
     max_grey = max_prob = 0.0
     broken = []
     for name, a, b in zip(names, py, js):
@@ -178,6 +181,7 @@ def compare(py: list[dict], js: list[dict], names: list[str]) -> dict:
         upright = np.array(b["upright"], np.int16).reshape(28, 28)
         grey = np.abs(upright - a["upright"].astype(np.int16))
         same_pixels += int((grey <= 1).sum())
+        identical += int((grey == 0).sum())
         pixels += grey.size
         max_grey = max(max_grey, float(grey.max()))
         reading = b["reading"]
@@ -192,6 +196,7 @@ def compare(py: list[dict], js: list[dict], names: list[str]) -> dict:
             broken.append((name, f"python {a['label']} browser {reading['label']}, top-5 off by {prob:.4f}, "
                                  f"{int((grey > 1).sum())} pixels off by more than 1 (max {int(grey.max())})"))
     return {"drawings": len(py), "same_reading": same_reading / len(py), "pixels_within_1": same_pixels / max(pixels, 1),
+            "pixels_identical": identical / max(pixels, 1),
             "max_grey": max_grey, "max_top5_diff": max_prob, "same_top5_order": same_top5 / max(readable, 1),
             "readable": readable, "broken": broken}
 
@@ -201,7 +206,8 @@ LABEL_INDEX = {c: i for i, c in enumerate(load_checkpoint(DEFAULT_CHECKPOINT).la
 
 def assert_parity(figures: dict, what: str) -> None:
     print(f"\n{what}: {figures['drawings']} drawings ({figures['readable']} readable), the same reading on {figures['same_reading']:.2%}, "
-          f"{figures['pixels_within_1']:.4%} of pixels within 1 grey level (max {figures['max_grey']:.0f}), "
+          f"{figures['pixels_within_1']:.4%} of pixels within 1 grey level ({figures['pixels_identical']:.4%} "
+          f"identical, max {figures['max_grey']:.0f}), "
           f"top-5 probabilities within {figures['max_top5_diff']:.2g} (the same five, in order, on "
           f"{figures['same_top5_order']:.2%} of the readable)")
     for name, why in figures["broken"][:20]:
@@ -229,6 +235,38 @@ def test_the_browsers_model_gives_pytorchs_outputs(reader, checkpoint):
           f"digit logit {digit_diff:.2e}, logits up to {float(logits.abs().max()):.1f}")
     assert diff < 1e-3 and digit_diff < 1e-3
     assert (js_logits.argmax(1) == logits.numpy().argmax(1)).all()
+
+
+def hostile_drawings() -> list:
+    """Drawings the server refuses, one for each of parse_drawing's checks (and a few it accepts)."""
+    ok = {"width": 400, "height": 400, "brush": 16, "strokes": [[[100, 100], [300, 300]]]}
+    return [
+        None, "", "   ", "{not json", "[]", "3", "true", json.dumps(ok), "x" * 1_000_001,
+        [], 3, 2.5, True, "a string",
+        {**ok, "width": 15}, {**ok, "width": 1025}, {**ok, "height": 399.5}, {**ok, "width": "400"},
+        {**ok, "width": None}, {**ok, "height": True}, {**ok, "width": "a" * 60}, {**ok, "width": [1, 2]},
+        {**ok, "width": 400.0}, {**ok, "brush": 0.4}, {**ok, "brush": 41}, {**ok, "brush": True}, {**ok, "brush": "16"},
+        {**ok, "brush": None}, {**ok, "brush": 0.5}, {**ok, "brush": 40},
+        {**ok, "strokes": None}, {**ok, "strokes": {"a": 1}}, {**ok, "strokes": [[[1, 1]]] * 201},
+        {**ok, "strokes": [[[1, 1]]] * 200}, {**ok, "strokes": [[1, 2]]}, {**ok, "strokes": [[[1, 1]] * 20_001]},
+        {**ok, "strokes": []}, {**ok, "strokes": [[], []]}, {**ok, "strokes": [[[1, 2, 3]]]},
+        {**ok, "strokes": [[[1, "2"]]]}, {**ok, "strokes": [[[1, None]]]}, {**ok, "strokes": [[[True, False]]]},
+        {**ok, "strokes": [[[100, True], [200, 200]]]}, {**ok, "strokes": [[[1e400, 1]]]},
+        {**ok, "strokes": [[[-401, 10]]]}, {**ok, "strokes": [[[801, 10]]]}, {**ok, "strokes": [[[-400, 800]]]},
+        {**ok, "strokes": [[[0, 0], [400, 400]] * 80]}, {**ok, "strokes": [[[0, 0], [400, 0]] * 49]},
+        {**ok, "extra": 1}, {"width": 400, "height": 400, "brush": 16},
+    ]
+
+
+def test_the_browser_refuses_what_the_server_refuses_with_its_message(reader, checkpoint):
+    """parse_drawing's checks in preprocess.js: the same drawings refused, with the server's own words."""
+    drawings = hostile_drawings()
+    py = python_reading(checkpoint, drawings, blank="Draw one character.")
+    js = reader({"type": "readMany", "drawings": drawings, "blank": "Draw one character."})["results"]
+    for drawing, a, b in zip(drawings, py, js):
+        assert a.get("unusable") == b.get("unusable"), f"{str(drawing)[:80]}: python {a.get('unusable')!r}, browser {b.get('unusable')!r}"
+        assert a.get("label") == (b.get("reading") or {}).get("label")
+    assert sum("unusable" in a for a in py) >= 40
 
 
 def test_a_model_file_that_does_not_match_its_manifest_is_refused(harness, base_url):
@@ -284,14 +322,16 @@ def test_the_browser_reads_the_dev_drawings_as_python_does(reader, checkpoint):
                   f"dev drawings ({DEV_STROKES.name})")
 
 
-def test_the_bench_reads_without_asking_the_server():
-    """bench.browser_reading's run on a few drawings: every one read in the worker, no request while reading,
-    and the reader's files counted in the page weight."""
+def test_the_bench_reads_without_asking_the_server(tmp_path):
+    """`python -m bench.browser_reading` on a few drawings (its own browser, so its own process): every one
+    read in the worker, no request while reading, and the reader's files counted in the page weight."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install it)")
-    from bench.browser_reading import run
-    results = run(6, ["idle"])
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, "-m", "bench.browser_reading", "--drawings", "6", "--conditions", "idle",
+                    "--json", str(out)], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    results = json.loads(out.read_text())
     assert results["conditions"]["idle"]["requests"] == 0
     assert results["conditions"]["idle"]["browser"]["n"] == 6
     assert {"/web/reader/worker.js", f"/checkpoints/{WEIGHTS.name}"} <= set(results["fetched"])

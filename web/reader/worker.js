@@ -3,8 +3,10 @@
  *
  * Messages in: {id, type, ...}; every reply is {id, ok: true, ...} or {id, ok: false, error}.
  *   init      {manifestUrl}            load TensorFlow.js, its WASM backend and the exported model
- *   read      {drawing, only}          one drawing -> {upright (784 uint8), reading} or {unusable: message}
- *   readMany  {drawings, only}         the same for many (tests and the bench)
+ *   read      {drawing, only, blank}   one drawing (stroke JSON: an object or its text) -> {upright (784 uint8),
+ *                                      reading} or {unusable: the server's message}; `blank`: the message
+ *                                      for an empty drawing (the page's own)
+ *   readMany  {drawings, only, blank}  the same for many (tests and the bench)
  *   forward   {images, n}              N*784 uint8 in the model's orientation -> {logits, digit}
  * An unusable drawing is an answer (its message is the server's), not an error; an error means "read
  * on the server instead" (the page logs why).
@@ -37,11 +39,12 @@ async function init(manifestUrl) {
 }
 
 /** Drawings -> [{upright, reading} | {unusable}], the model run once over all the usable ones. */
-async function readMany(drawings, only) {
+async function readMany(drawings, only, blank) {
   const transposed = model.manifest.input_spec.transposed;
   const results = drawings.map((drawing) => {
     try {
-      return { upright: EmnistPreprocess.emnistFromDrawing(drawing) };
+      const parsed = EmnistPreprocess.parseDrawing(drawing, blank || undefined); // the server's checks and messages
+      return { upright: EmnistPreprocess.emnistFromDrawing(parsed) };
     } catch (error) {
       if (error instanceof EmnistPreprocess.UnusableImage) return { unusable: error.message };
       throw error;
@@ -67,10 +70,10 @@ async function handle(message) {
       return loading;
     case 'read':
       if (!model) throw new Error('the model is not loaded');
-      return (await readMany([message.drawing], message.only))[0];
+      return (await readMany([message.drawing], message.only, message.blank))[0];
     case 'readMany':
       if (!model) throw new Error('the model is not loaded');
-      return { results: await readMany(message.drawings, message.only) };
+      return { results: await readMany(message.drawings, message.only, message.blank) };
     case 'forward': {
       if (!model) throw new Error('the model is not loaded');
       const { logits, digit } = await EmnistModel.forward(tf, model, message.images, message.n);
