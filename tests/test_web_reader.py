@@ -4,7 +4,7 @@
 - The model: TensorFlow.js (WASM backend) in the reader's worker gives PyTorch's logits on a batch of images.
 - The whole path: generated drawings (bench/drawings.py: glyphs, curves, polylines, dots, tiny, huge, cut by
   the edge, scribbles of up to 200 strokes; the page's three brushes and others) read by the worker
-  (web/reader/preprocess.js + model.js) and by Python (strokes.emnist_from_drawing, inference.py): the 28x28
+  (web/reader/strokes.js, preprocess.js, cv.js + model.js) and by Python (strokes.emnist_from_drawing, inference.py): the 28x28
   within one grey level on >= 99% of pixels, the same reading on >= 99.5% of drawings, the same message for
   a drawing that cannot be read, the top-5 probabilities within 0.01. The dev drawings too, where
   ../shared/data has them. Where they differ, the JavaScript is fixed, never this test.
@@ -26,7 +26,7 @@ import torch
 from bench.browser_reading import HARNESS, serve_clone
 from bench.drawings import KINDS, generate
 from emnist_core import export as web_export
-from emnist_core import preprocess
+from emnist_core import preprocess, strokes
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.preprocess import UnusableImage
@@ -76,7 +76,7 @@ def test_folded_weights_give_the_checkpoints_outputs():
 
 
 def test_the_javascript_uses_pythons_constants():
-    """preprocess.js's copy of the preprocessing's constants is Python's."""
+    """preprocess.js's and strokes.js's copies of the constants (and preprocess.js's messages) are Python's."""
     text = (ROOT / "web" / "reader" / "preprocess.js").read_text()
     block = re.search(r"const C = \{(.*?)\};", text, re.S).group(1)
     found = dict(re.findall(r"(\w+): (\[[^\]]*\]|[^,]+)", block.replace("\n", " ")))
@@ -84,7 +84,13 @@ def test_the_javascript_uses_pythons_constants():
         assert float(found[name]) == getattr(preprocess, name), name
     assert json.loads(found["STROKE_RANGE"]) == list(preprocess.STROKE_RANGE)
     for message in re.findall(r"^    \w+: '([^']*)',$", text, re.M):
-        assert message in (ROOT / "emnist_core" / "preprocess.py").read_text() + (ROOT / "emnist_core" / "strokes.py").read_text()
+        assert message in (ROOT / "emnist_core" / "preprocess.py").read_text()
+    limits = re.search(r"const LIMITS = \{(.*?)\};", (ROOT / "web" / "reader" / "strokes.js").read_text(), re.S).group(1)
+    found = dict(re.findall(r"(\w+): (\[[^\]]*\]|[^,]+)", limits.replace("\n", " ")))
+    for name in ("SIDE_RANGE", "BRUSH_RANGE"):
+        assert json.loads(found[name]) == list(getattr(strokes, name)), name
+    for name in ("MAX_STROKES", "MAX_POINTS", "MAX_LENGTH_SIDES", "MAX_JSON_CHARS", "OUTSIDE"):
+        assert float(found[name]) == getattr(strokes, name), name
 
 
 # ---- in the browser ----------------------------------------------------------------------------------

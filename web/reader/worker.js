@@ -1,4 +1,4 @@
-/* The reader's Web Worker: strokes -> 28x28 (preprocess.js) -> the model (model.js, TensorFlow.js on its
+/* The reader's Web Worker: strokes -> 28x28 (strokes.js, preprocess.js, cv.js) -> the model (model.js, TensorFlow.js on its
  * WebAssembly backend), off the page's main thread so drawing never stutters.
  *
  * Messages in: {id, type, ...}; every reply is {id, ok: true, ...} or {id, ok: false, error}.
@@ -11,7 +11,7 @@
  * An unusable drawing is an answer (its message is the server's), not an error; an error means "read
  * on the server instead" (the page logs why).
  */
-/* global importScripts, tf, EmnistPreprocess, EmnistModel */
+/* global importScripts, tf, EmnistPreprocess, EmnistStrokes, EmnistModel */
 'use strict';
 
 const VENDOR = new URL('vendor/', self.location.href).href;
@@ -20,7 +20,8 @@ let loading = null;
 
 async function init(manifestUrl) {
   if (!self.WebAssembly) throw new Error('this browser has no WebAssembly');
-  importScripts(`${VENDOR}tf-core.min.js`, `${VENDOR}tf-backend-wasm.min.js`, 'preprocess.js', 'model.js');
+  importScripts(`${VENDOR}tf-core.min.js`, `${VENDOR}tf-backend-wasm.min.js`, 'cv.js', 'preprocess.js', 'strokes.js',
+    'model.js');
   // Threads need a cross-origin-isolated page; the single-threaded SIMD build (or plain WASM) does not.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   tf.wasm.setWasmPaths({
@@ -43,8 +44,8 @@ async function readMany(drawings, only, blank) {
   const transposed = model.manifest.input_spec.transposed;
   const results = drawings.map((drawing) => {
     try {
-      const parsed = EmnistPreprocess.parseDrawing(drawing, blank || undefined); // the server's checks and messages
-      return { upright: EmnistPreprocess.emnistFromDrawing(parsed) };
+      const parsed = EmnistStrokes.parseDrawing(drawing, blank || undefined); // the server's checks and messages
+      return { upright: EmnistStrokes.emnistFromDrawing(parsed) };
     } catch (error) {
       if (error instanceof EmnistPreprocess.UnusableImage) return { unusable: error.message };
       throw error;
