@@ -91,7 +91,8 @@ def open_harness(browser, base: str, start: bool):
     page = context.new_page()
     responses = []
     page.on("response", lambda r: responses.append(r))
-    context.route(lambda url: url.startswith(f"{base}/harness.html"), lambda route: route.fulfill(body=HARNESS, content_type="text/html"))
+    context.route(lambda url: url.startswith(f"{base}/harness.html"),
+                  lambda route: route.fulfill(body=HARNESS, content_type="text/html"))
     page.goto(f"{base}/harness.html" + (f"?start={MANIFEST}" if start else ""))
     return context, page, responses
 
