@@ -1,0 +1,119 @@
+"""The checkpoint's network for the browser: BatchNorm folded into the convs, weights as one float32 file.
+
+    python -m emnist_core.export                       # checkpoints/emnist_bymerge.pt -> .web.json + .web.bin
+    python -m emnist_core.export --checkpoint my.pt    # my.web.json + my.web.bin beside it
+
+The manifest (.web.json) carries what the page needs besides the weights: the architecture (stage widths,
+convs per stage, residual), the labels, the input normalisation and orientation, the digit_source rule, and
+the SHA-256 of the checkpoint it came from and of the weights. The weights (.web.bin) are little-endian
+float32, laid out for TensorFlow.js (NHWC): each conv's filter as (3, 3, in, out) with its bias after it,
+then the classifier and the digit head as one (features, classes + 1) matrix and its bias; the features are
+flattened in (height, width, channels) order, where PyTorch flattens (channels, height, width).
+web/reader/model.js runs it; tests/test_web_reader.py checks its outputs against PyTorch's.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from .model import EmnistCNN
+
+FORMAT = "emnist-sketchpad-web/1"
+
+
+def web_paths(checkpoint_path: str | Path) -> tuple[Path, Path]:
+    """(manifest, weights) beside a checkpoint: emnist_bymerge.pt -> emnist_bymerge.web.json, .web.bin."""
+    path = Path(checkpoint_path)
+    return path.with_suffix(".web.json"), path.with_suffix(".web.bin")
+
+
+def _folded(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> tuple[np.ndarray, np.ndarray]:
+    """conv (no bias) then BatchNorm in eval mode, as one conv: ((3, 3, in, out) filter, (out,) bias)."""
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    weight = conv.weight.double() * scale[:, None, None, None]  # (out, in, 3, 3)
+    bias = bn.bias.double() - bn.running_mean.double() * scale
+    return weight.permute(2, 3, 1, 0).numpy(), bias.numpy()
+
+
+@torch.no_grad()
+def export_arrays(model: EmnistCNN) -> list[tuple[str, np.ndarray]]:
+    """The network's weights in the order and layout the manifest lists them, float64 before the cast."""
+    arrays = []
+    for s, stage in enumerate(model.features):
+        for c, block in enumerate([stage.first, *stage.rest]):
+            weight, bias = _folded(block[0], block[1])
+            arrays += [(f"stage{s}.conv{c}.filter", weight), (f"stage{s}.conv{c}.bias", bias)]
+    channels = model.config.stage_widths[-1]
+    side = 28 // 2 ** len(model.config.stage_widths)
+    head = torch.cat([model.classifier.weight, model.digit_head.weight]).double()  # (C + 1, channels*side*side)
+    head = head.view(-1, channels, side, side).permute(2, 3, 1, 0).reshape(side * side * channels, -1)
+    bias = torch.cat([model.classifier.bias, model.digit_head.bias]).double()
+    return arrays + [("head.weight", head.numpy()), ("head.bias", bias.numpy())]
+
+
+def export(checkpoint_path: str | Path = DEFAULT_CHECKPOINT, out: str | Path | None = None) -> tuple[Path, Path]:
+    """Write the manifest and the weights beside the checkpoint (or at `out`.web.json / .web.bin)."""
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.model_config.members != 1:
+        raise CheckpointError(f"{checkpoint_path}: an ensemble of {checkpoint.model_config.members} networks; "
+                              f"the browser runs one network (export one member's checkpoint)")
+    model = checkpoint.build_model(str(checkpoint_path)).float().to(memory_format=torch.contiguous_format)
+    manifest_path, weights_path = web_paths(out if out is not None else checkpoint_path)
+    tensors, offset, blobs = [], 0, []
+    for name, array in export_arrays(model):
+        blob = np.ascontiguousarray(array, dtype="<f4")
+        tensors.append({"name": name, "shape": list(blob.shape), "offset": offset})
+        offset += blob.size
+        blobs.append(blob.tobytes())
+    data = b"".join(blobs)
+    config = checkpoint.model_config
+    spec = checkpoint.input_spec
+    manifest = {
+        "format": FORMAT,
+        "checkpoint": checkpoint_path.name,
+        "checkpoint_sha256": hashlib.sha256(checkpoint_path.read_bytes()).hexdigest(),
+        "weights": weights_path.name,
+        "weights_sha256": hashlib.sha256(data).hexdigest(),
+        "stage_widths": list(config.stage_widths),
+        "convs_per_stage": list(config.convs_per_stage),
+        "residual": config.residual,
+        "labels": checkpoint.labels,
+        "num_digits": 10,
+        "input_spec": {"size": spec.size, "mean": spec.mean, "std": spec.std, "transposed": spec.transposed},
+        "digit_source": checkpoint.digit_source,
+        "tensors": tensors,
+    }
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    weights_path.write_bytes(data)
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest_path, weights_path
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="the .pt checkpoint to export")
+    parser.add_argument("--out", default=None,
+                        help="where to write, as a path whose suffix is replaced (default: beside the checkpoint)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        manifest, weights = export(args.checkpoint, args.out)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{manifest} and {weights} ({weights.stat().st_size:,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
