@@ -93,9 +93,10 @@ def render_all(strokes: list[list[np.ndarray]], seed: int | None, workers: int) 
     """render() for each set of strokes (seeded from `seed` + its index), over `workers` processes."""
     items = list(enumerate(strokes))
     chunks = [(items[i:i + 500], seed) for i in range(0, len(items), 500)]
-    if workers <= 1:
+    if workers <= 1 or len(chunks) <= 1:
         return [image for chunk in map(_render_chunk, chunks) for image in chunk]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # spawn, not fork: a process with threads (a server, a test run) can fork a child holding a lock forever
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         return [image for chunk in pool.imap(_render_chunk, chunks) for image in chunk]
 
 
