@@ -48,7 +48,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
-from emnist_core.predict import Prediction, Predictor
+from emnist_core.predict import Prediction, Predictor, percent, why_passed_over
 from emnist_core.preprocess import MAX_LAYERS, MAX_SIDE, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
@@ -318,6 +318,23 @@ def bounded_choice(radio: gr.Radio) -> gr.Radio:
     return radio
 
 
+def reading_first(label: gr.Label) -> gr.Label:
+    """`label`, but a {character: probability} dict is shown in the order given, the reading first, not
+    re-sorted by probability: under the checkpoint's reading rule the reading can be less likely than a
+    class of the other kind (emnist_core.predict.Prediction.passed_over), and the verdict says why."""
+    from gradio.components.label import LabelConfidence, LabelData
+
+    def postprocess(self, value):
+        if not isinstance(value, dict) or not value or "confidences" in value:
+            return type(self).postprocess(self, value)
+        shown = list(value.items())[:self.num_top_classes]
+        return LabelData(label=str(shown[0][0]),
+                         confidences=[LabelConfidence(label=c, confidence=p) for c, p in shown])
+
+    label.postprocess = types.MethodType(postprocess, label)
+    return label
+
+
 # Spaces shows the page inside a frame on huggingface.co: allow exactly those frames (and our own).
 FRAME_ANCESTORS = "frame-ancestors 'self' https://huggingface.co https://*.huggingface.co https://*.hf.space"
 
@@ -338,11 +355,6 @@ class FrameAncestors:
         await self.app(scope, receive, send_with_policy if scope["type"] == "http" else send)
 
 
-def percent(p: float) -> str:
-    """A probability for people: no rounding up to a certainty the model does not have."""
-    return "over 99%" if p > 0.99 else "under 1%" if p < 0.01 else f"{p:.0%}"
-
-
 def restriction(writing: str | None) -> str | None:
     """The page's "What are you writing?" value -> the predictor's `only` (None: any character)."""
     return None if writing in (None, ANY) else "letters" if writing == WORD else writing
@@ -355,13 +367,12 @@ def is_toss_up(prediction: Prediction) -> bool:
 
 
 def headline(prediction: Prediction, only: str | None) -> str:
-    """"Reads as X — a digit (87%)": the character read and its kind, which always agree."""
-    char, kind = prediction.top5[0][0], prediction.kind
-    if only is not None:
-        return f"## Reads as **{char}** — a {kind}"
-    if is_toss_up(prediction):
-        return f"## Reads as **{char}** — a toss-up between digit and letter"
-    return f"## Reads as **{char}** — a {kind} ({percent(prediction.p_kind)})"
+    """"Reads as X (87%) — a digit": the character read, its probability (the number its top-5 row
+    shows) and its kind, which always agree."""
+    (char, p), kind = prediction.top5[0], prediction.kind
+    if only is None and is_toss_up(prediction):
+        return f"## Reads as **{char}** ({percent(p)}) — a toss-up between digit and letter"
+    return f"## Reads as **{char}** ({percent(p)}) — a {kind}"
 
 
 def shown(char: str) -> str:
@@ -370,7 +381,8 @@ def shown(char: str) -> str:
 
 
 def describe(prediction: Prediction, only: str | None = None) -> str:
-    """The verdict in words: the reading, digit or letter with its probability, and any doubt."""
+    """The verdict in words: the reading with its probability, digit or letter, and any doubt. Every
+    number is a character's one probability, as the top-5 shows it."""
     char, p = prediction.top5[0]
     lines = [headline(prediction, only)]
     settles_it = False  # would "digits only" / "letters only" settle the doubt?
@@ -378,6 +390,10 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
         lines.append(f"Read as {only} only, as you chose: the other kind was left out.")
     elif is_toss_up(prediction):
         lines.append(f"Digit and letter are equally likely here; **{char}** is the likeliest character.")
+        settles_it = True
+    why = why_passed_over(prediction)
+    if why:  # the reading rule decided the kind first: say so, or the top-5 looks out of order
+        lines.append(why[0].upper() + why[1:] + ".")
         settles_it = True
     if char.lower() in MERGED_LOWERCASE:
         lines.append(f"EMNIST ByMerge keeps {char.upper()} and {char.lower()} as one class: they look alike.")
@@ -387,8 +403,8 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
                      f"model cannot be sure which one you meant ({percent(p_first)} against "
                      f"{percent(p_second)}).")
         settles_it = settles_it or (only is None and first.isdigit() != second.isdigit())
-    elif p * prediction.p_kind < 0.5:  # top5 is within the kind; doubt is about the character overall
-        lines.append(f"Not sure: its best guess gets only {percent(p * prediction.p_kind)}.")
+    elif p < 0.5:
+        lines.append(f"Not sure: its best guess gets only {percent(p)}.")
     if settles_it:
         lines.append("If you know which you meant, say so under **What are you writing?**: "
                      "*Digits only* or *Letters only*.")
@@ -595,7 +611,7 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
             writing.render()
         with gr.Column(scale=1, min_width=320):
             verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
-            top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+            top5 = reading_first(gr.Label(num_top_classes=5, label="Top 5", elem_id="top5"))
             model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
                                   height=300, buttons=[], elem_id="model-view")
             if store is not None:

@@ -4,7 +4,9 @@ The checkpoint is $EMNIST_CHECKPOINT if set, else the shipped one; the tests ski
 """
 
 import copy
+import math
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -188,18 +190,59 @@ def prediction(top5, p_digit) -> Prediction:
 def test_verdict_says_when_it_cannot_tell_lookalikes_apart():
     unsure = prediction([("0", 0.5), ("O", 0.4), ("Q", 0.05), ("D", 0.03), ("U", 0.01)], p_digit=0.55)
     text = demo.describe(unsure)
-    assert text.startswith("## Reads as **0** — a digit (55%)")
-    assert "0 or o/O" in text and "Digits only" in text  # O stands for o too; the control settles it
+    assert text.startswith("## Reads as **0** (50%) — a digit")
+    assert "0 or o/O" in text and "(50% against 40%)" in text and "Digits only" in text  # the control settles it
     sure = prediction([("7", 0.995), ("1", 0.002), ("T", 0.001), ("2", 0.001), ("9", 0.001)], p_digit=0.999)
     text = demo.describe(sure)
-    assert text == "## Reads as **7** — a digit (over 99%)"
+    assert text == "## Reads as **7** (over 99%) — a digit"
     low = prediction([("h", 0.3), ("n", 0.2), ("b", 0.1), ("k", 0.1), ("K", 0.1)], p_digit=0.1)
-    assert "a letter (90%)" in demo.describe(low) and "Not sure" in demo.describe(low)
+    assert "(30%) — a letter" in demo.describe(low) and "Not sure: its best guess gets only 30%" in demo.describe(low)
     just_under = prediction([("0", 0.85), ("O", 0.09), ("6", 0.01), ("U", 0.01), ("7", 0.01)], p_digit=0.87)
     assert "⚠️" not in demo.describe(just_under)  # a runner-up under LOOKALIKE_MIN_PROB is no doubt
     same_kind = prediction([("g", 0.5), ("q", 0.4), ("9", 0.05), ("a", 0.03), ("y", 0.01)], p_digit=0.06)
     text = demo.describe(same_kind)
     assert "g or q" in text and "Digits only" not in text  # both letters: the control cannot settle it
+
+
+def test_verdict_speaks_of_one_probability_per_character():
+    """Issue 26: the verdict, the warning and the top-5 showed three numbers for one reading (p of the
+    kind, p overall, p within the kind). Now every number on show is one character's probability."""
+    drawn_a = prediction([("9", 0.71), ("g", 0.16), ("4", 0.01), ("a", 0.01), ("3", 0.005)], p_digit=0.73)
+    text = demo.describe(drawn_a)
+    numbers = re.findall(r"\d+%", text)
+    assert text.startswith("## Reads as **9** (71%) — a digit") and "(71% against 16%)" in text, text
+    assert set(numbers) == {"71%", "16%"}, text  # no 73% (P(digit)) anywhere
+    bar = demo.reading_bar(dict(drawn_a.top5), text)
+    assert bar.startswith("Reads as **9** (71%)") and "g 16%" in bar
+
+
+def test_a_reading_less_likely_than_another_class_says_why_in_words():
+    """Under the "sum" rule a Z at 28% can be read beside a 2 at 42% (the letters together likelier):
+    the reading stays first, and the verdict says why, with no second number for the Z."""
+    z = prediction([("Z", 0.28), ("2", 0.42), ("S", 0.12), ("7", 0.02), ("L", 0.02)], p_digit=0.45)
+    assert z.passed_over == ("2", 0.42) and z.lookalikes == ("Z", "2")
+    text = demo.describe(z)
+    assert text.startswith("## Reads as **Z** (28%) — a letter"), text
+    assert "although 2 alone is likelier" in text and "letters together are likelier" in text
+    assert "(28% against 42%)" in text and "Digits only" in text
+    assert prediction([("9", 0.71), ("g", 0.16), ("4", 0.01), ("a", 0.01), ("3", 0.005)], 0.73).passed_over is None
+
+
+def test_the_top5_label_keeps_the_reading_first():
+    """gr.Label sorts by probability; the page's top-5 shows the reading first, as the verdict does."""
+    label = demo.reading_first(gr.Label(num_top_classes=5, render=False))
+    shown = label.postprocess({"Z": 0.28, "2": 0.42, "S": 0.12, "7": 0.02, "L": 0.02, "T": 0.01})
+    assert shown.label == "Z" and [c.label for c in shown.confidences] == ["Z", "2", "S", "7", "L"]
+    assert [c.confidence for c in shown.confidences][:2] == [0.28, 0.42]
+    assert label.postprocess(None) == {}
+
+
+def test_percent_rounds_as_the_top5_shows_it():
+    """Gradio's Label shows Math.round(p * 100)%: the verdict's number for the reading is the same
+    (between 1% and 99%; beyond, the verdict says "over 99%" / "under 1%", never a certainty)."""
+    for p in [k / 1000 for k in range(5, 995)] + [0.125, 0.345, 0.985]:
+        assert demo.percent(p) == f"{math.floor(p * 100 + 0.5)}%", p
+    assert demo.percent(0.995) == "over 99%" and demo.percent(0.004) == "under 1%" and demo.percent(1.0) == "100%"
 
 
 def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
@@ -208,11 +251,11 @@ def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
         tie = prediction([(char, 0.4), ("0" if char == "O" else "O", 0.3), ("D", 0.1), ("C", 0.1), ("Q", 0.05)],
                          p_digit)
         text = demo.describe(tie)
-        assert text.startswith(f"## Reads as **{char}** — a toss-up between digit and letter"), text
-        assert "%)" not in text.splitlines()[0] and text.count("Digits only") == 1
+        assert text.startswith(f"## Reads as **{char}** (40%) — a toss-up between digit and letter"), text
+        assert text.count("Digits only") == 1
     digits = prediction([("0", 0.9), ("6", 0.05), ("8", 0.02), ("9", 0.02), ("3", 0.01)], p_digit=1.0)
     text = demo.describe(digits, "digits")
-    assert text.startswith("## Reads as **0** — a digit") and "digits only" in text and "Digits only" not in text
+    assert text.startswith("## Reads as **0** (90%) — a digit") and "digits only" in text and "Digits only" not in text
 
 
 def test_restricted_reading_on_the_page(predictor):
