@@ -459,7 +459,7 @@ def reading_bar(top5: dict | None, verdict: str) -> str:
 
 
 def example_rows(paths: list[str]) -> list[list[str]]:
-    """[file, what is written] per example: `O_letters.png` is shown under "letters only"
+    """[file, what is written] per example: a `CHAR_letters.png` would be shown under "letters only"
     (examples/make_examples.py names them), `7.png` under any character."""
     rows = []
     for path in paths:

@@ -160,11 +160,18 @@ def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value)
 
 @pytest.mark.parametrize("path, writing", demo.example_rows(demo.EXAMPLES), ids=lambda v: Path(v).name)
 def test_examples_read_as_named(predictor, path, writing):
-    """`7.png` reads 7 under any character; `O_letters.png` reads O under "letters only", as the page
+    """`7.png` reads 7 under any character (a `CHAR_letters.png` would be read under "letters only"), as the page
     shows it when the example is clicked."""
     label, verdict, _ = demo.read_character(predictor, path, demo.restriction(writing))
     named = Path(path).stem.partition("_")[0]
     assert max(label, key=label.get) == named and f"Reads as **{named}**" in verdict, (path, label, verdict)
+
+
+def test_every_example_is_its_own_drawing():
+    """O_letters.png was 0.png byte for byte, so the page's letter O example read "0 — a digit"."""
+    contents = [Path(path).read_bytes() for path in demo.EXAMPLES]
+    assert len(set(contents)) == len(contents)
+    assert any(Path(path).stem.partition("_")[0] == "O" for path in demo.EXAMPLES)
 
 
 def test_examples_show_each_kind_and_a_lookalike_warning(predictor):
