@@ -72,6 +72,10 @@ BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "laye
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
 UNREADABLE = UnusableImage("That file is not an image this demo can read: try a PNG or JPEG of one character.")
+# Labels name a component on the page and, for API clients (gradio_client's view_api), its value: without
+# one Gradio calls it value_33 or parameter_46.
+STROKES_LABEL = "Stroke drawing (JSON: width, height, brush, strokes)"
+MEANT_LABEL = "The character meant"
 log = logging.getLogger("demo")
 
 
@@ -132,8 +136,8 @@ def api_sketchpad(size: tuple[int, int]) -> gr.ImageEditor:
     """A hidden sketchpad for API clients of /predict, /read_line and /correct (the page draws on the
     stroke canvas): it takes a sketchpad value of files, and no blobs, which only Gradio's own editor
     in a browser sends."""
-    return editor_input(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(), canvas_size=size),
-                        accept_blobs=False)
+    return editor_input(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(), canvas_size=size,
+                                     label="Sketchpad value (background, layers, composite)"), accept_blobs=False)
 
 
 def image_sources(payload) -> list:
@@ -555,12 +559,12 @@ def build_line_tab(predictor: Predictor):
             seen = gr.Image(label="What the model saw, left to right (28x28 each, enlarged)", interactive=False,
                             buttons=[], elem_id="line-seen")
         with gr.Column(scale=1):
-            details = gr.Markdown(LINE_START, elem_id="line-details")
+            details = gr.Markdown(LINE_START, label="Each character's top 3", elem_id="line-details")
             with gr.Accordion("Or a photo of one line", open=False):
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                             height=200, label="One handwritten line"))
     # For API clients only: the same reading from stroke JSON, and from a sketchpad value as before.
-    api_strokes = gr.JSON(visible=False)
+    api_strokes = gr.JSON(visible=False, label=STROKES_LABEL)
     api_sketch = api_sketchpad(LINE_CANVAS)
 
     outputs = [text, details, boxes, seen]
@@ -617,7 +621,7 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
             if store is not None:
                 build_correction_panel(predictor, store, canvas)
     # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas.
-    api_strokes = gr.JSON(visible=False)
+    api_strokes = gr.JSON(visible=False, label=STROKES_LABEL)
     api_sketch = api_sketchpad((CANVAS, CANVAS))
 
     outputs = [top5, verdict, model_view]
@@ -662,13 +666,13 @@ def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas:
     with gr.Group(elem_id="correction"):
         gr.Markdown("**Not what you wrote?** Say which character it is:")
         with gr.Row():
-            meant = gr.Dropdown(correction_choices(), value=None, allow_custom_value=True, show_label=False,
-                                elem_id="correction-char", scale=2, min_width=80)
+            meant = gr.Dropdown(correction_choices(), value=None, allow_custom_value=True, label=MEANT_LABEL,
+                                show_label=False, elem_id="correction-char", scale=2, min_width=80)
             keep = gr.Button("Keep it", min_width=80, scale=1, elem_id="correction-keep")
-        message = gr.Markdown(CORRECTION_NOTE, elem_id="correction-message")
+        message = gr.Markdown(CORRECTION_NOTE, label="Kept or not", elem_id="correction-message")
     keep.click(correct, [canvas, meant], message, api_name="correct_strokes", concurrency_id="model")
     api_sketch = api_sketchpad((CANVAS, CANVAS))
-    api_meant = gr.Textbox(visible=False)
+    api_meant = gr.Textbox(visible=False, label=MEANT_LABEL)
     api_sketch.change(correct_sketch, [api_sketch, api_meant], message, api_name="correct", concurrency_id="model")
 
 

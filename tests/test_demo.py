@@ -416,6 +416,28 @@ def test_api_takes_what_is_written(client):
     assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
 
 
+def test_every_api_value_has_a_name(predictor, tmp_path):
+    """gradio_client's view_api named the line details `value_33` and the correction message `value_25`
+    (and inputs `parameter_46`): every input and output now has a label saying what it is; endpoint and
+    argument names are as before."""
+    from gradio_client import Client
+    from emnist_core.corrections import CorrectionStore
+    blocks = demo.build_demo(predictor, CorrectionStore(tmp_path / "c.db"))
+    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        api = Client(blocks.local_url, verbose=False).view_api(print_info=False, return_format="dict")
+    finally:
+        blocks.close()
+    endpoints = api["named_endpoints"]
+    assert {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()} == {
+        "/read_strokes": ["strokes", "writing"], "/predict": ["sketch", "writing"],
+        "/read_line_strokes": ["strokes", "only"], "/read_line": ["sketch", "only"],
+        "/correct_strokes": ["value", "meant"], "/correct": ["value", "meant"]}
+    names = [v["label"] for e in endpoints.values() for v in (*e["parameters"], *e["returns"])]
+    assert not [n for n in names if not n or re.fullmatch(r"(value|parameter)_\d+", n)], names
+    assert [r["label"] for r in endpoints["/read_line"]["returns"]][1] == "Each character's top 3"
+
+
 # ---- a stopped server leaves nothing behind (issue 21) ------------------------------------------
 
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
