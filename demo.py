@@ -536,10 +536,28 @@ def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np
     return reading.text, "\n".join(rows), drawing, np.kron(seen, np.ones((LINE_ZOOM, LINE_ZOOM), np.uint8))
 
 
+# A photo read on the line tab clears the drawing (web/canvas.js, "pad-clear"): what is on show is what was read.
+CLEAR_LINE_PAD = """(photo) => { if (photo) document.querySelector('#line-sketchpad canvas')
+  ?.dispatchEvent(new Event('pad-clear', {bubbles: true})); }"""
+
+
+def drawn_nothing(value) -> bool:
+    """Stroke JSON with no drawing in it (or none at all)."""
+    try:
+        parse_drawing(value)
+    except UnusableImage:
+        return True
+    return False
+
+
 def build_line_tab(predictor: Predictor):
     """The 'Write a line' tab's layout and events, declared inside the tab's `with` block."""
     def read(strokes, only):
         return read_drawn_line(predictor, strokes, only)
+
+    def reread(strokes, path, only):
+        """Read again the line on show: the photo once one was read (it clears the canvas), else the drawing."""
+        return read_upload(path, only) if path and drawn_nothing(strokes) else read(strokes, only)
 
     def read_sketch(sketch, only):
         return read_line(predictor, sketch, only)
@@ -569,9 +587,10 @@ def build_line_tab(predictor: Predictor):
 
     outputs = [text, details, boxes, seen]
     line_pad.input(read, [line_pad, read_as], outputs, **AS_YOU_DRAW)
-    read_button.click(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
-    read_as.change(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
+    read_button.click(reread, [line_pad, upload, read_as], outputs, api_visibility="private", concurrency_id="model")
+    read_as.change(reread, [line_pad, upload, read_as], outputs, api_visibility="private", concurrency_id="model")
     upload.change(read_upload, [upload, read_as], outputs, api_visibility="private", concurrency_id="model")
+    upload.change(None, [upload], None, js=CLEAR_LINE_PAD, api_visibility="private", queue=False)
     api_strokes.change(read, [api_strokes, read_as], outputs, api_name="read_line_strokes", concurrency_id="model")
     api_sketch.change(read_sketch, [api_sketch, read_as], outputs, api_name="read_line", concurrency_id="model")
 

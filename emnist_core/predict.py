@@ -227,13 +227,12 @@ class Predictor:
             word = spelled(word, self._upper_odds(word, probs[rows])) if len(kept) == len(word) else None
         return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
 
-    def _upper_odds(self, word: str, probs: np.ndarray) -> float:
-        """Mean log-odds of capital over small letter, over the word's letters that ByMerge keeps in
-        both cases (a, b, d, e, f, g, h, n, q, r, t): > 0 when the word was written in capitals."""
+    def _upper_odds(self, word: str, probs: np.ndarray) -> list[float | None]:
+        """Per letter of the word, the log-odds of its capital over its small letter as read, for the
+        letters ByMerge keeps in both cases (a, b, d, e, f, g, h, n, q, r, t); None for the others."""
         index = {label: k for k, label in enumerate(self.labels)}
-        odds = [np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30))
-                for c, p in zip(word, probs) if c in index and c.upper() in index and c != c.upper()]
-        return float(np.mean(odds)) if odds else 0.0
+        return [float(np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30)))
+                if c in index and c.upper() in index and c != c.upper() else None for c, p in zip(word, probs)]
 
     def predict(self, value, only: str | None = None) -> Prediction:
         """One input -> Prediction; raises UnusableImage with a message for people."""

@@ -1,6 +1,6 @@
 """Draw the demo's example inputs: hand-written pen paths, rendered like a sketchpad drawing.
 
-    python -m examples.make_examples      # rewrites examples/*.png (a few KB in all)
+    python -m examples.make_examples      # rewrites examples/*.png and examples/lines/*.png (a few KB in all)
 
 Each character is a list of strokes, each stroke a list of (x, y) points on a 0..1 box with y
 pointing down, written by hand; a few points per curve, rounded off by `smooth`.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emnist_core.strokes import render_strokes
+from emnist_core.strokes import draw_strokes, render_strokes
 
 HERE = Path(__file__).resolve().parent
 SIDE = 200  # pixels: small files, still plenty for the 28x28 the model sees
@@ -64,11 +64,39 @@ def smooth(points: np.ndarray, rounds: int = 3) -> np.ndarray:
     return points
 
 
+# One written line for `python -m emnist_core.predict --line` (lines/, apart from the page's one-character
+# examples): each letter's strokes on a box one letter-height tall (y 0 the top, 1 the baseline; small
+# letters from X_TOP down), with its width in heights.
+X_TOP = 0.4
+LINE_LETTERS = {
+    "H": (0.6, [[(0.05, 0.0), (0.05, 1.0)], [(0.6, 0.0), (0.6, 1.0)], [(0.05, 0.5), (0.6, 0.5)]]),
+    "e": (0.5, [[(0.5 * x, X_TOP + (1 - X_TOP) * y) for x, y in EXAMPLES["e"][0]]]),
+    "l": (0.2, [[(0.1, 0.0), (0.1, 0.85), (0.13, 0.95), (0.2, 1.0)]]),
+    "o": (0.5, [[(0.5 * x, X_TOP + (1 - X_TOP) * y) for x, y in oval(0.9, 0.9, tilt=0.0)]]),
+}
+LINES = {"hello": "Hello"}  # file name (lines/NAME.png): what is written
+LINE_HEIGHT, LINE_GAP, LINE_BRUSH, LINE_MARGIN = 150, 0.25, 5, 40  # pixels; the gap in letter heights
+
+
+def write_line(text: str) -> np.ndarray:
+    """`text` written with LINE_LETTERS, left to right, black on white."""
+    strokes, x = [], LINE_MARGIN
+    for char in text:
+        width, letter = LINE_LETTERS[char]
+        strokes += [smooth(np.array(stroke, np.float32) * LINE_HEIGHT + (x, LINE_MARGIN)) for stroke in letter]
+        x += (width + LINE_GAP) * LINE_HEIGHT
+    image = np.full((LINE_HEIGHT + 2 * LINE_MARGIN, round(x - LINE_GAP * LINE_HEIGHT) + LINE_MARGIN), 255, np.uint8)
+    return draw_strokes(image, strokes, LINE_BRUSH)
+
+
 def main() -> None:
     for name, strokes in EXAMPLES.items():
         arrays = [smooth(np.array(stroke, np.float32)) for stroke in strokes]
         image = render_strokes(arrays, canvas=SIDE, brush_radius=BRUSH_RADIUS, char_size=0.7)
         Image.fromarray(image).save(HERE / f"{name}.png", optimize=True)
+    (HERE / "lines").mkdir(exist_ok=True)
+    for name, text in LINES.items():
+        Image.fromarray(write_line(text)).save(HERE / "lines" / f"{name}.png", optimize=True)
 
 
 if __name__ == "__main__":
