@@ -726,7 +726,7 @@ def app_options() -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=f"{TITLE}: the page (a Gradio app).")
     parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="default: $GRADIO_SERVER_PORT or the first free from 7860")
+    parser.add_argument("--port", type=port_number, help="default: $GRADIO_SERVER_PORT or the first free from 7860")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--checkpoint", default=os.environ.get("EMNIST_CHECKPOINT", str(DEFAULT_CHECKPOINT)),
                         help="default: $EMNIST_CHECKPOINT or checkpoints/emnist_bymerge.pt")
@@ -734,6 +734,11 @@ def main(argv=None) -> int:
                         help="ask writers to correct misreadings and keep them in this SQLite store "
                              "(default: $EMNIST_COLLECT; unset: nothing is asked or kept)")
     args = parser.parse_args(argv)
+    if args.port is None and os.environ.get("GRADIO_SERVER_PORT"):  # Gradio reads it; a bad one ended in a traceback
+        try:
+            port_number(os.environ["GRADIO_SERVER_PORT"])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"GRADIO_SERVER_PORT: {error}")
     # One small image per request: a second thread gains nothing on a whole drawing when idle and loses
     # badly on a busy machine (`python -m bench.latency`, docs/RESULTS.md: Speed); the other cores serve other requests.
     torch.set_num_threads(1)
@@ -750,9 +755,49 @@ def main(argv=None) -> int:
         return 2
     warm_up(predictor)
     with own_temp_folder(), stopped_by_sigterm():
-        # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-        serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
+        blocks = build_demo(predictor, store)
+        try:
+            # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Quiet:
+            # Gradio's own start-up lines tell the user to "set `share=True` in `launch()`"; ours name --share.
+            serve(blocks, server_name=args.host, server_port=args.port, share=args.share or None, quiet=True,
+                  prevent_thread_lock=True)
+        except OSError:  # Gradio's message names its launch() parameters and environment, not our flags
+            print(f"error: {not_served(args.host, args.port)}", file=sys.stderr)
+            return 2
+        print(started(blocks), flush=True)
+        blocks.block_thread()  # until Ctrl-C or SIGTERM, as launch() itself would block
     return 0
+
+
+def port_number(text: str) -> int:
+    """--port (and GRADIO_SERVER_PORT): a TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: ports are 1 to 65535")
+    return port
+
+
+def not_served(host: str | None, port: int | None) -> str:
+    """Why the page could not start listening, in one line, naming the flags that fix it."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or os.environ.get("GRADIO_SERVER_PORT")
+    if port is None:
+        return (f"no free port from 7860 to 7959 on {host}: other programs hold them all; choose one with --port N")
+    return (f"cannot serve the page on {host}:{port}: the port is in use (another copy of the page?) or the address "
+            f"is not this machine's; choose another with --port N (or --host)")
+
+
+def started(blocks: gr.Blocks) -> str:
+    """The start-up lines: where the page is, and (not on a Space, where there is no such link) how to share it."""
+    lines = [f"* Running on local URL:  {blocks.local_url}"]
+    if blocks.share_url:
+        lines.append(f"* Public link (temporary): {blocks.share_url}")
+    elif not os.environ.get("SPACE_ID"):
+        lines.append("* To create a public link, run with --share.")
+    return "\n".join(lines)
 
 
 WARM_UP = {"width": CANVAS, "height": CANVAS, "brush": BRUSH_RADIUS, "strokes": [[[120, 90], [280, 90], [200, 320]]]}

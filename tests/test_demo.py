@@ -298,12 +298,40 @@ def test_flags_override_environment(predictor, monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "serve", lambda blocks, **options: launched.append(options))
     monkeypatch.setenv("EMNIST_CHECKPOINT", str(predictor.checkpoint_path))
     assert demo.main([]) == 0  # host and port left to Gradio, which reads GRADIO_SERVER_NAME/PORT
-    assert launched[-1] == {"server_name": None, "server_port": None, "share": None}
+    assert launched[-1] == {"server_name": None, "server_port": None, "share": None, "quiet": True,
+                            "prevent_thread_lock": True}
     monkeypatch.setenv("EMNIST_CHECKPOINT", str(tmp_path / "missing.pt"))
     assert demo.main([]) == 2  # the environment's checkpoint is the one used...
     assert demo.main(["--checkpoint", str(predictor.checkpoint_path), "--host", "0.0.0.0", "--port", "8123",
                       "--share"]) == 0  # ...unless a flag names another
-    assert launched[-1] == {"server_name": "0.0.0.0", "server_port": 8123, "share": True}
+    assert launched[-1] == {"server_name": "0.0.0.0", "server_port": 8123, "share": True, "quiet": True,
+                            "prevent_thread_lock": True}
+
+
+@pytest.mark.parametrize("port", ["80000", "0", "http"])
+def test_a_bad_port_is_one_line_and_exit_2(port, monkeypatch, capsys):
+    """`python demo.py --port 80000` ended in an OverflowError traceback, exit 1."""
+    with pytest.raises(SystemExit) as stopped:
+        demo.main(["--port", port])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "argument --port" in err and "Traceback" not in err, err
+    monkeypatch.setenv("GRADIO_SERVER_PORT", port)
+    with pytest.raises(SystemExit) as stopped:
+        demo.main([])
+    assert stopped.value.code == 2 and "GRADIO_SERVER_PORT" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(predictor, monkeypatch, capsys):
+    """A port another program holds ended in an OSError traceback naming launch()'s parameters, exit 1."""
+    monkeypatch.setenv("EMNIST_CHECKPOINT", str(predictor.checkpoint_path))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert demo.main(["--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: cannot serve the page on 127.0.0.1:{port}") and "--port" in err
+    assert "launch()" not in err and "Traceback" not in err
 
 
 def test_missing_checkpoint_says_how_to_get_one(tmp_path, capsys):
@@ -490,3 +518,4 @@ def test_a_stopped_server_removes_its_uploads_and_cached_outputs(predictor, tmp_
     # The folder named there stays, without a file (Gradio itself adds an empty vibe_edit_history folder).
     assert named.is_dir() and not [p for p in named.rglob("*") if not p.is_dir()]
     assert "Traceback" not in output, output[-2000:]
+    assert "run with --share" in output and "share=True" not in output, output[-2000:]  # our flag, not launch()'s
