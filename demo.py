@@ -580,7 +580,7 @@ def build_line_tab(predictor: Predictor):
             details = gr.Markdown(LINE_START, label="Each character's top 3", elem_id="line-details")
             with gr.Accordion("Or a photo of one line", open=False):
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                            height=200, label="One handwritten line"))
+                                            height=200, label="One handwritten line", elem_id="line-upload"))
     # For API clients only: the same reading from stroke JSON, and from a sketchpad value as before.
     api_strokes = gr.JSON(visible=False, label=STROKES_LABEL)
     api_sketch = api_sketchpad(LINE_CANVAS)
@@ -628,7 +628,8 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
                 canvas = stroke_canvas("sketchpad", "Draw one character", (CANVAS, CANVAS), BRUSHES, "character")
             with gr.Tab("Photo or scan") as photo_tab:
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                            height=320, label="One handwritten character"))
+                                            height=320, label="One handwritten character",
+                                            elem_id="photo-upload"))
                 if EXAMPLES:
                     gr.Examples(example_rows(EXAMPLES), inputs=[upload, writing], label="Examples: click one")
             writing.render()
