@@ -92,4 +92,18 @@ def letter_matches(drawn_letter: str, predicted: str, tolerant: bool = False) ->
     return tolerant and pred in TOLERATED_DIGITS.get(drawn, "")
 
 
+# What no reader of one isolated character can settle, forgiven by the "tolerant" score of pen data:
+# a letter's case, and these groups (compared case-blind).
+TOLERANT_GROUPS = ("0o", "1il", "2z", "5s", "9gq")
+
+
+def reads_as_meant(meant: str, read: str, tolerant: bool = False) -> bool:
+    """Whether a reading `read` (a ByMerge class) is the character a writer meant (`meant`, any case).
+    Strict: the same ByMerge class. Tolerant: also a letter's other case and TOLERANT_GROUPS."""
+    if char_to_index(meant) == char_to_index(read):
+        return True
+    a, b = meant.lower(), read.lower()
+    return tolerant and (a == b or any(a in group and b in group for group in TOLERANT_GROUPS))
+
+
 TOLERATED_DIGITS = {"o": "0", "i": "1", "l": "1", "s": "5", "g": "9", "q": "9", "z": "2"}

@@ -21,8 +21,9 @@ import torch
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, readings
 from .labels import are_lookalikes
-from .preprocess import UnusableImage, emnist_from_mask, prepare
+from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
+from .strokes import StrokeDrawing, emnist_from_drawing
 from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
@@ -143,17 +144,25 @@ class Predictor:
         """Each input read, preprocessed and classified in one batch; unusable ones come back as errors.
         `only`: "digits" or "letters" when the writer says which they wrote, else None."""
         check_only(only)  # before any input is read, not after
-        prepared = []
+        items = []
         for value in values:
             try:
-                prepared.append(prepare(value, self.checkpoint.input_spec.transposed))
+                items.append(self.prepare(value))
             except UnusableImage as error:
-                prepared.append(error)
+                items.append(error)
             except Exception as error:  # one broken input must not cost the others their readings
-                prepared.append(unreadable(error))
-        usable = iter(self.classify([p.model_input for p in prepared if not isinstance(p, UnusableImage)],
-                                    [p.upright for p in prepared if not isinstance(p, UnusableImage)], only))
-        return [item if isinstance(item, UnusableImage) else next(usable) for item in prepared]
+                items.append(unreadable(error))
+        usable = iter(self.classify([p.model_input for p in items if not isinstance(p, UnusableImage)],
+                                    [p.upright for p in items if not isinstance(p, UnusableImage)], only))
+        return [item if isinstance(item, UnusableImage) else next(usable) for item in items]
+
+    def prepare(self, value) -> Prepared:
+        """One input -> what the model sees. A drawing (StrokeDrawing) goes straight from its strokes' ink
+        (strokes.emnist_from_drawing, as training drew UNIPEN); anything else through the image path."""
+        transposed = self.checkpoint.input_spec.transposed
+        if isinstance(value, StrokeDrawing):
+            return prepared(emnist_from_drawing(value), transposed)
+        return prepare(value, transposed)
 
     def classify(self, model_inputs: list[np.ndarray], uprights: list[np.ndarray],
                  only: str | None = None) -> list[Prediction]:

@@ -84,7 +84,9 @@ def to_rgba(value, decode_side: int = DECODE_SIDE) -> np.ndarray:
 def quoted(text, limit: int = QUOTE_CHARS) -> str:
     """What someone sent, repeated in a message or a log at most `limit` characters long."""
     text = repr(text) if not isinstance(text, str) else text
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+    text = text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+    # A lone surrogate (JSON's "\ud800") cannot be written as UTF-8: the answer carrying it failed (HTTP 500).
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def data_url_bytes(url: str) -> io.BytesIO:
@@ -505,6 +507,9 @@ def _crop(mask: np.ndarray) -> np.ndarray:
 
 def prepare(value, transposed: bool = True) -> Prepared:
     """Any supported input -> what the model sees (transposed like EMNIST when `transposed`)."""
-    upright = emnist_from_ink(ink_map(to_rgba(value)))
-    return Prepared(model_input=np.ascontiguousarray(upright.T if transposed else upright),
-                    upright=upright)
+    return prepared(emnist_from_ink(ink_map(to_rgba(value))), transposed)
+
+
+def prepared(upright: np.ndarray, transposed: bool = True) -> Prepared:
+    """An upright 28x28 character and the same in the model's orientation (transposed like EMNIST)."""
+    return Prepared(model_input=np.ascontiguousarray(upright.T if transposed else upright), upright=upright)

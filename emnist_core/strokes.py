@@ -21,7 +21,7 @@ try:  # Gradio's own dependency, so always there beside the page; 4-5x faster th
 except ImportError:  # emnist_core alone: the standard library's parser, the same answers
     orjson = None
 
-from .preprocess import UnusableImage
+from .preprocess import MAX_SIDE, UnusableImage, emnist_from_ink
 
 # Bounds on one drawing, so the largest accepted costs a few ms (`python -m bench.canvas_latency --server`).
 SIDE_RANGE = (16, 1024)  # canvas width and height in pixels; the page's are 400x400 and 1000x300
@@ -33,6 +33,8 @@ MAX_JSON_CHARS = 1_000_000  # 20,000 points written out with long decimals fit w
 MAX_KEYS = 16  # strings in a text orjson parses (a drawing has 4 keys; more go to json, whatever they are)
 MAX_FAST_DEPTH = 16  # orjson parses only texts nested at most this deep (a drawing is 4): it overflows the
 # stack on deep nesting (a crash at ~150,000 levels) where json raises RecursionError
+CHARACTER_CANVAS = 400  # the page's character canvas, square, in canvas pixels
+CHARACTER_BRUSHES = (10, 16, 24)  # its three brush radii; 16 (CANVAS / 25) is the page's default
 OUTSIDE = 1.0  # points may lie up to this many canvas sides outside it (a stroke that left the edge)
 BLANK = "Nothing drawn yet: draw a character."
 
@@ -48,7 +50,8 @@ class StrokeDrawing:
     def to_json(self) -> dict:
         """The validated drawing as stroke JSON again (what parse_drawing takes): what a store keeps."""
         return {"width": self.width, "height": self.height, "brush": self.brush,
-                "strokes": [np.round(s, 2).tolist() for s in self.strokes]}
+                # rounded as float64: float32's 200.1 is 200.10000610351562 once it is a Python float
+                "strokes": [np.round(s.astype(np.float64), 2).tolist() for s in self.strokes]}
 
 
 def parse_drawing(value, blank: str = BLANK) -> StrokeDrawing:
@@ -181,6 +184,18 @@ def render_drawing(drawing: StrokeDrawing, max_side: int | None = None) -> np.nd
     return np.round(255 * (1 - ink)).astype(np.uint8)
 
 
+def ink_from_drawing(drawing: StrokeDrawing, max_side: int | None = MAX_SIDE) -> np.ndarray:
+    """(height, width) float32 in 0..1: the ink the brush laid, exactly as render_drawing computes it.
+    A drawing's ink is known: the preprocessing takes it as it is, not recovered from a paper image."""
+    return (1.0 - render_drawing(drawing, max_side).astype(np.float32) / 255.0)
+
+
+def emnist_from_drawing(drawing: StrokeDrawing) -> np.ndarray:
+    """A drawing -> (28, 28) uint8 upright character, as the model sees it: the one path from strokes to
+    the model, for the page, the API, the benches and training (UNIPEN strokes are drawings too)."""
+    return emnist_from_ink(ink_from_drawing(drawing))
+
+
 def _centre_lines(drawing: StrokeDrawing, canvas: np.ndarray, scale: float, pad: int, value) -> np.ndarray:
     """Each stroke's centre line, one pixel wide, drawn on `canvas` (scaled, shifted by `pad`) in the
     value `value(k)` for stroke k: what render_drawing and stroke_map both start from."""
@@ -238,6 +253,15 @@ def fit_strokes(strokes: list[np.ndarray], canvas: int, char_size: float,
     middle = (low + high) / 2
     target = np.array(centre, np.float32) * canvas
     return [(s - middle) * scale + target for s in strokes]
+
+
+def drawing_from_strokes(strokes: list[np.ndarray], canvas: int = CHARACTER_CANVAS,
+                         brush: float = CHARACTER_BRUSHES[1],
+                         char_size: float = 0.6, centre: tuple[float, float] = (0.5, 0.5)) -> StrokeDrawing:
+    """Pen strokes in any units (y down) as a drawing on the page's square canvas: the long side
+    `char_size` of it, centred at `centre`, drawn with the brush of radius `brush` canvas pixels."""
+    fitted = fit_strokes(strokes, canvas, char_size, centre)
+    return StrokeDrawing(canvas, canvas, float(brush), tuple(s.astype(np.float32) for s in fitted))
 
 
 def render_strokes(strokes: list[np.ndarray], canvas: int = 800, brush_radius: float = 12,

@@ -25,10 +25,12 @@ STROKES = {"width": 400, "height": 400, "brush": 16, "strokes": [[{"x": 10, "y":
 
 
 def glyph(seed: int) -> np.ndarray:
-    """A 28x28 uint8 model input with some ink, different per seed."""
+    """A 28x28 uint8 model input with some ink, different per seed (the seed's bits in the last row: the
+    store keeps a repeated drawing only once)."""
     image = np.zeros((28, 28), np.uint8)
     rng = np.random.default_rng(seed)
     image[rng.integers(4, 12):rng.integers(16, 24), rng.integers(4, 12):rng.integers(16, 24)] = 255
+    image[27, :24] = [255 * (seed >> bit & 1) for bit in range(24)]
     return image
 
 
@@ -150,6 +152,7 @@ from emnist_core.corrections import CorrectionStore
 store = CorrectionStore(sys.argv[1])
 image = np.zeros((28, 28), np.uint8); image[5:20, 8:12] = 255
 for k in range(5):
+    image[0, k] = 255  # five drawings (the same one would be kept once)
     print(store.add(image, b"\\x89PNG\\r\\n\\x1a\\n", "7", "1", "x.pt", "0" * 64), flush=True)
 with store._connect() as db, store._transaction(db):
     store.insert(db, 7, "7", "1", image, b"\\x89PNG\\r\\n\\x1a\\n", "png", "x.pt", "0" * 64)

@@ -16,7 +16,7 @@ import torch
 
 from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, InputSpec
 from emnist_core.inference import model_outputs, probabilities
-from emnist_core.labels import NUM_DIGITS
+from emnist_core.labels import BYMERGE_CHARS, NUM_DIGITS
 from emnist_core.model import EmnistCNN
 
 from .data import DataError, TrainingData
@@ -97,9 +97,13 @@ def recompute_batchnorm(model: EmnistCNN, images_uint8: torch.Tensor, spec: Inpu
 
 
 def choose(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tensor,
-           class_weights: torch.Tensor | None, correction: PriorCorrection | None) -> dict:
+           class_weights: torch.Tensor | None, correction: PriorCorrection | None, pen=None) -> dict:
     """The prior strength and reading rule (digit source) with the best sum of (weighted) validation
-    accuracy and digit/letter accuracy; every candidate's figures are kept for the record."""
+    accuracy and digit/letter accuracy; every candidate's figures are kept for the record. `pen`:
+    (logits, digit logits, PenImages) of held-out pen characters, whose strict and tolerant accuracy
+    then count as much as EMNIST's two figures (a prior that suits scans may not suit drawings)."""
+    from .pen_data import scores  # pen data is optional: its module only where it is used
+
     candidates = []
     for strength in PRIOR_STRENGTHS if correction is not None else (0.0,):
         class_shift = strength * correction.class_adjust if correction is not None else 0.0
@@ -111,29 +115,46 @@ def choose(logits: torch.Tensor, digit_logits: torch.Tensor, labels: torch.Tenso
                                "accuracy": m.get("prior_weighted_accuracy", m["accuracy"]),
                                "digit_letter_accuracy": m.get("prior_weighted_digit_letter_accuracy",
                                                               m["digit_letter_accuracy"])})
-    # Both figures count alike; ties go to the strength nearest the Bayes-correct 1.0.
-    best = max(candidates, key=lambda c: (c["accuracy"] + c["digit_letter_accuracy"], -abs(c["prior_strength"] - 1.0)))
+            if pen is not None:
+                pen_logits, pen_digit, images = pen
+                got = scores(*probabilities(pen_logits + class_shift, pen_digit + digit_shift, source), images,
+                             BYMERGE_CHARS)["all"]
+                candidates[-1].update(pen_strict=got["strict"], pen_tolerant=got["tolerant"])
+
+    def merit(c: dict) -> float:
+        return c["accuracy"] + c["digit_letter_accuracy"] + c.get("pen_strict", 0) + c.get("pen_tolerant", 0)
+
+    # The figures count alike; ties go to the strength nearest the Bayes-correct 1.0.
+    best = max(candidates, key=lambda c: (merit(c), -abs(c["prior_strength"] - 1.0)))
     strength, source = best["prior_strength"], best["digit_source"]
     chosen = next(c for c in candidates if c["prior_strength"] == strength and c["digit_source"] == source)
     return {"prior_strength": strength, "digit_source": source, "accuracy": chosen["accuracy"],
             "digit_letter_accuracy": chosen["digit_letter_accuracy"],
+            **{k: chosen[k] for k in ("pen_strict", "pen_tolerant") if k in chosen},
             "weighted_to_target_prior": class_weights is not None, "candidates": candidates}
 
 
 def calibrated_model(load_model: Callable[[], EmnistCNN], train_images: torch.Tensor, val_images: torch.Tensor,
                      val_labels: torch.Tensor, class_weights: torch.Tensor | None,
-                     correction: PriorCorrection | None, spec: InputSpec, seed: int = 0) -> tuple[EmnistCNN, dict]:
+                     correction: PriorCorrection | None, spec: InputSpec, seed: int = 0,
+                     pen_val=None) -> tuple[EmnistCNN, dict]:
     """The trained model with its BatchNorm statistics (as trained, or re-estimated on clean training
     images), prior-correction strength and digit source chosen on validation; the correction is
-    folded in. Returns the model and the record of every choice."""
+    folded in. `pen_val`: held-out pen characters (PenImages) that count in every choice. Returns the
+    model and the record of every choice."""
     variants = {}  # BatchNorm statistics -> (model, choice)
     for statistics in ("as trained", "clean images"):
         model = load_model()
         if statistics == "clean images":
             recompute_batchnorm(model, train_images, spec, seed=seed)
         logits, digit_logits = model_outputs(model, val_images, spec)
-        variants[statistics] = model, choose(logits, digit_logits, val_labels, class_weights, correction)
-    statistics = max(variants, key=lambda name: variants[name][1]["accuracy"])  # a tie keeps "as trained"
+        pen = None if pen_val is None else (*model_outputs(model, torch.from_numpy(pen_val.images), spec), pen_val)
+        variants[statistics] = model, choose(logits, digit_logits, val_labels, class_weights, correction, pen)
+
+    def merit(choice: dict) -> float:
+        return choice["accuracy"] + choice.get("pen_strict", 0) + choice.get("pen_tolerant", 0)
+
+    statistics = max(variants, key=lambda name: merit(variants[name][1]))  # a tie keeps "as trained"
     model, choice = variants[statistics]
     if correction is not None:
         correction.fold_into(model, choice["prior_strength"])

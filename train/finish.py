@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import InputSpec, load_checkpoint, save_checkpoint
+from emnist_core.checkpoint import load_checkpoint, save_checkpoint
+from emnist_core.labels import BYMERGE_CHARS
 from emnist_core.inference import model_outputs, probabilities, readings
 
 from . import calibrate, report
@@ -18,6 +19,7 @@ from .augment import AugmentConfig
 from .calibrate import PriorCorrection
 from .data import TrainingData
 from .evaluate import compute_metrics, machine_description
+from .pen_data import PenMix, drawing_scores, omniglot_drawings, scores
 
 BEST_EPOCH = "best_epoch.pt"  # the best validated weights as trained, written whenever validation improves
 FINAL = "model.pt"  # the finished model: best weights, prior correction folded in, test-scored
@@ -44,18 +46,37 @@ def training_record(command: str, args, data: TrainingData, augment_cfg: Augment
 
 def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, np.ndarray] | None,
              correction: PriorCorrection | None, device: torch.device, make_checkpoint,
-             history: list[dict], started: float, args) -> dict:
+             history: list[dict], started: float, args, pen: PenMix | None = None) -> dict:
     """The best validated weights with their BatchNorm statistics (as trained, or re-estimated on clean
     images), prior-correction strength and digit source chosen on validation, scored once on the test
-    split if there is one, saved with everything it needs."""
-    spec = InputSpec()
+    split if there is one, saved with everything it needs. With pen data (`pen`), its held-out sites
+    count in every choice, BatchNorm statistics come from both kinds of image in the run's mix, and
+    the held-out pen characters (and Omniglot's drawings, with --omniglot-dir) are scored per kind."""
+    spec = load_checkpoint(out / BEST_EPOCH).input_spec
+    clean = data.train_x
+    if pen is not None:  # the clean images BatchNorm sees, in the run's own mix of scans and drawings
+        drawn = torch.from_numpy(np.random.default_rng(args.seed).choice(
+            pen.train.images, pen.count(len(clean)), p=pen.weights)).to(clean.device)
+        clean = torch.cat([clean, drawn])
     model, choice = calibrate.calibrated_model(
         lambda: load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device),
-        data.train_x, data.val_x, data.val_y, data.class_weights, correction, spec, args.seed)
+        clean, data.val_x, data.val_y, data.class_weights, correction, spec, args.seed,
+        pen_val=pen.val if pen is not None else None)
     logits, digit_logits = model_outputs(model, data.val_x, spec)
     probs, p_digit = probabilities(logits, digit_logits, choice["digit_source"])
     result = {"best_epoch": best["epoch"], "best_step": best["step"],
               "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights), "selection": choice}
+    if pen is not None:
+        pen_logits, pen_digit = model_outputs(model, torch.from_numpy(pen.val.images), spec)
+        result["unipen_val"] = scores(*probabilities(pen_logits, pen_digit, choice["digit_source"]), pen.val,
+                                      BYMERGE_CHARS)
+        result["unipen_val_sites"] = pen.val_sites
+    if getattr(args, "omniglot_dir", None):
+        images, letters = omniglot_drawings(args.omniglot_dir)
+        if letters:
+            d_logits, d_digit = model_outputs(model, torch.from_numpy(images), spec)
+            result["drawings"] = drawing_scores(*probabilities(d_logits, d_digit, choice["digit_source"]), letters,
+                                                BYMERGE_CHARS)
     if test is not None:  # scored once, at the very end, never used for any choice
         t_logits, t_digit = model_outputs(model, torch.from_numpy(test[0]), spec)
         result["test"] = compute_metrics(*probabilities(t_logits, t_digit, choice["digit_source"]),

@@ -25,18 +25,21 @@ from tqdm import tqdm  # tqdm.write: lines that do not break the bar
 
 from emnist_core.checkpoint import Checkpoint, CheckpointError, InputSpec, load_checkpoint, save_checkpoint
 from emnist_core.inference import model_outputs, probabilities
-from emnist_core.labels import NUM_CLASSES, NUM_DIGITS
+from emnist_core.labels import BYMERGE_CHARS, NUM_CLASSES, NUM_DIGITS
 from emnist_core.model import EmnistCNN, ModelConfig, count_parameters
 
 from . import resume
 from .augment import AugmentConfig, augment
-from .calibrate import BATCHNORM_IMAGES, PriorCorrection
+from .calibrate import BATCHNORM_IMAGES, PriorCorrection, as_trained
 from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, load_training_data
 from .evaluate import compute_metrics, headline, machine_description, select_device, summary
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     new_file, output_file, positive_float, positive_int, probability, share)
+from . import pen_data
+from .pen_data import PenMix, load_pen_images, sample_weights, score_text, scores
 from .save_to import replaced_figure, save_unless_worse
+from .unipen import NotUnipen
 from .schedule import (PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, advance_bar, budget_bar, end_images, lr_at,
                        measure_evaluation, short_run_warning)
 
@@ -70,6 +73,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     data.add_argument("--train-share", type=share, default=1.0,
                       help="train on this stratified share of the training part, validate on the same "
                            "images as a full run (a learning curve)")
+
+    pen = p.add_argument_group("pen strokes (UNIPEN)")
+    pen.add_argument("--unipen-dir", help="also train on UNIPEN's pen characters (train_r01_v07's folder, holding "
+                     "data/ and include/), drawn as the page draws them; validation on sites held out of training")
+    pen.add_argument("--unipen-share", type=fraction, default=0.5,
+                     help="share of each epoch's images that are pen drawings (drawn to the target class mix)")
+    pen.add_argument("--unipen-variants", type=positive_int, default=2,
+                     help="varied drawings rendered per training character (brush, size, place, slant)")
+    pen.add_argument("--render-cache", default=".data/unipen-cache",
+                     help="where rendered pen characters are kept between runs")
+    pen.add_argument("--omniglot-dir", help="Omniglot's Latin letters (stroke files): scored at the end")
+    pen.add_argument("--init-from", help="start from this checkpoint's weights and architecture (its folded "
+                     "prior correction taken out) instead of a fresh network: a fine-tune")
 
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=positive_int, default=16, help="most epochs; the budget may cut them")
@@ -185,11 +201,42 @@ def make_ema(model: EmnistCNN, decay: float) -> AveragedModel | None:
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def validate(model: EmnistCNN, data: TrainingData, spec: InputSpec) -> tuple[dict, float]:
-    """Validation metrics and the score that picks the best weights (prior-weighted when known)."""
+def validate(model: EmnistCNN, data: TrainingData, spec: InputSpec, pen: PenMix | None = None) -> tuple[dict, float]:
+    """Validation metrics and the score that picks the best weights (prior-weighted when known); with pen
+    data, the score is the mean of that and the held-out pen characters' strict accuracy."""
     logits, digit_logits = model_outputs(model, data.val_x, spec)
     val = compute_metrics(*probabilities(logits, digit_logits, "sum"), data.val_y, data.class_weights)
-    return val, val.get("prior_weighted_accuracy", val["accuracy"])
+    score = val.get("prior_weighted_accuracy", val["accuracy"])
+    if pen:
+        pen_logits, pen_digit = model_outputs(model, torch.from_numpy(pen.val.images), spec)
+        val["unipen"] = scores(*probabilities(pen_logits, pen_digit, "sum"), pen.val, BYMERGE_CHARS)
+        score = (score + val["unipen"]["all"]["strict"]) / 2
+    return val, score
+
+
+def load_pen_mix(args, data: TrainingData) -> PenMix | None:
+    """--unipen-dir's characters rendered (or from the cache) and mixed to the target class mix."""
+    if not args.unipen_dir:
+        return None
+    try:
+        train, val = load_pen_images(args.unipen_dir, args.render_cache, args.unipen_variants, seed=0)
+    except NotUnipen as error:
+        raise DataError(str(error)) from None
+    if not len(train.labels) or not len(val.labels):
+        raise DataError(f"{args.unipen_dir}: no pen characters to train on, or none from the validation sites "
+                        f"{', '.join(pen_data.VAL_SITES)}")
+    return PenMix(train, val, args.unipen_share, sample_weights(train.labels, data.target_prior))
+
+
+def epoch_order(n_emnist: int, pen: PenMix | None, generator: torch.Generator, device) -> torch.Tensor:
+    """One epoch's images in a random order: every EMNIST image once, and the pen drawings' share drawn
+    by their sample weights (indices after EMNIST's, as the pool holds them)."""
+    if pen is None:
+        return torch.randperm(n_emnist, device=device, generator=generator)
+    weights = torch.from_numpy(pen.weights).to(device)
+    drawn = n_emnist + torch.multinomial(weights, pen.count(n_emnist), replacement=True, generator=generator)
+    order = torch.cat([torch.arange(n_emnist, device=device), drawn])
+    return order[torch.randperm(len(order), device=device, generator=generator)]
 
 
 def raise_interrupt(*_):
@@ -237,14 +284,31 @@ def run(args, explicit: set[str], command: str) -> int:
     test = load_split(data.data_dir, "test") if has_split(data.data_dir, "test") else None
     # Bayes' rule moves the model from the training pool's class mix to the target's (calibrate.py).
     correction = PriorCorrection.for_data(data)
-    train_x, train_y, spec = data.train_x, data.train_y, InputSpec()
+    spec = InputSpec()
     torch.manual_seed(args.seed)
     generator = torch.Generator(device=device).manual_seed(args.seed)
 
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
                          residual=not args.plain, dropout=args.dropout, num_classes=NUM_CLASSES)
+    if args.init_from:  # the start's folded correction is the EMNIST pool's, taken out before the mix is
+        start = load_checkpoint(args.init_from)
+        model, config, spec = as_trained(start, correction, device, args.init_from), start.model_config, start.input_spec
+    else:
+        model = EmnistCNN(config).to(device)
+    pen = load_pen_mix(args, data)
+    if pen:  # the pool now holds the pen drawings too: its class mix, and so the correction, changes
+        n_emnist = len(data.train_y)
+        data.train_prior = pen.train_prior(data.train_prior, n_emnist)
+        correction = PriorCorrection.for_data(data)
+        print(f"unipen: {len(pen.train.labels)} training drawings, {len(pen.val.labels)} validation characters from "
+              f"sites {', '.join(pen.val_sites)}; {pen.count(n_emnist)} pen drawings an epoch beside {n_emnist} "
+              f"EMNIST images")
+    train_x, train_y = data.train_x, data.train_y
+    if pen:
+        train_x = torch.cat([train_x, torch.from_numpy(pen.train.images).to(device)])
+        train_y = torch.cat([train_y, torch.from_numpy(pen.train.labels).to(train_y)])
     # channels_last on every device: `python -m bench.channels_last` times it against contiguous tensors
-    model = EmnistCNN(config).to(device).to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args, device)
     ema = make_ema(model, args.ema)
     kept = ema.module if ema else model  # the weights validated and saved
@@ -255,13 +319,14 @@ def run(args, explicit: set[str], command: str) -> int:
           f"{f', weight average (EMA {args.ema:g})' if ema else ''}")
     augment_cfg = None if args.no_augment or args.augment_strength == 0 else AugmentConfig().scaled(args.augment_strength)
 
-    steps_per_epoch = len(train_x) // args.batch_size  # the ragged last batch is dropped: BatchNorm dislikes tiny ones
-    if len(train_x) == 0:
+    per_epoch = len(data.train_y) + (pen.count(len(data.train_y)) if pen else 0)
+    steps_per_epoch = per_epoch // args.batch_size  # the ragged last batch is dropped: BatchNorm dislikes tiny ones
+    if per_epoch == 0:
         raise DataError(f"validation took every image, none are left to train on: use more data, or a smaller "
                         f"--val-fraction than {args.val_fraction}")
     if steps_per_epoch == 0:
-        raise DataError(f"only {len(train_x)} training images: fewer than one batch of {args.batch_size}; "
-                        f"give a smaller --batch-size (--batch-size {smaller_batch(len(train_x))}) or use more data")
+        raise DataError(f"only {per_epoch} training images: fewer than one batch of {args.batch_size}; "
+                        f"give a smaller --batch-size (--batch-size {smaller_batch(per_epoch)}) or use more data")
     if state:
         resume.restore(state, out, model, optimizer, generator, ema)
         order, step, history, best = state["order"].to(device), state["step"], state["history"], state["best"]
@@ -301,7 +366,7 @@ def run(args, explicit: set[str], command: str) -> int:
         while step < schedule.total_steps:
             position = step % steps_per_epoch
             if position == 0 or order is None:
-                order = torch.randperm(len(train_x), device=device, generator=generator)
+                order = epoch_order(len(data.train_y), pen, generator, device)
             idx = order[position * args.batch_size:(position + 1) * args.batch_size]
             lr = lr_at(step, schedule.total_steps, args.lr, args.warmup)
             loss, logits = train_step(step_model, optimizer, train_x[idx], train_y[idx], lr, args, augment_cfg,
@@ -331,7 +396,7 @@ def run(args, explicit: set[str], command: str) -> int:
                     schedule.replan(step, time.time() - started, step_s)
             if validating:
                 t = time.time()
-                val, score = validate(kept, data, spec)
+                val, score = validate(kept, data, spec, pen)
                 raw = {}
                 if ema:  # the same step's raw weights: a paired measure of what the average gains
                     raw_val, raw_score = validate(model, data, spec)
@@ -342,7 +407,9 @@ def run(args, explicit: set[str], command: str) -> int:
                                 "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                                 "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
                                 "val_digit_letter_accuracy": val["digit_letter_accuracy"], "val_score": score,
-                                **raw, "lr": lr, "elapsed_seconds": time.time() - started})
+                                **raw, **({"val_unipen_strict": val["unipen"]["all"]["strict"],
+                                           "val_unipen_tolerant": val["unipen"]["all"]["tolerant"]} if pen else {}),
+                                "lr": lr, "elapsed_seconds": time.time() - started})
                 loss_sum = correct = seen = 0
                 improved = score > best["score"]
                 if improved:
@@ -362,7 +429,7 @@ def run(args, explicit: set[str], command: str) -> int:
                 timer.restart(step)  # validation time is not step time
         bar.close()
         # ---- final: best weights, prior-correction strength and digit source chosen on validation ----
-        final = finalize(out, best, data, test, correction, device, make_checkpoint, history, started, args)
+        final = finalize(out, best, data, test, correction, device, make_checkpoint, history, started, args, pen)
         save_state(finished=True)
     except KeyboardInterrupt:
         bar.close()
@@ -374,6 +441,11 @@ def run(args, explicit: set[str], command: str) -> int:
                   f"again", file=sys.stderr)
         return 130
     print(summary(final["val"], "validation (best weights, final model)"))
+    if "unipen_val" in final:
+        print(score_text(final["unipen_val"], f"UNIPEN validation, sites never trained on "
+                                              f"({', '.join(final['unipen_val_sites'])})"))
+    if "drawings" in final:
+        print(score_text({"letters": final["drawings"]}, "Omniglot drawings, plainly drawn"))
     if "test" in final:
         print(summary(final["test"], "official test split"))
     print(f"done in {(time.time() - started) / 60:.1f} min (budget {schedule.budget_s / 60:g} min): {out / FINAL}")

@@ -1,0 +1,259 @@
+"""UNIPEN pen characters as training and validation images, drawn exactly as the page draws.
+
+Each character's strokes become a drawing on the page's character canvas (strokes.drawing_from_strokes,
+one of the page's three brushes) and go through the one path from strokes to the model
+(strokes.emnist_from_drawing): training sees what a visitor's drawing shows the model. Training
+drawings vary as real use does: brush, the character's size and place on the canvas, slant, rotation,
+width and a little jitter of the pen. Validation drawings are drawn once each, plainly.
+
+Validation holds out whole sites (VAL_SITES), so its writers are never trained on. Rendering takes a
+few minutes; the images are cached under --cache-dir, keyed by RENDER_VERSION, the data's files and
+the settings, so a later run starts in seconds.
+"""
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emnist_core.labels import char_to_index
+from emnist_core.preprocess import UnusableImage
+from emnist_core.strokes import CHARACTER_BRUSHES, drawing_from_strokes, emnist_from_drawing
+
+from .unipen import CATEGORIES, CHARACTER_CATEGORIES, data_files, find_root, read_unipen
+
+RENDER_VERSION = 1  # bump with any change to the renderer, the preprocessing or the variation below
+VAL_SITES = ("kai", "syn", "cea", "ceb")  # 18k characters: mixed, printed, and cut out of joined words
+# Variation of the training drawings (uniform ranges unless said otherwise):
+CHAR_SIZE = (0.3, 0.85)  # the character's long side, share of the canvas
+CENTRE = (0.3, 0.7)  # where its middle lies, share of the canvas, each axis
+SHEAR = 0.25  # x += shear * y, both ways
+ROTATE_DEGREES = 8.0
+ASPECT = (0.8, 1.25)  # width stretch
+JITTER = 0.006  # pen noise, share of the character's size (standard deviation)
+
+
+@dataclass
+class PenImages:
+    """Rendered characters in EMNIST orientation (transposed, as the model reads them)."""
+    images: np.ndarray  # (N, 28, 28) uint8
+    labels: np.ndarray  # (N,) int64 ByMerge classes
+    meant: np.ndarray  # (N,) '<U1': the character as written (its case kept), for tolerant scores
+    category: np.ndarray  # (N,) '<U2': 1a digits, 1b upper case, 1c lower case
+    site: np.ndarray  # (N,) str
+    writer: np.ndarray  # (N,) str
+
+    def subset(self, keep: np.ndarray) -> "PenImages":
+        return PenImages(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
+
+
+def varied(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The strokes slanted, turned, stretched and jittered about their middle, as writers vary."""
+    points = np.concatenate(strokes)
+    middle = (points.min(0) + points.max(0)) / 2
+    size = max(float(np.ptp(points, 0).max()), 1e-6)
+    angle = math.radians(rng.uniform(-ROTATE_DEGREES, ROTATE_DEGREES))
+    c, s = math.cos(angle), math.sin(angle)
+    matrix = np.array([[1, rng.uniform(-SHEAR, SHEAR)], [0, 1]]) @ np.array([[c, -s], [s, c]])
+    matrix[:, 0] *= rng.uniform(*ASPECT)
+    return [((stroke - middle) @ matrix.T + rng.normal(0, JITTER * size, stroke.shape)).astype(np.float32)
+            for stroke in strokes]
+
+
+def render(strokes: list[np.ndarray], seed: int | None) -> np.ndarray | None:
+    """One character drawn on the page's canvas -> (28, 28) uint8 in EMNIST orientation (None if the page
+    would refuse it, e.g. a dot). `seed` None: drawn plainly (middle brush, centred, 0.6 of the canvas)."""
+    if seed is None:
+        drawing = drawing_from_strokes(strokes)
+    else:
+        rng = np.random.default_rng(seed)
+        drawing = drawing_from_strokes(varied(strokes, rng), brush=float(rng.choice(CHARACTER_BRUSHES)),
+                                       char_size=rng.uniform(*CHAR_SIZE),
+                                       centre=(rng.uniform(*CENTRE), rng.uniform(*CENTRE)))
+    try:
+        return np.ascontiguousarray(emnist_from_drawing(drawing).T)
+    except UnusableImage:
+        return None
+
+
+def _render_chunk(job: tuple[list, int | None]) -> list:
+    cv2.setNumThreads(1)  # one process per core already
+    items, seed = job
+    return [render(strokes, None if seed is None else seed + k) for k, strokes in items]
+
+
+def render_all(strokes: list[list[np.ndarray]], seed: int | None, workers: int) -> list:
+    """render() for each set of strokes (seeded from `seed` + its index), over `workers` processes."""
+    items = list(enumerate(strokes))
+    chunks = [(items[i:i + 500], seed) for i in range(0, len(items), 500)]
+    if workers <= 1:
+        return [image for chunk in map(_render_chunk, chunks) for image in chunk]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return [image for chunk in pool.imap(_render_chunk, chunks) for image in chunk]
+
+
+def cache_key(root: Path, variants: int, seed: int) -> str:
+    """What the cached images depend on: the renderer's version, the settings and the data files."""
+    files = [(str(p.relative_to(root)), p.stat().st_size) for _, p in data_files(root, CHARACTER_CATEGORIES)]
+    text = json.dumps([RENDER_VERSION, variants, seed, VAL_SITES, files])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_pen_images(folder: str | Path, cache_dir: str | Path, variants: int = 2, seed: int = 0,
+                    workers: int | None = None, log=print) -> tuple[PenImages, PenImages]:
+    """(training images: `variants` varied drawings of each character of the training sites,
+    validation images: each character of VAL_SITES drawn once, plainly), from the cache when it has them."""
+    root = find_root(folder)
+    path = Path(cache_dir) / f"unipen-{cache_key(root, variants, seed)}.npz"
+    if path.is_file():
+        with np.load(path) as saved:
+            parts = {k: saved[k] for k in saved.files}
+        log(f"unipen: rendered characters from the cache {path}")
+    else:
+        parts = _render_and_cache(root, path, variants, seed, workers or os.cpu_count() or 1, log)
+    split = [PenImages(*(parts[f"{name}_{f}"] for f in PenImages.__dataclass_fields__)) for name in ("train", "val")]
+    return split[0], split[1]
+
+
+def _render_and_cache(root: Path, path: Path, variants: int, seed: int, workers: int, log) -> dict:
+    samples, summary = read_unipen(root, CHARACTER_CATEGORIES)
+    log("unipen: " + summary.text().replace("\n", "\nunipen: "))
+    parts = {}
+    for name in ("train", "val"):
+        chosen = [s for s in samples if (s.site in VAL_SITES) == (name == "val")]
+        copies = variants if name == "train" else 1
+        images = []
+        for copy in range(copies):
+            images += render_all([list(s.strokes) for s in chosen],
+                                 None if name == "val" else seed * 1_000_003 + copy * len(samples), workers)
+        repeated = chosen * copies
+        kept = [k for k, image in enumerate(images) if image is not None]
+        log(f"unipen: {name}: {len(kept)} drawings of {len(chosen)} characters "
+            f"({len(images) - len(kept)} refused by the page, e.g. a dot)")
+        fields = {"images": np.stack([images[k] for k in kept]) if kept else np.zeros((0, 28, 28), np.uint8),
+                  "labels": np.array([char_to_index(repeated[k].label) for k in kept], np.int64),
+                  "meant": np.array([repeated[k].label for k in kept], "<U1"),
+                  "category": np.array([repeated[k].category for k in kept], "<U2"),
+                  "site": np.array([repeated[k].site for k in kept]),
+                  "writer": np.array([repeated[k].writer for k in kept])}
+        parts.update({f"{name}_{k}": v for k, v in fields.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(temporary, **parts)
+    os.replace(temporary, path)  # atomic: a run stopped while saving leaves no half cache
+    return parts
+
+
+KINDS = {category: CATEGORIES[category] for category in CHARACTER_CATEGORIES}
+
+
+def sample_weights(labels: np.ndarray, target_prior: np.ndarray | None) -> np.ndarray:
+    """Per image, the chance of being drawn so that the images drawn follow `target_prior` (ByMerge's
+    class mix); uniform without one. UNIPEN as it comes is 15% digits: taken as it comes it teaches a
+    letter-heavy prior (digits read as letters), the shift a trial before this one measured."""
+    if target_prior is None:
+        return np.full(len(labels), 1 / max(len(labels), 1))
+    counts = np.bincount(labels, minlength=len(target_prior)).astype(np.float64)
+    weights = target_prior[labels] / counts[labels]
+    return weights / weights.sum()
+
+
+@dataclass
+class PenMix:
+    """UNIPEN characters beside EMNIST in one run: a share `share` of each epoch's images are pen
+    drawings, drawn (with replacement) to the target class mix; validation on held-out sites."""
+    train: PenImages
+    val: PenImages
+    share: float
+    weights: np.ndarray  # sample_weights of the training drawings
+
+    @property
+    def val_sites(self) -> list[str]:
+        return sorted(set(self.val.site.tolist()))
+
+    def count(self, n_emnist: int) -> int:
+        """Pen drawings per epoch beside `n_emnist` EMNIST images."""
+        return round(n_emnist * self.share / (1 - self.share))
+
+    def train_prior(self, emnist_prior: np.ndarray, n_emnist: int) -> np.ndarray:
+        """The class mix the model meets in training: EMNIST's and the pen drawings', by their numbers."""
+        n_pen = self.count(n_emnist)
+        pen_prior = np.bincount(self.train.labels, weights=self.weights, minlength=len(emnist_prior))
+        return (n_emnist * emnist_prior + n_pen * pen_prior) / (n_emnist + n_pen)
+
+
+def scores(probs, p_digit, pen: PenImages, labels: str) -> dict:
+    """Strict (the ByMerge class), tolerant (reads_as_meant) and top-5 accuracy, each with its standard
+    error, for all pen characters and per kind (digits, upper case, lower case)."""
+    import torch
+
+    from emnist_core.inference import ranked
+    from emnist_core.labels import reads_as_meant
+
+    from .evaluate import weighted_mean_and_se
+
+    order = ranked(torch.as_tensor(probs), torch.as_tensor(p_digit))[:, :5].numpy()
+    read = np.array([labels[i] for i in order[:, 0]])
+    strict = order[:, 0] == pen.labels
+    tolerant = np.array([reads_as_meant(m, r, tolerant=True) for m, r in zip(pen.meant, read)], bool)
+    top5 = (order == pen.labels[:, None]).any(1)
+    result = {}
+    for kind, keep in [("all", np.ones(len(read), bool))] + [(KINDS[c], pen.category == c) for c in KINDS]:
+        if keep.any():
+            result[kind] = {"n": int(keep.sum())}
+            for name, hits in (("strict", strict), ("tolerant", tolerant), ("top5", top5)):
+                mean, se = weighted_mean_and_se(torch.from_numpy(hits[keep].astype(np.float64)))
+                result[kind][name], result[kind][f"{name}_se"] = round(mean, 5), round(se, 5)
+    return result
+
+
+def score_text(result: dict, title: str) -> str:
+    """One line per kind: strict, tolerant and top-5 with their standard errors, in percent."""
+    lines = [title]
+    for kind, m in result.items():
+        lines.append(f"  {kind:11s} n={m['n']:6d}  strict {100 * m['strict']:.2f}±{100 * m['strict_se']:.2f}  "
+                     f"tolerant {100 * m['tolerant']:.2f}±{100 * m['tolerant_se']:.2f}  "
+                     f"top-5 {100 * m['top5']:.2f}±{100 * m['top5_se']:.2f}")
+    return "\n".join(lines)
+
+
+def omniglot_drawings(folder: str | Path) -> tuple[np.ndarray, list[str]]:
+    """Omniglot's Latin letters (`<letter>_drawerNN.txt` stroke files) drawn plainly on the page's canvas:
+    ((N, 28, 28) uint8 in EMNIST orientation, the letters drawn)."""
+    from emnist_core.strokes import read_strokes
+
+    files = sorted(Path(folder).glob("*_drawer*.txt"))
+    images, letters = [], []
+    for path in files:
+        image = render(read_strokes(path), None)
+        if image is not None:
+            images.append(image)
+            letters.append(path.name[0])
+    return np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), letters
+
+
+def drawing_scores(probs, p_digit, letters: list[str], labels: str) -> dict:
+    """Omniglot's scores as bench.score_drawings counts them: strict (the letter, either case) and
+    tolerant (a look-alike digit too), with standard errors, and top-5."""
+    import torch
+
+    from emnist_core.inference import ranked
+    from emnist_core.labels import letter_matches
+
+    from .evaluate import weighted_mean_and_se
+
+    order = ranked(torch.as_tensor(probs), torch.as_tensor(p_digit))[:, :5].numpy()
+    result = {"n": len(letters)}
+    for name, hit in (("strict", lambda l, o: letter_matches(l, labels[o[0]])),
+                      ("tolerant", lambda l, o: letter_matches(l, labels[o[0]], tolerant=True)),
+                      ("top5", lambda l, o: any(letter_matches(l, labels[i]) for i in o))):
+        hits = torch.tensor([float(hit(l, o)) for l, o in zip(letters, order)])
+        mean, se = weighted_mean_and_se(hits)
+        result[name], result[f"{name}_se"] = round(mean, 5), round(se, 5)
+    return result
