@@ -12,7 +12,7 @@ The class probabilities are re-weighted to match, q(c) = P(kind of c) * p(c | ki
 probability people are shown for a character, everywhere (page, CLI, JSON): the reading first (`ranked`),
 then the other classes of both kinds by q. Under "sum" or "head" the reading can be a class that is not
 the most likely one overall (a "Z" at 28% beside a "2" at 42%, the letters together likelier); it still
-comes first, and what shows it says why in words (predict.passed_over), never with a second scale.
+comes first, and what shows it says why in words (predict.Prediction.passed_over), never with a second scale.
 """
 
 import torch
