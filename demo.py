@@ -49,7 +49,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
-from emnist_core.predict import Prediction, Predictor
+from emnist_core.predict import Prediction, Predictor, percent, why_passed_over
 from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
@@ -73,6 +73,10 @@ BLANK_CANVAS = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "laye
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
 UNREADABLE = UnusableImage("That file is not an image this demo can read: try a PNG or JPEG of one character.")
+# Labels name a component on the page and, for API clients (gradio_client's view_api), its value: without
+# one Gradio calls it value_33 or parameter_46.
+STROKES_LABEL = "Stroke drawing (JSON: width, height, brush, strokes)"
+MEANT_LABEL = "The character meant"
 log = logging.getLogger("demo")
 
 
@@ -133,8 +137,8 @@ def api_sketchpad(size: tuple[int, int]) -> gr.ImageEditor:
     """A hidden sketchpad for API clients of /predict, /read_line and /correct (the page draws on the
     stroke canvas): it takes a sketchpad value of files, and no blobs, which only Gradio's own editor
     in a browser sends."""
-    return editor_input(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(), canvas_size=size),
-                        accept_blobs=False)
+    return editor_input(gr.Sketchpad(visible=False, type="numpy", layers=False, transforms=(), canvas_size=size,
+                                     label="Sketchpad value (background, layers, composite)"), accept_blobs=False)
 
 
 def image_sources(payload) -> list:
@@ -319,6 +323,23 @@ def bounded_choice(radio: gr.Radio) -> gr.Radio:
     return radio
 
 
+def reading_first(label: gr.Label) -> gr.Label:
+    """`label`, but a {character: probability} dict is shown in the order given, the reading first, not
+    re-sorted by probability: under the checkpoint's reading rule the reading can be less likely than a
+    class of the other kind (emnist_core.predict.Prediction.passed_over), and the verdict says why."""
+    from gradio.components.label import LabelConfidence, LabelData
+
+    def postprocess(self, value):
+        if not isinstance(value, dict) or not value or "confidences" in value:
+            return type(self).postprocess(self, value)
+        shown = list(value.items())[:self.num_top_classes]
+        return LabelData(label=str(shown[0][0]),
+                         confidences=[LabelConfidence(label=c, confidence=p) for c, p in shown])
+
+    label.postprocess = types.MethodType(postprocess, label)
+    return label
+
+
 # Spaces shows the page inside a frame on huggingface.co: allow exactly those frames (and our own).
 FRAME_ANCESTORS = "frame-ancestors 'self' https://huggingface.co https://*.huggingface.co https://*.hf.space"
 
@@ -339,11 +360,6 @@ class FrameAncestors:
         await self.app(scope, receive, send_with_policy if scope["type"] == "http" else send)
 
 
-def percent(p: float) -> str:
-    """A probability for people: no rounding up to a certainty the model does not have."""
-    return "over 99%" if p > 0.99 else "under 1%" if p < 0.01 else f"{p:.0%}"
-
-
 def restriction(writing: str | None) -> str | None:
     """The page's "What are you writing?" value -> the predictor's `only` (None: any character)."""
     return None if writing in (None, ANY) else "letters" if writing == WORD else writing
@@ -356,13 +372,12 @@ def is_toss_up(prediction: Prediction) -> bool:
 
 
 def headline(prediction: Prediction, only: str | None) -> str:
-    """"Reads as X — a digit (87%)": the character read and its kind, which always agree."""
-    char, kind = prediction.top5[0][0], prediction.kind
-    if only is not None:
-        return f"## Reads as **{char}** — a {kind}"
-    if is_toss_up(prediction):
-        return f"## Reads as **{char}** — a toss-up between digit and letter"
-    return f"## Reads as **{char}** — a {kind} ({percent(prediction.p_kind)})"
+    """"Reads as X (87%) — a digit": the character read, its probability (the number its top-5 row
+    shows) and its kind, which always agree."""
+    (char, p), kind = prediction.top5[0], prediction.kind
+    if only is None and is_toss_up(prediction):
+        return f"## Reads as **{char}** ({percent(p)}) — a toss-up between digit and letter"
+    return f"## Reads as **{char}** ({percent(p)}) — a {kind}"
 
 
 def shown(char: str) -> str:
@@ -371,7 +386,8 @@ def shown(char: str) -> str:
 
 
 def describe(prediction: Prediction, only: str | None = None) -> str:
-    """The verdict in words: the reading, digit or letter with its probability, and any doubt."""
+    """The verdict in words: the reading with its probability, digit or letter, and any doubt. Every
+    number is a character's one probability, as the top-5 shows it."""
     char, p = prediction.top5[0]
     lines = [headline(prediction, only)]
     settles_it = False  # would "digits only" / "letters only" settle the doubt?
@@ -379,6 +395,10 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
         lines.append(f"Read as {only} only, as you chose: the other kind was left out.")
     elif is_toss_up(prediction):
         lines.append(f"Digit and letter are equally likely here; **{char}** is the likeliest character.")
+        settles_it = True
+    why = why_passed_over(prediction)
+    if why:  # the reading rule decided the kind first: say so, or the top-5 looks out of order
+        lines.append(why[0].upper() + why[1:] + ".")
         settles_it = True
     if char.lower() in MERGED_LOWERCASE:
         lines.append(f"EMNIST ByMerge keeps {char.upper()} and {char.lower()} as one class: they look alike.")
@@ -388,8 +408,8 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
                      f"model cannot be sure which one you meant ({percent(p_first)} against "
                      f"{percent(p_second)}).")
         settles_it = settles_it or (only is None and first.isdigit() != second.isdigit())
-    elif p * prediction.p_kind < 0.5:  # top5 is within the kind; doubt is about the character overall
-        lines.append(f"Not sure: its best guess gets only {percent(p * prediction.p_kind)}.")
+    elif p < 0.5:
+        lines.append(f"Not sure: its best guess gets only {percent(p)}.")
     if settles_it:
         lines.append("If you know which you meant, say so under **What are you writing?**: "
                      "*Digits only* or *Letters only*.")
@@ -444,7 +464,7 @@ def reading_bar(top5: dict | None, verdict: str) -> str:
 
 
 def example_rows(paths: list[str]) -> list[list[str]]:
-    """[file, what is written] per example: `O_letters.png` is shown under "letters only"
+    """[file, what is written] per example: a `CHAR_letters.png` would be shown under "letters only"
     (examples/make_examples.py names them), `7.png` under any character."""
     rows = []
     for path in paths:
@@ -530,10 +550,28 @@ def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np
     return reading.text, "\n".join(rows), drawing, np.kron(seen, np.ones((LINE_ZOOM, LINE_ZOOM), np.uint8))
 
 
+# A photo read on the line tab clears the drawing (web/canvas.js, "pad-clear"): what is on show is what was read.
+CLEAR_LINE_PAD = """(photo) => { if (photo) document.querySelector('#line-sketchpad canvas')
+  ?.dispatchEvent(new Event('pad-clear', {bubbles: true})); }"""
+
+
+def drawn_nothing(value) -> bool:
+    """Stroke JSON with no drawing in it (or none at all)."""
+    try:
+        parse_drawing(value)
+    except UnusableImage:
+        return True
+    return False
+
+
 def build_line_tab(predictor: Predictor):
     """The 'Write a line' tab's layout and events, declared inside the tab's `with` block."""
     def read(strokes, only):
         return read_drawn_line(predictor, strokes, only)
+
+    def reread(strokes, path, only):
+        """Read again the line on show: the photo once one was read (it clears the canvas), else the drawing."""
+        return read_upload(path, only) if path and drawn_nothing(strokes) else read(strokes, only)
 
     def read_sketch(sketch, only):
         return read_line(predictor, sketch, only)
@@ -553,19 +591,20 @@ def build_line_tab(predictor: Predictor):
             seen = gr.Image(label="What the model saw, left to right (28x28 each, enlarged)", interactive=False,
                             buttons=[], elem_id="line-seen")
         with gr.Column(scale=1):
-            details = gr.Markdown(LINE_START, elem_id="line-details")
+            details = gr.Markdown(LINE_START, label="Each character's top 3", elem_id="line-details")
             with gr.Accordion("Or a photo of one line", open=False):
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                            height=200, label="One handwritten line"))
+                                            height=200, label="One handwritten line", elem_id="line-upload"))
     # For API clients only: the same reading from stroke JSON, and from a sketchpad value as before.
-    api_strokes = gr.JSON(visible=False)
+    api_strokes = gr.JSON(visible=False, label=STROKES_LABEL)
     api_sketch = api_sketchpad(LINE_CANVAS)
 
     outputs = [text, details, boxes, seen]
     line_pad.input(read, [line_pad, read_as], outputs, **AS_YOU_DRAW)
-    read_button.click(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
-    read_as.change(read, [line_pad, read_as], outputs, api_visibility="private", concurrency_id="model")
+    read_button.click(reread, [line_pad, upload, read_as], outputs, api_visibility="private", concurrency_id="model")
+    read_as.change(reread, [line_pad, upload, read_as], outputs, api_visibility="private", concurrency_id="model")
     upload.change(read_upload, [upload, read_as], outputs, api_visibility="private", concurrency_id="model")
+    upload.change(None, [upload], None, js=CLEAR_LINE_PAD, api_visibility="private", queue=False)
     api_strokes.change(read, [api_strokes, read_as], outputs, api_name="read_line_strokes", concurrency_id="model")
     api_sketch.change(read_sketch, [api_sketch, read_as], outputs, api_name="read_line", concurrency_id="model")
 
@@ -603,19 +642,20 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
                 canvas = stroke_canvas("sketchpad", "Draw one character", (CANVAS, CANVAS), BRUSHES, "character")
             with gr.Tab("Photo or scan") as photo_tab:
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                            height=320, label="One handwritten character"))
+                                            height=320, label="One handwritten character",
+                                            elem_id="photo-upload"))
                 if EXAMPLES:
                     gr.Examples(example_rows(EXAMPLES), inputs=[upload, writing], label="Examples: click one")
             writing.render()
         with gr.Column(scale=1, min_width=320):
             verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
-            top5 = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+            top5 = reading_first(gr.Label(num_top_classes=5, label="Top 5", elem_id="top5"))
             model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
                                   height=300, buttons=[], elem_id="model-view")
             if store is not None:
                 build_correction_panel(predictor, store, canvas)
     # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas.
-    api_strokes = gr.JSON(visible=False)
+    api_strokes = gr.JSON(visible=False, label=STROKES_LABEL)
     api_sketch = api_sketchpad((CANVAS, CANVAS))
 
     outputs = [top5, verdict, model_view]
@@ -671,13 +711,13 @@ def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas:
     with gr.Group(elem_id="correction"):
         gr.Markdown("**Not what you wrote?** Say which character it is:")
         with gr.Row():
-            meant = gr.Dropdown(correction_choices(), value=None, allow_custom_value=True, show_label=False,
-                                elem_id="correction-char", scale=2, min_width=80)
+            meant = gr.Dropdown(correction_choices(), value=None, allow_custom_value=True, label=MEANT_LABEL,
+                                show_label=False, elem_id="correction-char", scale=2, min_width=80)
             keep = gr.Button("Keep it", min_width=80, scale=1, elem_id="correction-keep")
-        message = gr.Markdown(CORRECTION_NOTE, elem_id="correction-message")
+        message = gr.Markdown(CORRECTION_NOTE, label="Kept or not", elem_id="correction-message")
     keep.click(correct, [canvas, meant], message, api_name="correct_strokes", concurrency_id="model")
     api_sketch = api_sketchpad((CANVAS, CANVAS))
-    api_meant = gr.Textbox(visible=False)
+    api_meant = gr.Textbox(visible=False, label=MEANT_LABEL)
     api_sketch.change(correct_sketch, [api_sketch, api_meant], message, api_name="correct", concurrency_id="model")
 
 
@@ -718,7 +758,7 @@ def app_options() -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=f"{TITLE}: the page (a Gradio app).")
     parser.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="default: $GRADIO_SERVER_PORT or the first free from 7860")
+    parser.add_argument("--port", type=port_number, help="default: $GRADIO_SERVER_PORT or the first free from 7860")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--checkpoint", default=os.environ.get("EMNIST_CHECKPOINT", str(DEFAULT_CHECKPOINT)),
                         help="default: $EMNIST_CHECKPOINT or checkpoints/emnist_bymerge.pt")
@@ -726,6 +766,11 @@ def main(argv=None) -> int:
                         help="ask writers to correct misreadings and keep them in this SQLite store "
                              "(default: $EMNIST_COLLECT; unset: nothing is asked or kept)")
     args = parser.parse_args(argv)
+    if args.port is None and os.environ.get("GRADIO_SERVER_PORT"):  # Gradio reads it; a bad one ended in a traceback
+        try:
+            port_number(os.environ["GRADIO_SERVER_PORT"])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"GRADIO_SERVER_PORT: {error}")
     # One small image per request: a second thread gains nothing on a whole drawing when idle and loses
     # badly on a busy machine (`python -m bench.latency`, docs/RESULTS.md: Speed); the other cores serve other requests.
     torch.set_num_threads(1)
@@ -742,9 +787,49 @@ def main(argv=None) -> int:
         return 2
     warm_up(predictor)
     with own_temp_folder(), stopped_by_sigterm():
-        # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
-        serve(build_demo(predictor, store), server_name=args.host, server_port=args.port, share=args.share or None)
+        blocks = build_demo(predictor, store)
+        try:
+            # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Quiet:
+            # Gradio's own start-up lines tell the user to "set `share=True` in `launch()`"; ours name --share.
+            serve(blocks, server_name=args.host, server_port=args.port, share=args.share or None, quiet=True,
+                  prevent_thread_lock=True)
+        except OSError:  # Gradio's message names its launch() parameters and environment, not our flags
+            print(f"error: {not_served(args.host, args.port)}", file=sys.stderr)
+            return 2
+        print(started(blocks), flush=True)
+        blocks.block_thread()  # until Ctrl-C or SIGTERM, as launch() itself would block
     return 0
+
+
+def port_number(text: str) -> int:
+    """--port (and GRADIO_SERVER_PORT): a TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: ports are 1 to 65535")
+    return port
+
+
+def not_served(host: str | None, port: int | None) -> str:
+    """Why the page could not start listening, in one line, naming the flags that fix it."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or os.environ.get("GRADIO_SERVER_PORT")
+    if port is None:
+        return (f"no free port from 7860 to 7959 on {host}: other programs hold them all; choose one with --port N")
+    return (f"cannot serve the page on {host}:{port}: the port is in use (another copy of the page?) or the address "
+            f"is not this machine's; choose another with --port N (or --host)")
+
+
+def started(blocks: gr.Blocks) -> str:
+    """The start-up lines: where the page is, and (not on a Space, where there is no such link) how to share it."""
+    lines = [f"* Running on local URL:  {blocks.local_url}"]
+    if blocks.share_url:
+        lines.append(f"* Public link (temporary): {blocks.share_url}")
+    elif not os.environ.get("SPACE_ID"):
+        lines.append("* To create a public link, run with --share.")
+    return "\n".join(lines)
 
 
 WARM_UP = {"width": CANVAS, "height": CANVAS, "brush": BRUSH_RADIUS, "strokes": [[[120, 90], [280, 90], [200, 320]]]}

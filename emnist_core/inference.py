@@ -8,10 +8,11 @@ validation when it was made:
   all look-alikes such as O/0), where the two kinds are shown as the tie they are (50%);
 - "sum" / "head": digit or letter is decided first, by the summed digit probabilities or by the digit
   head, and the reading is the most likely class of that kind.
-The class probabilities are re-weighted to match, q(c) = P(kind of c) * p(c | kind of c).
-What people are shown is p(c | the reading's kind) (`within_kind`): under "sum" or "head" the reading
-can be a class that is not the most likely one overall (a "Z" at 28% beside a "2" at 42%), and a
-list of q would then put another class above the reading; within its kind the reading is always first.
+The class probabilities are re-weighted to match, q(c) = P(kind of c) * p(c | kind of c), and q is the one
+probability people are shown for a character, everywhere (page, CLI, JSON): the reading first (`ranked`),
+then the other classes of both kinds by q. Under "sum" or "head" the reading can be a class that is not
+the most likely one overall (a "Z" at 28% beside a "2" at 42%, the letters together likelier); it still
+comes first, and what shows it says why in words (predict.Prediction.passed_over), never with a second scale.
 """
 
 import torch
@@ -91,11 +92,3 @@ def readings(q: torch.Tensor, p_digit: torch.Tensor) -> torch.Tensor:
     """(N,) the class each image reads as (the first of `ranked`)."""
     return ranked(q, p_digit)[:, 0]
 
-
-def within_kind(q: torch.Tensor, p_digit: torch.Tensor) -> torch.Tensor:
-    """(N, C) p(c | the reading's kind): q renormalised over the classes of the kind read (the others 0),
-    so the reading is the most likely class of what is shown, whatever the rule."""
-    is_digit = (p_digit >= 0.5)[:, None]
-    same_kind = is_digit == (torch.arange(q.shape[1]) < NUM_DIGITS)[None, :]
-    shown = q * same_kind
-    return shown / shown.sum(1, keepdim=True).clamp_min(1e-30)

@@ -46,8 +46,9 @@ def mapping_file_text() -> str:
 
 
 def check_mapping_file(text: str, source: str = "mapping file") -> None:
-    """Refuse a mapping file that disagrees with BYMERGE_CHARS (e.g. a ByClass or Balanced one)."""
-    pairs = {}
+    """Refuse a mapping file that disagrees with BYMERGE_CHARS (e.g. a ByClass one), naming the lines
+    that differ: a count alone says little, EMNIST Balanced has 47 classes too."""
+    pairs, line_of = {}, {}
     for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -56,9 +57,21 @@ def check_mapping_file(text: str, source: str = "mapping file") -> None:
             pairs[index] = chr(code)
         except (ValueError, OverflowError):
             raise ValueError(f"{source}: line {line_no} is not 'index ascii_code': {line!r}") from None
+        line_of[index] = line_no
     expected = dict(enumerate(BYMERGE_CHARS))
-    if pairs != expected:
-        raise ValueError(f"{source}: not the ByMerge mapping ({len(pairs)} classes, expected 47)")
+    if pairs == expected:
+        return
+    problems = [f"line {line_of[i]} maps {i} to {pairs[i]!r} ({ord(pairs[i])}), ByMerge's {i} is "
+                f"{expected[i]!r} ({ord(expected[i])})" for i in sorted(pairs) if i in expected and pairs[i] != expected[i]]
+    problems += [f"line {line_of[i]} names class {i}, beyond ByMerge's 0-{NUM_CLASSES - 1}"
+                 for i in sorted(pairs) if i not in expected]
+    missing = [i for i in expected if i not in pairs]
+    if missing:
+        problems.append(f"no line for class{'es' if len(missing) > 1 else ''} {', '.join(map(str, missing[:5]))}"
+                        f"{', ...' if len(missing) > 5 else ''}")
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    raise ValueError(f"{source}: not the ByMerge mapping ({len(pairs)} classes, ByMerge has {NUM_CLASSES}, as EMNIST "
+                     f"Balanced does): {shown}. The ByMerge files come with emnist-bymerge-mapping.txt")
 
 
 def are_lookalikes(a: str, b: str) -> bool:

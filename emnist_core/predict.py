@@ -10,16 +10,17 @@
 import argparse
 import json
 import logging
+import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, readings, within_kind
-from .labels import NUM_DIGITS, are_lookalikes
+from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, readings
+from .labels import are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
 from .strokes import StrokeDrawing, emnist_from_drawing
@@ -33,54 +34,62 @@ log = logging.getLogger(__name__)
 class Prediction:
     """One coherent reading: top5[0] is the character read, and `kind` and `p_digit` agree with it.
 
-    top5 holds p(c | the reading's kind): the classes of the kind read, renormalised over that kind
-    (inference.within_kind), so the reading is first and the most probable of what is shown, under
-    any reading rule; how likely that kind is, is `p_digit`. The likeliest class of the other kind is
-    `rival`, with its probability overall, so a look-alike across kinds (0/O, 2/Z) is still flagged."""
-    top5: list[tuple[str, float]]  # (character, p(character | its kind)), the reading first
+    Each character carries one probability, the same wherever it is shown (inference.probabilities' q):
+    top5 is the reading, then the likeliest other classes of all 47, digits and letters alike. With
+    `only` the other kind is left out and q is renormalised over the kind chosen. Under the "sum" and
+    "head" rules the reading can be less likely than a class of the other kind (`passed_over`): digit
+    or letter was decided first, by the kinds' totals."""
+    top5: list[tuple[str, float]]  # (character, probability), the reading first, then the likeliest others
     p_digit: float  # probability that the character is a digit: >= 0.5 exactly when the reading is one
-    image: np.ndarray  # (28, 28) uint8: what the model saw, shown upright
-    rival: tuple[str, float] | None = None  # the other kind's likeliest class, probability overall
+    image: np.ndarray = field(repr=False)  # (28, 28) uint8: what the model saw, shown upright
 
     @property
     def kind(self) -> str:
         return "digit" if self.top5[0][0].isdigit() else "letter"
 
     @property
-    def p_kind(self) -> float:
-        """How likely the kind read is (P(digit) for a digit, P(letter) for a letter)."""
-        return self.p_digit if self.kind == "digit" else 1 - self.p_digit
+    def passed_over(self) -> tuple[str, float] | None:
+        """The likeliest class listed, when it is likelier than the reading: one of the other kind,
+        passed over because that kind as a whole is less likely."""
+        best = max(self.top5[1:], key=lambda entry: entry[1], default=None)
+        return best if best is not None and best[1] > self.top5[0][1] else None
 
     @property
     def lookalikes(self) -> tuple[str, str] | None:
-        """The reading and its runner-up when they are a look-alike pair (0/O, 1/I/L, a letter's two
-        cases...) and the runner-up holds at least LOOKALIKE_MIN_PROB: a reading only the writer can
-        settle. The runner-up is the second of top5 or, when more likely overall, the rival."""
+        """The reading and its likeliest listed look-alike (0/O, 1/I/L, a letter's two cases...) when
+        that one holds at least LOOKALIKE_MIN_PROB: a reading only the writer can settle."""
         first = self.top5[0][0]
-        candidates = []
-        if len(self.top5) > 1 and self.top5[1][1] >= LOOKALIKE_MIN_PROB:
-            candidates.append((self.top5[1][1] * self.p_kind, self.top5[1][0]))
-        if self.rival is not None and self.rival[1] >= LOOKALIKE_MIN_PROB:
-            candidates.append((self.rival[1], self.rival[0]))
-        for _, second in sorted(candidates, reverse=True):
-            if are_lookalikes(first, second):
+        for second, p in sorted(self.top5[1:], key=lambda entry: -entry[1]):
+            if p >= LOOKALIKE_MIN_PROB and are_lookalikes(first, second):
                 return first, second
         return None
 
     @property
     def lookalike_odds(self) -> tuple[float, float] | None:
-        """(p(reading), p(runner-up)) of `lookalikes` on one scale: within the kind for a same-kind pair,
-        overall when the runner-up is the rival."""
+        """(p(reading), p(look-alike)) of `lookalikes`: the same numbers as in top5."""
         pair = self.lookalikes
-        if pair is None:
-            return None
-        if self.rival is not None and pair[1] == self.rival[0]:
-            return self.top5[0][1] * self.p_kind, self.rival[1]
-        return self.top5[0][1], dict(self.top5)[pair[1]]
+        return None if pair is None else (self.top5[0][1], dict(self.top5)[pair[1]])
 
     def to_json(self) -> dict:
         return {"top5": [[c, round(p, 5)] for c, p in self.top5], "p_digit": round(self.p_digit, 5),
                 "kind": self.kind, "lookalikes": list(self.lookalikes) if self.lookalikes else None}
+
+
+def percent(p: float) -> str:
+    """A probability for people, as the page's top-5 (Gradio's Label) rounds it: a whole percent, half
+    up; but no rounding up to a certainty the model does not have, nor down to none."""
+    whole = math.floor(p * 100 + 0.5)
+    return "over 99%" if whole >= 100 and p < 1 else "under 1%" if whole <= 0 and p > 0 else f"{whole}%"
+
+
+def why_passed_over(prediction: Prediction) -> str | None:
+    """Why the reading is not the likeliest character listed, in words; None when it is."""
+    other = prediction.passed_over
+    if other is None:
+        return None
+    kind = prediction.kind
+    return (f"read as a {kind} although {other[0]} alone is likelier: this model decides digit or letter "
+            f"first, and the {kind}s together are likelier here")
 
 
 @dataclass
@@ -160,21 +169,13 @@ class Predictor:
         """28x28 images in the model's orientation (and as shown upright) -> one Prediction each."""
         if not model_inputs:
             return []
-        return self._predictions(*self.predict_emnist(np.stack(model_inputs), only), uprights, only)
+        return self._predictions(*self.predict_emnist(np.stack(model_inputs), only), uprights)
 
-    def _predictions(self, probs: np.ndarray, p_digit: np.ndarray, uprights: list[np.ndarray],
-                     only: str | None) -> list[Prediction]:
-        q, p = torch.from_numpy(probs), torch.from_numpy(p_digit)
-        order, shown = ranked(q, p).numpy(), within_kind(q, p).numpy()
-        results = []
-        for k, upright in enumerate(uprights):
-            digit = p_digit[k] >= 0.5
-            kind = [i for i in order[k] if (i < NUM_DIGITS) == digit]
-            other = next((i for i in order[k] if (i < NUM_DIGITS) != digit and only is None), None)
-            results.append(Prediction(
-                top5=[(self.labels[i], float(shown[k, i])) for i in kind[:5]], p_digit=float(p_digit[k]),
-                image=upright, rival=None if other is None else (self.labels[other], float(probs[k, other]))))
-        return results
+    def _predictions(self, probs: np.ndarray, p_digit: np.ndarray, uprights: list[np.ndarray]) -> list[Prediction]:
+        """Each image's reading first, then its likeliest other classes, with their probabilities."""
+        order = ranked(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
+        return [Prediction(top5=[(self.labels[i], float(probs[k, i])) for i in order[k, :5]],
+                           p_digit=float(p_digit[k]), image=upright) for k, upright in enumerate(uprights)]
 
     def read_line(self, value, only: str | None = None, words: bool = False) -> "LineReading":
         """One handwritten line -> its characters, left to right, each read as predict reads one;
@@ -230,18 +231,17 @@ class Predictor:
             raise UnusableImage(f"{len(kept)} characters found; at most {MAX_CHARACTERS} are read at once: "
                                 f"write a shorter line.")
         rows = [row[id(c)] for c in kept]
-        predictions = self._predictions(probs[rows], p_digit[rows], [uprights[usable[r]] for r in rows], only)
+        predictions = self._predictions(probs[rows], p_digit[rows], [uprights[usable[r]] for r in rows])
         if word is not None:
             word = spelled(word, self._upper_odds(word, probs[rows])) if len(kept) == len(word) else None
         return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
 
-    def _upper_odds(self, word: str, probs: np.ndarray) -> float:
-        """Mean log-odds of capital over small letter, over the word's letters that ByMerge keeps in
-        both cases (a, b, d, e, f, g, h, n, q, r, t): > 0 when the word was written in capitals."""
+    def _upper_odds(self, word: str, probs: np.ndarray) -> list[float | None]:
+        """Per letter of the word, the log-odds of its capital over its small letter as read, for the
+        letters ByMerge keeps in both cases (a, b, d, e, f, g, h, n, q, r, t); None for the others."""
         index = {label: k for k, label in enumerate(self.labels)}
-        odds = [np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30))
-                for c, p in zip(word, probs) if c in index and c.upper() in index and c != c.upper()]
-        return float(np.mean(odds)) if odds else 0.0
+        return [float(np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30)))
+                if c in index and c.upper() in index and c != c.upper() else None for c, p in zip(word, probs)]
 
     def predict(self, value, only: str | None = None) -> Prediction:
         """One input -> Prediction; raises UnusableImage with a message for people."""
@@ -350,10 +350,11 @@ def _in_words(result: Prediction | LineReading) -> str:
         word = (f"; a word of the word list, letter by letter {result.letters}" if result.word
                 else "; no word of the word list" if result.words_asked else "")
         return f"{result.text} ({len(result.characters)} characters; " + "; ".join(
-            f"{p.top5[0][0]} {p.top5[0][1]:.0%}" for _, p in result.characters) + word + ")"
-    guesses = ", ".join(f"{c} {p:.1%}" for c, p in result.top5)
-    note = f" (looks alike: {'/'.join(result.lookalikes)})" if result.lookalikes else ""
-    return f"{result.top5[0][0]} — {result.kind} {max(result.p_digit, 1 - result.p_digit):.0%}; top-5 {guesses}{note}"
+            f"{p.top5[0][0]} {percent(p.top5[0][1])}" for _, p in result.characters) + word + ")"
+    (char, p), why = result.top5[0], why_passed_over(result)
+    guesses = ", ".join(f"{c} {percent(q)}" for c, q in result.top5)
+    notes = [f"looks alike: {'/'.join(result.lookalikes)}" if result.lookalikes else None, why]
+    return f"{char} {percent(p)} — a {result.kind}; top-5 {guesses}" + "".join(f" ({n})" for n in notes if n)
 
 
 if __name__ == "__main__":

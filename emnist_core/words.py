@@ -167,7 +167,16 @@ def _exact(line, gains: list, letters: np.ndarray) -> tuple[float, list | None]:
     return value, [c for c in reversed(path) if not c.dropped]
 
 
-def spelled(word: str, upper_odds: float) -> str:
-    """The word as the writer seems to have written it: in capitals when its letters that have both
-    cases in ByMerge read as capitals on the whole (`upper_odds`: their mean log-odds), else lowercase."""
-    return word.upper() if upper_odds > 0 else word
+def spelled(word: str, upper_odds: list[float | None]) -> str:
+    """The word (lowercase, as the list spells it) in the case the writer seems to have written it.
+    `upper_odds`: per letter, the log-odds of its capital over its small letter as read, None for the
+    letters ByMerge keeps in one class (c, o, s...), which cannot say. All capitals when the letters after
+    the first read as capitals on the whole; else a capital first letter when that one reads as one
+    ("Hello"); else lowercase."""
+    rest = [odds for odds in upper_odds[1:] if odds is not None]
+    if rest and sum(rest) > 0:
+        return word.upper()
+    first = upper_odds[0] if upper_odds else None
+    if first is not None and first > 0:
+        return word[0].upper() + word[1:]
+    return word

@@ -4,7 +4,9 @@ The checkpoint is $EMNIST_CHECKPOINT if set, else the shipped one; the tests ski
 """
 
 import copy
+import math
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -158,11 +160,18 @@ def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value)
 
 @pytest.mark.parametrize("path, writing", demo.example_rows(demo.EXAMPLES), ids=lambda v: Path(v).name)
 def test_examples_read_as_named(predictor, path, writing):
-    """`7.png` reads 7 under any character; `O_letters.png` reads O under "letters only", as the page
+    """`7.png` reads 7 under any character (a `CHAR_letters.png` would be read under "letters only"), as the page
     shows it when the example is clicked."""
     label, verdict, _ = demo.read_character(predictor, path, demo.restriction(writing))
     named = Path(path).stem.partition("_")[0]
     assert max(label, key=label.get) == named and f"Reads as **{named}**" in verdict, (path, label, verdict)
+
+
+def test_every_example_is_its_own_drawing():
+    """O_letters.png was 0.png byte for byte, so the page's letter O example read "0 — a digit"."""
+    contents = [Path(path).read_bytes() for path in demo.EXAMPLES]
+    assert len(set(contents)) == len(contents)
+    assert any(Path(path).stem.partition("_")[0] == "O" for path in demo.EXAMPLES)
 
 
 def test_examples_show_each_kind_and_a_lookalike_warning(predictor):
@@ -188,18 +197,59 @@ def prediction(top5, p_digit) -> Prediction:
 def test_verdict_says_when_it_cannot_tell_lookalikes_apart():
     unsure = prediction([("0", 0.5), ("O", 0.4), ("Q", 0.05), ("D", 0.03), ("U", 0.01)], p_digit=0.55)
     text = demo.describe(unsure)
-    assert text.startswith("## Reads as **0** — a digit (55%)")
-    assert "0 or o/O" in text and "Digits only" in text  # O stands for o too; the control settles it
+    assert text.startswith("## Reads as **0** (50%) — a digit")
+    assert "0 or o/O" in text and "(50% against 40%)" in text and "Digits only" in text  # the control settles it
     sure = prediction([("7", 0.995), ("1", 0.002), ("T", 0.001), ("2", 0.001), ("9", 0.001)], p_digit=0.999)
     text = demo.describe(sure)
-    assert text == "## Reads as **7** — a digit (over 99%)"
+    assert text == "## Reads as **7** (over 99%) — a digit"
     low = prediction([("h", 0.3), ("n", 0.2), ("b", 0.1), ("k", 0.1), ("K", 0.1)], p_digit=0.1)
-    assert "a letter (90%)" in demo.describe(low) and "Not sure" in demo.describe(low)
+    assert "(30%) — a letter" in demo.describe(low) and "Not sure: its best guess gets only 30%" in demo.describe(low)
     just_under = prediction([("0", 0.85), ("O", 0.09), ("6", 0.01), ("U", 0.01), ("7", 0.01)], p_digit=0.87)
     assert "⚠️" not in demo.describe(just_under)  # a runner-up under LOOKALIKE_MIN_PROB is no doubt
     same_kind = prediction([("g", 0.5), ("q", 0.4), ("9", 0.05), ("a", 0.03), ("y", 0.01)], p_digit=0.06)
     text = demo.describe(same_kind)
     assert "g or q" in text and "Digits only" not in text  # both letters: the control cannot settle it
+
+
+def test_verdict_speaks_of_one_probability_per_character():
+    """Issue 26: the verdict, the warning and the top-5 showed three numbers for one reading (p of the
+    kind, p overall, p within the kind). Now every number on show is one character's probability."""
+    drawn_a = prediction([("9", 0.71), ("g", 0.16), ("4", 0.01), ("a", 0.01), ("3", 0.005)], p_digit=0.73)
+    text = demo.describe(drawn_a)
+    numbers = re.findall(r"\d+%", text)
+    assert text.startswith("## Reads as **9** (71%) — a digit") and "(71% against 16%)" in text, text
+    assert set(numbers) == {"71%", "16%"}, text  # no 73% (P(digit)) anywhere
+    bar = demo.reading_bar(dict(drawn_a.top5), text)
+    assert bar.startswith("Reads as **9** (71%)") and "g 16%" in bar
+
+
+def test_a_reading_less_likely_than_another_class_says_why_in_words():
+    """Under the "sum" rule a Z at 28% can be read beside a 2 at 42% (the letters together likelier):
+    the reading stays first, and the verdict says why, with no second number for the Z."""
+    z = prediction([("Z", 0.28), ("2", 0.42), ("S", 0.12), ("7", 0.02), ("L", 0.02)], p_digit=0.45)
+    assert z.passed_over == ("2", 0.42) and z.lookalikes == ("Z", "2")
+    text = demo.describe(z)
+    assert text.startswith("## Reads as **Z** (28%) — a letter"), text
+    assert "although 2 alone is likelier" in text and "letters together are likelier" in text
+    assert "(28% against 42%)" in text and "Digits only" in text
+    assert prediction([("9", 0.71), ("g", 0.16), ("4", 0.01), ("a", 0.01), ("3", 0.005)], 0.73).passed_over is None
+
+
+def test_the_top5_label_keeps_the_reading_first():
+    """gr.Label sorts by probability; the page's top-5 shows the reading first, as the verdict does."""
+    label = demo.reading_first(gr.Label(num_top_classes=5, render=False))
+    shown = label.postprocess({"Z": 0.28, "2": 0.42, "S": 0.12, "7": 0.02, "L": 0.02, "T": 0.01})
+    assert shown.label == "Z" and [c.label for c in shown.confidences] == ["Z", "2", "S", "7", "L"]
+    assert [c.confidence for c in shown.confidences][:2] == [0.28, 0.42]
+    assert label.postprocess(None) == {}
+
+
+def test_percent_rounds_as_the_top5_shows_it():
+    """Gradio's Label shows Math.round(p * 100)%: the verdict's number for the reading is the same
+    (between 1% and 99%; beyond, the verdict says "over 99%" / "under 1%", never a certainty)."""
+    for p in [k / 1000 for k in range(5, 995)] + [0.125, 0.345, 0.985]:
+        assert demo.percent(p) == f"{math.floor(p * 100 + 0.5)}%", p
+    assert demo.percent(0.995) == "over 99%" and demo.percent(0.004) == "under 1%" and demo.percent(1.0) == "100%"
 
 
 def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
@@ -208,11 +258,11 @@ def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
         tie = prediction([(char, 0.4), ("0" if char == "O" else "O", 0.3), ("D", 0.1), ("C", 0.1), ("Q", 0.05)],
                          p_digit)
         text = demo.describe(tie)
-        assert text.startswith(f"## Reads as **{char}** — a toss-up between digit and letter"), text
-        assert "%)" not in text.splitlines()[0] and text.count("Digits only") == 1
+        assert text.startswith(f"## Reads as **{char}** (40%) — a toss-up between digit and letter"), text
+        assert text.count("Digits only") == 1
     digits = prediction([("0", 0.9), ("6", 0.05), ("8", 0.02), ("9", 0.02), ("3", 0.01)], p_digit=1.0)
     text = demo.describe(digits, "digits")
-    assert text.startswith("## Reads as **0** — a digit") and "digits only" in text and "Digits only" not in text
+    assert text.startswith("## Reads as **0** (90%) — a digit") and "digits only" in text and "Digits only" not in text
 
 
 def test_restricted_reading_on_the_page(predictor):
@@ -248,12 +298,40 @@ def test_flags_override_environment(predictor, monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "serve", lambda blocks, **options: launched.append(options))
     monkeypatch.setenv("EMNIST_CHECKPOINT", str(predictor.checkpoint_path))
     assert demo.main([]) == 0  # host and port left to Gradio, which reads GRADIO_SERVER_NAME/PORT
-    assert launched[-1] == {"server_name": None, "server_port": None, "share": None}
+    assert launched[-1] == {"server_name": None, "server_port": None, "share": None, "quiet": True,
+                            "prevent_thread_lock": True}
     monkeypatch.setenv("EMNIST_CHECKPOINT", str(tmp_path / "missing.pt"))
     assert demo.main([]) == 2  # the environment's checkpoint is the one used...
     assert demo.main(["--checkpoint", str(predictor.checkpoint_path), "--host", "0.0.0.0", "--port", "8123",
                       "--share"]) == 0  # ...unless a flag names another
-    assert launched[-1] == {"server_name": "0.0.0.0", "server_port": 8123, "share": True}
+    assert launched[-1] == {"server_name": "0.0.0.0", "server_port": 8123, "share": True, "quiet": True,
+                            "prevent_thread_lock": True}
+
+
+@pytest.mark.parametrize("port", ["80000", "0", "http"])
+def test_a_bad_port_is_one_line_and_exit_2(port, monkeypatch, capsys):
+    """`python demo.py --port 80000` ended in an OverflowError traceback, exit 1."""
+    with pytest.raises(SystemExit) as stopped:
+        demo.main(["--port", port])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "argument --port" in err and "Traceback" not in err, err
+    monkeypatch.setenv("GRADIO_SERVER_PORT", port)
+    with pytest.raises(SystemExit) as stopped:
+        demo.main([])
+    assert stopped.value.code == 2 and "GRADIO_SERVER_PORT" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(predictor, monkeypatch, capsys):
+    """A port another program holds ended in an OSError traceback naming launch()'s parameters, exit 1."""
+    monkeypatch.setenv("EMNIST_CHECKPOINT", str(predictor.checkpoint_path))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert demo.main(["--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: cannot serve the page on 127.0.0.1:{port}") and "--port" in err
+    assert "launch()" not in err and "Traceback" not in err
 
 
 def test_missing_checkpoint_says_how_to_get_one(tmp_path, capsys):
@@ -366,6 +444,28 @@ def test_api_takes_what_is_written(client):
     assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
 
 
+def test_every_api_value_has_a_name(predictor, tmp_path):
+    """gradio_client's view_api named the line details `value_33` and the correction message `value_25`
+    (and inputs `parameter_46`): every input and output now has a label saying what it is; endpoint and
+    argument names are as before."""
+    from gradio_client import Client
+    from emnist_core.corrections import CorrectionStore
+    blocks = demo.build_demo(predictor, CorrectionStore(tmp_path / "c.db"))
+    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        api = Client(blocks.local_url, verbose=False).view_api(print_info=False, return_format="dict")
+    finally:
+        blocks.close()
+    endpoints = api["named_endpoints"]
+    assert {name: [p["parameter_name"] for p in e["parameters"]] for name, e in endpoints.items()} == {
+        "/read_strokes": ["strokes", "writing"], "/predict": ["sketch", "writing"],
+        "/read_line_strokes": ["strokes", "only"], "/read_line": ["sketch", "only"],
+        "/correct_strokes": ["value", "meant"], "/correct": ["value", "meant"]}
+    names = [v["label"] for e in endpoints.values() for v in (*e["parameters"], *e["returns"])]
+    assert not [n for n in names if not n or re.fullmatch(r"(value|parameter)_\d+", n)], names
+    assert [r["label"] for r in endpoints["/read_line"]["returns"]][1] == "Each character's top 3"
+
+
 # ---- a stopped server leaves nothing behind (issue 21) ------------------------------------------
 
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
@@ -418,3 +518,4 @@ def test_a_stopped_server_removes_its_uploads_and_cached_outputs(predictor, tmp_
     # The folder named there stays, without a file (Gradio itself adds an empty vibe_edit_history folder).
     assert named.is_dir() and not [p for p in named.rglob("*") if not p.is_dir()]
     assert "Traceback" not in output, output[-2000:]
+    assert "run with --share" in output and "share=True" not in output, output[-2000:]  # our flag, not launch()'s

@@ -193,5 +193,24 @@ def test_readme_api_snippet_runs_as_written(monkeypatch, capsys):
     finally:
         blocks.close()
     printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(("Loaded", "Closing"))]
-    assert len(printed) == 3 and printed[0].startswith("7 ## Reads as **7** — a digit") and printed[1] == "O", printed
+    assert len(printed) == 3 and printed[0].startswith("7 ## Reads as **7** (") and printed[1] == "O", printed
+    assert printed[0].split("\n")[0].endswith(") — a digit"), printed
     assert printed[2] == "7", printed  # the stroke form, as the page sends it
+
+
+def test_readme_command_lines_run_as_written():
+    """Every `python -m emnist_core.predict` line of the README, as written, from the repository root
+    (issue 26: its --line examples named a photo the repository did not have)."""
+    import subprocess
+    import sys
+
+    lines = [line.split("#")[0].split() for line in README.read_text().splitlines()
+             if line.strip().startswith("python -m emnist_core.predict")]
+    assert any("--line" in line for line in lines), lines
+    for line in lines:
+        if "--words" in line:
+            pytest.importorskip("wordfreq")
+        done = subprocess.run([sys.executable, *line[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "cannot read" not in done.stdout, (line, done.stdout, done.stderr)
+        if "--words" in line:
+            assert ": Hello (" in done.stdout, done.stdout  # the writer's capital kept

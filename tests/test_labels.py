@@ -72,8 +72,21 @@ def test_check_mapping_file_refuses_byclass_and_balanced_look_alikes():
     with pytest.raises(ValueError, match="not the ByMerge mapping"):
         check_mapping_file(shuffled)
     truncated = "".join(mapping_file_text().splitlines(keepends=True)[:46])
-    with pytest.raises(ValueError, match="46 classes"):
+    with pytest.raises(ValueError, match="46 classes.*no line for class 46"):
         check_mapping_file(truncated)
+
+
+def test_a_wrong_mapping_file_names_the_lines_that_differ():
+    """Issue 26: 47 wrong lines were refused as "not the ByMerge mapping (47 classes, expected 47)"."""
+    wrong = "".join(f"{i} {ord(c)}\n" for i, c in enumerate(reversed(BYMERGE_CHARS)))  # 47 lines, every one wrong
+    with pytest.raises(ValueError) as refused:
+        check_mapping_file(wrong, "m.txt")
+    message = str(refused.value)
+    assert "line 1 maps 0 to 't' (116), ByMerge's 0 is '0' (48)" in message and "line 3 maps 2" in message
+    assert "and 43 more" in message and "Balanced" in message and "(47 classes" in message
+    one_off = mapping_file_text().replace("46 116", "46 115")
+    with pytest.raises(ValueError, match=r"line 47 maps 46 to 's' \(115\), ByMerge's 46 is 't' \(116\)\. The"):
+        check_mapping_file(one_off)
 
 
 @pytest.mark.parametrize("line", ["0 48 x", "zero 48", "7"])

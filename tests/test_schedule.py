@@ -159,8 +159,8 @@ def test_the_best_validated_weights_are_the_ones_finished(glyph_dataset, tmp_pat
     real_validate, scores = train_module.validate, iter([0.5, 0.9, 0.7])
     weights_at = {}
 
-    def validate(model, data, spec):
-        val, _ = real_validate(model, data, spec)
+    def validate(model, data, spec, pen=None):  # train.validate takes the run's pen images too (main's UNIPEN change)
+        val, _ = real_validate(model, data, spec, pen)
         weights_at[len(weights_at)] = {k: v.clone() for k, v in model.state_dict().items()}
         return val, next(scores)
 

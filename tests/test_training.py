@@ -134,6 +134,34 @@ def test_no_augment_and_save_to(glyph_dataset, tmp_path):
     assert all(torch.equal(copy.state_dict[k], final.state_dict[k]) for k in final.state_dict)
 
 
+def test_save_to_never_replaces_a_better_checkpoint_unless_forced(trained, glyph_dataset, tmp_path):
+    """Issue 26: --save-to checkpoints/emnist_bymerge.pt silently replaced the shipped model with one at 30%.
+    The checkpoint already there is scored on the run's validation images; a worse model is not copied
+    (exit 1, the run folder keeps it) unless --force, and every copy says where it went and what reads it."""
+    import shutil
+    target = tmp_path / "checkpoints" / "emnist_bymerge.pt"
+    target.parent.mkdir()
+    shutil.copy(trained.out / "model.pt", target)
+    before = target.read_bytes()
+    poor = ["--epochs", "1", "--lr", "1e-6", "--eval-every", "0", "--save-to", str(target)]
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "poor", *poor))
+    assert run.rc == 1 and target.read_bytes() == before and (run.out / "model.pt").is_file(), run.stdout
+    assert f"not saved to {target}" in run.stderr and "--force" in run.stderr and "points lower" in run.stderr
+    forced = run_training(train_args(glyph_dataset.dir, tmp_path / "forced", *poor, "--force"))
+    assert forced.rc == 0 and target.read_bytes() != before, forced.stderr
+    assert f"saved {target.resolve()}: nothing reads it unless told" in forced.stdout
+    assert f"--checkpoint {target.resolve()}" in forced.stdout and "EMNIST_CHECKPOINT" in forced.stdout
+
+
+def test_save_to_says_what_reads_the_copy(tmp_path):
+    from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+    from train.save_to import who_reads
+    shipped = who_reads(DEFAULT_CHECKPOINT)
+    assert "read it by default" in shipped and "python demo.py" in shipped and "installed" in shipped
+    elsewhere = who_reads(tmp_path / "checkpoints" / "emnist_bymerge.pt")  # e.g. emnist-train run in another folder
+    assert "nothing reads it unless told" in elsewhere and str(DEFAULT_CHECKPOINT) in elsewhere
+
+
 def test_report_lists_every_class(trained):
     lines = (trained.out / "per_class.txt").read_text().splitlines()
     assert lines[0].startswith("class") and len([l for l in lines[1:48] if l.strip()]) == 47
@@ -229,13 +257,55 @@ def test_missing_class_prior_file(glyph_dataset, tmp_path):
 
 def test_fewer_images_than_one_batch(glyph_dataset, tmp_path):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "50"))
-    assert run.rc == 2 and "fewer than one batch of 64" in run.stderr
+    assert run.rc == 2 and "fewer than one batch of 64" in run.stderr and "--batch-size 8" in run.stderr
 
 
 def test_empty_validation_split_is_refused_clearly(glyph_dataset, tmp_path):
     run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--limit", "30", "--batch-size", "16",
                                   "--val-fraction", "0.05", "--epochs", "1"))
     assert run.rc == 2 and "no such checkpoint file" not in run.stderr
+
+
+def taking_the_hints(folder, out, *flags) -> tuple[Run, list[str]]:
+    """A run on `folder`; while it is refused with a hint naming --val-fraction or --batch-size and a value,
+    run again with that value (at most three times). The run, and the hints taken."""
+    import re
+    taken = []
+    for _ in range(4):
+        run = run_training(train_args(folder, out, *flags, *taken, "--epochs", "1"))
+        hints = re.findall(r"(--val-fraction|--batch-size) (\d[\d.]*)", run.stderr)
+        if run.rc != 2 or not hints:
+            return run, taken
+        taken += list(hints[-1])
+    return run, taken
+
+
+def test_tiny_data_hints_name_a_flag_that_works(glyph_dataset, tmp_path):
+    """Issue 26: 10 images were told "use more data or a larger fraction" where no fraction helps, and 153
+    "fewer than one batch of 256" without naming --batch-size. Each hint now names a value that works."""
+    ten = write_dataset(tmp_path / "ten", {"train": (glyph_dataset.train_images[:10], glyph_dataset.train_labels[:10])})
+    run, taken = taking_the_hints(ten, tmp_path / "run10", "--val-fraction", "0.05")
+    assert run.rc == 0 and "--val-fraction" in taken and "--batch-size" in taken, (taken, run.stderr)
+    some = write_dataset(tmp_path / "some", {"train": (glyph_dataset.train_images[:153],
+                                                       glyph_dataset.train_labels[:153])})
+    run, taken = taking_the_hints(some, tmp_path / "run153", "--batch-size", "256")
+    assert run.rc == 0 and taken[0] == "--batch-size" and len(taken) == 2, (taken, run.stderr)
+    one_each = write_dataset(tmp_path / "one", {"train": (glyph_dataset.train_images[:3][[0]],
+                                                          glyph_dataset.train_labels[:3][[0]])})
+    run = run_training(train_args(one_each, tmp_path / "run1"))
+    assert run.rc == 2 and "no class has two images" in run.stderr and "or --val-fraction" not in run.stderr
+
+
+def test_a_budget_too_short_for_an_epoch_is_said(glyph_dataset, tmp_path):
+    """Issue 26: a 1.5-minute budget on a busy machine ended at 13.6% validation without a word. A budget
+    that cannot hold one epoch (here 0.01 minutes: the end's own allowance is longer) says how many steps
+    it took, what the model validates at, and how to go on."""
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--budget-minutes", "0.01"))
+    assert run.rc == 0, run.stderr
+    steps = run.metrics["history"][-1]["step"]
+    assert steps < 18 and f"only {steps} steps" in run.stderr and "too few steps for a usable model" in run.stderr
+    assert "--extend-minutes" in run.stderr and "under one epoch" in run.stdout  # the plan says so at the start
+    assert "too few steps" not in run_training(train_args(glyph_dataset.dir, tmp_path / "ok", "--epochs", "1")).stderr
 
 
 def test_model_card_is_written_from_the_checkpoint(trained, capsys):

@@ -179,3 +179,20 @@ def test_a_word_written_with_a_touching_pair_is_read_with_the_word_list(predicto
     assert main(["--line", "--words", "--json", str(path)]) == 0
     (found,) = json.loads(capsys.readouterr().out)
     assert found["text"] == "house" and found["in_word_list"] is True and len(found["characters"]) == 5
+
+
+def test_a_word_keeps_the_case_it_was_written_in():
+    """The word list spells words in lowercase; the line keeps the writer's case, read from the letters
+    that have both cases in ByMerge (None: one class for both, as o and l)."""
+    assert words.spelled("hello", [2.0, -1.5, None, None, None]) == "Hello"  # was "hello"
+    assert words.spelled("hello", [2.0, 1.5, None, None, None]) == "HELLO"
+    assert words.spelled("hello", [-2.0, -1.5, None, None, None]) == "hello"
+    assert words.spelled("cat", [None, -1.0, 0.5]) == "cat" and words.spelled("cat", [None, 1.0, 0.5]) == "CAT"
+    assert words.spelled("go", [1.0, None]) == "Go" and words.spelled("so", [None, None]) == "so"
+
+
+def test_the_example_line_reads_hello_with_its_capital(predictor):
+    pytest.importorskip("wordfreq", reason="the word list is the wordfreq package (requirements.txt)")
+    from emnist_core.shipped import shipped_file
+    reading = predictor.read_line(str(shipped_file("examples/lines/hello.png")), words=True)
+    assert reading.text == "Hello" and reading.letters.lower().startswith("he"), reading

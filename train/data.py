@@ -234,6 +234,19 @@ def training_split(labels: np.ndarray, val_fraction: float, seed: int, train_sha
     return train_idx, val_idx
 
 
+def validation_hint(labels: np.ndarray, val_fraction: float) -> str:
+    """What would give a validation image: the split holds out round(n * fraction) images of a class of n,
+    so a class needs more than 0.5 / fraction images; a larger fraction only where some class has two."""
+    largest = int(np.bincount(labels).max()) if len(labels) else 0
+    needed = math.floor(0.5 / val_fraction) + 1
+    if largest < 2:
+        return (f"no class has two images, so none can be held out: use more data (a class needs {needed} "
+                f"images to give one)")
+    works = math.ceil(50 / largest + 1e-9) / 100  # round(largest * works) >= 1, and below 1 leaves some to train on
+    return (f"a class needs {needed} images to give one, and the largest here has {largest}: use more data, "
+            f"or --val-fraction {works:g}")
+
+
 def class_frequencies(labels: np.ndarray) -> np.ndarray:
     """(47,) class frequencies of a training part; +1 to every count so no log(0) follows."""
     counts = np.bincount(labels, minlength=NUM_CLASSES) + 1
@@ -306,8 +319,8 @@ def load_training_data(args, device: torch.device) -> TrainingData:
         images, labels = images[:args.limit], labels[:args.limit]
     train_idx, val_idx = training_split(labels, args.val_fraction, args.split_seed, getattr(args, "train_share", 1.0))
     if len(val_idx) == 0:
-        raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at "
-                        f"--val-fraction {args.val_fraction}; use more data or a larger fraction")
+        raise DataError(f"{data_dir}: {len(labels)} images leave no validation images at --val-fraction "
+                        f"{args.val_fraction}: {validation_hint(labels, args.val_fraction)}")
     prior_path = Path(args.class_prior) if args.class_prior else data_dir / PRIOR_FILE
     if args.class_prior and not prior_path.is_file():
         raise DataError(f"{prior_path}: no such class-prior file")

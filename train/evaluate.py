@@ -67,6 +67,21 @@ def compute_metrics(probs: torch.Tensor, p_digit: torch.Tensor, labels: torch.Te
     return metrics
 
 
+def score(model, images: torch.Tensor, labels: torch.Tensor, digit_source: str, spec,
+          weights: torch.Tensor | None = None) -> dict:
+    """Accuracy figures of one model on one set (an empty set gives n = 0 and no figures)."""
+    if len(labels) == 0:
+        return {"n": 0}
+    logits, digit_logits = model_outputs(model, images, spec)
+    return compute_metrics(*probabilities(logits, digit_logits, digit_source), labels, weights)
+
+
+def headline(m: dict) -> float:
+    """The one figure a model is judged by (the --save-to guard, the README): prior-weighted when the
+    pool knows ByMerge's mix."""
+    return m.get("prior_weighted_accuracy", m.get("accuracy", float("nan")))
+
+
 def weighted_mean_and_se(values: torch.Tensor, weights: torch.Tensor | None = None) -> tuple[float, float]:
     """The (weighted) mean of per-image values and its standard error, for independent images. Fed
     the difference of two models' per-image correctness it is a paired comparison, far tighter

@@ -10,7 +10,7 @@ ends with the same calibration as training (train.calibrate.calibrated_model: Ba
 prior strength and digit source chosen on validation). It validates on the SAME validation images the
 checkpoint's run held out (its record's split, train.data.load_recorded_split) and on corrections it
 held out, before and after. --save-to is refused when the pool's (prior-weighted) validation falls by
-more than MAX_POOL_DROP (unless --force); OUT/model.pt is always written. The new checkpoint's record
+more than save_to.MAX_DROP (unless --force); OUT/model.pt is always written. The new checkpoint's record
 says what it was fine-tuned on: the number of corrections, the store's hash, the command.
 
 Exit status: 0 done, 1 done but not saved to --save-to (validation fell), 2 bad flags or input,
@@ -29,21 +29,20 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import (DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, InputSpec, load_checkpoint,
+from emnist_core.checkpoint import (DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, load_checkpoint,
                                    save_checkpoint)
 from emnist_core.corrections import CorrectionStore, StoreError, checkpoint_sha256
-from emnist_core.inference import model_outputs, probabilities
 
 from .augment import AugmentConfig
 from .calibrate import PriorCorrection, as_trained, calibrated_model
 from .data import DataError, load_recorded_split
-from .evaluate import compute_metrics, select_device
+from .evaluate import headline, score, select_device
 from .finish import git_commit
 from .flags import device_name, folder, new_file, non_negative_float, positive_float, positive_int, probability
+from .save_to import save_unless_worse
 from .schedule import lr_at
 from .train import make_optimizer, train_step
 
-MAX_POOL_DROP = 0.003  # 0.3 points of the pool's weighted validation: the most a saved fine-tune may lose
 FINAL = "model.pt"
 PROBE_STEPS = 5  # steps timed before the budget is first laid out in steps
 REPLAN_EVERY = 20  # steps between re-plans, as the step time is measured again (a shared machine varies)
@@ -84,26 +83,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def score(model, images: torch.Tensor, labels: torch.Tensor, digit_source: str, spec: InputSpec,
-          weights: torch.Tensor | None = None) -> dict:
-    """Accuracy figures of one model on one set (an empty set gives n = 0 and no figures)."""
-    if len(labels) == 0:
-        return {"n": 0}
-    logits, digit_logits = model_outputs(model, images, spec)
-    return compute_metrics(*probabilities(logits, digit_logits, digit_source), labels, weights)
-
-
 def held_out_text(m: dict) -> str:
     return f"{m['accuracy']:.3f}" if m["n"] else "(none held out)"
 
 
 def brief(m: dict) -> dict:
     return {k: v for k, v in m.items() if k != "per_class_accuracy"}
-
-
-def headline(m: dict) -> float:
-    """The figure the guard and the README quote: prior-weighted when the pool knows ByMerge's mix."""
-    return m.get("prior_weighted_accuracy", m.get("accuracy", float("nan")))
 
 
 def held_out_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,13 +221,10 @@ def run(args, command: str) -> int:
     save_checkpoint(result, out / FINAL)
     (out / "finetune.json").write_text(json.dumps(entry, indent=2))
     print(f"wrote {out / FINAL} and {out / 'finetune.json'} in {(time.time() - started) / 60:.1f} min")
-    if args.save_to:
-        if drop > MAX_POOL_DROP and not args.force:
-            print(f"not saved to {args.save_to}: the pool's validation fell {100 * drop:.2f} points, more than "
-                  f"{100 * MAX_POOL_DROP:.1f}; --force saves it anyway", file=sys.stderr)
-            return 1
-        save_checkpoint(result, args.save_to)
-        print(f"saved {args.save_to}")
+    if args.save_to and not save_unless_worse(result, args.save_to, headline(after["pool_val"]),
+                                              headline(before["pool_val"]), f"{args.checkpoint} it started from",
+                                              args.force):
+        return 1
     return 0
 
 

@@ -23,7 +23,7 @@ from .pen_data import PenMix, drawing_scores, omniglot_drawings, scores
 
 BEST_EPOCH = "best_epoch.pt"  # the best validated weights as trained, written whenever validation improves
 FINAL = "model.pt"  # the finished model: best weights, prior correction folded in, test-scored
-NOT_RECORDED = ("resume", "no_progress", "save_to", "out", "extend_minutes")  # how a run ran, not what it learnt
+NOT_RECORDED = ("resume", "no_progress", "save_to", "force", "out", "extend_minutes")  # how a run ran, not what it learnt
 
 
 def git_commit() -> str | None:
@@ -96,9 +96,7 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
     result["train_minutes"] = (time.time() - started) / 60
     checkpoint = make_checkpoint(model, choice["digit_source"],
                                  {"epoch": best["epoch"], "step": best["step"], "metrics": result, "history": history})
-    save_checkpoint(checkpoint, out / FINAL)
-    if args.save_to:
-        save_checkpoint(checkpoint, args.save_to)
+    save_checkpoint(checkpoint, out / FINAL)  # --save-to's copy is made after, if it is no worse (train.save_to)
     with open(out / "metrics.json", "w") as f:
         json.dump({"command": checkpoint.training["command"], "machine": checkpoint.training["machine"],
                    **result, "history": history}, f, indent=2)

@@ -19,7 +19,7 @@ RESUME = "resume.pt"
 UNBOUNDED_STEPS = 10 ** 9  # --extend-minutes without --epochs lifts the epoch bound
 # Flags a resumed run may give anew: they change where and how it runs, not what it learns.
 RUN_FLAGS = {"data_dir", "download", "cache_dir", "class_prior", "device", "compile", "precision", "fused",
-             "no_progress", "save_to", "out", "resume", "extend_minutes"}
+             "no_progress", "save_to", "force", "out", "resume", "extend_minutes"}
 
 
 def save(out: Path, state: dict) -> None:

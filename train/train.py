@@ -6,8 +6,8 @@ augmentation happen there. The schedule is laid out in optimiser steps against t
 (schedule.py); resume.pt lets an interrupted run continue (resume.py). Every setting is a flag of
 get_args_parser(), checked where argparse reads it (flags.py).
 
-Exit status: 0 done (or nothing left to do), 1 an unexpected error, 2 bad flags or input,
-130 interrupted (Ctrl-C or SIGTERM).
+Exit status: 0 done (or nothing left to do), 1 done but not copied to --save-to (the checkpoint there
+validates better; --force) or an unexpected error, 2 bad flags or input, 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 import argparse
@@ -32,13 +32,14 @@ from . import resume
 from .augment import AugmentConfig, augment
 from .calibrate import BATCHNORM_IMAGES, PriorCorrection, as_trained, folded_correction
 from .data import PRIOR_FILE, DataError, TrainingData, has_split, load_split, load_training_data
-from .evaluate import compute_metrics, machine_description, select_device, summary
+from .evaluate import compute_metrics, headline, machine_description, select_device, summary
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     new_file, output_file, positive_float, positive_int, probability, share)
 from .pen_data import RENDER_CACHE, PenMix, load_pen_mix, score_text, scores
+from .save_to import replaced_figure, save_unless_worse
 from .schedule import (PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, advance_bar, budget_bar, end_images, lr_at,
-                       measure_evaluation)
+                       measure_evaluation, short_run_warning)
 
 
 
@@ -117,7 +118,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("run")
     run.add_argument("--out", type=folder, default="runs/latest", help="run folder: checkpoints, metrics, plots")
     run.add_argument("--save-to", type=new_file,
-                     help="also copy the final checkpoint here (e.g. checkpoints/emnist_bymerge.pt)")
+                     help="also copy the final checkpoint here (checkpoints/emnist_bymerge.pt in a clone: the demo's "
+                          "model), unless the checkpoint already there validates better on this run's images")
+    run.add_argument("--force", action="store_true",
+                     help="with --save-to: replace the checkpoint there even if this model validates worse")
     run.add_argument("--resume", action="store_true",
                      help="continue the interrupted run in --out with its recorded flags, plan and budget")
     run.add_argument("--extend-minutes", type=positive_float,
@@ -142,6 +146,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, set[str]]:
     if args.extend_minutes and not args.resume:
         parser.error("--extend-minutes extends a run: give it with --resume")
     return args, resume.explicit_flags(get_args_parser, argv)
+
+
+def smaller_batch(n_train: int) -> int:
+    """A batch size for a training part of n_train images: a power of two that gives about four steps an
+    epoch (at least one image: BatchNorm averages over each image's pixels too)."""
+    return 1 << max(0, (n_train // 4).bit_length() - 1)
 
 
 def use_bf16(args, device: torch.device) -> bool:
@@ -296,8 +306,12 @@ def run(args, explicit: set[str], command: str) -> int:
 
     per_epoch = len(data.train_y) + (pen.count(len(data.train_y)) if pen else 0)
     steps_per_epoch = per_epoch // args.batch_size  # the ragged last batch is dropped: BatchNorm dislikes tiny ones
+    if per_epoch == 0:
+        raise DataError(f"validation took every image, none are left to train on: use more data, or a smaller "
+                        f"--val-fraction than {args.val_fraction}")
     if steps_per_epoch == 0:
-        raise DataError(f"only {per_epoch} training images: fewer than one batch of {args.batch_size}")
+        raise DataError(f"only {per_epoch} training images: fewer than one batch of {args.batch_size}; "
+                        f"give a smaller --batch-size (--batch-size {smaller_batch(per_epoch)}) or use more data")
     if state:
         resume.restore(state, out, model, optimizer, generator, ema)
         order, step, history, best = state["order"].to(device), state["step"], state["history"], state["best"]
@@ -420,5 +434,13 @@ def run(args, explicit: set[str], command: str) -> int:
     if "test" in final:
         print(summary(final["test"], "official test split"))
     print(f"done in {(time.time() - started) / 60:.1f} min (budget {schedule.budget_s / 60:g} min): {out / FINAL}")
+    warning = short_run_warning(step, steps_per_epoch, final["val"]["accuracy"], out)
+    if warning:
+        print(warning, file=sys.stderr)
+    if args.save_to:
+        old, name = replaced_figure(args.save_to, data.val_x, data.val_y, data.class_weights, device)
+        if not save_unless_worse(load_checkpoint(out / FINAL), args.save_to, headline(final["val"]), old, name,
+                                 args.force):
+            return 1
     return 0
 

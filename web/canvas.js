@@ -71,7 +71,14 @@
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side + 2}" height="${side + 2}">` +
       `<circle cx="${r + 1}" cy="${r + 1}" r="${r}" fill="rgba(0,0,0,0.15)" stroke="#000" stroke-width="1"/></svg>`;
     canvas.style.cursor = `url("data:image/svg+xml,${encodeURIComponent(svg)}") ${r + 1} ${r + 1}, crosshair`;
-    element.querySelectorAll(".pad-size").forEach((button) => {
+    // The page clears the line canvas when a photo is read in its place (demo.CLEAR_LINE_PAD), so the drawing
+  // on show is never one that was not read; no reading is sent: the photo's is on show.
+  element.addEventListener("pad-clear", () => {
+    strokes = [];
+    redraw();
+    props.value = value();
+  });
+  element.querySelectorAll(".pad-size").forEach((button) => {
       button.setAttribute("aria-pressed", String(brushes[+button.dataset.size] === brush));
     });
   }
