@@ -23,14 +23,14 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import (DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, InputSpec, load_checkpoint,
-                                   save_checkpoint)
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, InputSpec, load_checkpoint, save_checkpoint
 from emnist_core.corrections import CorrectionStore, StoreError, checkpoint_sha256
 from emnist_core.inference import model_outputs, probabilities
 
@@ -228,10 +228,9 @@ def run(args, command: str) -> int:
              "minutes": (time.time() - started) / 60}
     metrics = {**(record.get("metrics") or {}), "val": after["pool_val"], "selection": choice}
     metrics.pop("test", None)  # the test figures were the old model's
-    result = Checkpoint(model_config=checkpoint.model_config, state_dict=final.state_dict(), input_spec=spec,
-                        digit_source=choice["digit_source"],
-                        training={**record, "metrics": metrics,
-                                  "finetuned": [*record.get("finetuned", []), entry]})
+    # replace(): the labels and the input spec travel with the weights, whatever the base checkpoint held
+    result = replace(checkpoint, state_dict=final.state_dict(), digit_source=choice["digit_source"],
+                     training={**record, "metrics": metrics, "finetuned": [*record.get("finetuned", []), entry]})
     out = Path(args.out)
     save_checkpoint(result, out / FINAL)
     (out / "finetune.json").write_text(json.dumps(entry, indent=2))

@@ -13,6 +13,7 @@ training command and gains a `recalibrated` entry with this command.
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 
 import torch
 
@@ -41,10 +42,9 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
                           data.class_weights)
     metrics = {**(record.get("metrics") or {}), "val": val, "selection": choice}
     metrics.pop("test", None)  # the test figures were the old model's
-    return Checkpoint(model_config=checkpoint.model_config, state_dict=model.state_dict(),
-                      input_spec=checkpoint.input_spec, digit_source=choice["digit_source"],
-                      training={**record, "metrics": metrics,
-                                "recalibrated": {"command": command, "commit": git_commit()}})
+    # replace(): the labels and the input spec travel with the weights, whatever the checkpoint held
+    return replace(checkpoint, state_dict=model.state_dict(), digit_source=choice["digit_source"],
+                   training={**record, "metrics": metrics, "recalibrated": {"command": command, "commit": git_commit()}})
 
 
 def main(argv=None) -> int:
