@@ -21,7 +21,7 @@ try:  # Gradio's own dependency, so always there beside the page; 4-5x faster th
 except ImportError:  # emnist_core alone: the standard library's parser, the same answers
     orjson = None
 
-from .preprocess import MAX_SIDE, UnusableImage, emnist_from_ink
+from .preprocess import MAX_SIDE, NOTHING_DRAWN, UnusableImage, emnist_from_ink
 
 # Bounds on one drawing, so the largest accepted costs a few ms (`python -m bench.canvas_latency --server`).
 SIDE_RANGE = (16, 1024)  # canvas width and height in pixels; the page's are 400x400 and 1000x300
@@ -36,7 +36,6 @@ MAX_FAST_DEPTH = 16  # orjson parses only texts nested at most this deep (a draw
 CHARACTER_CANVAS = 400  # the page's character canvas, square, in canvas pixels
 CHARACTER_BRUSHES = (10, 16, 24)  # its three brush radii; 16 (CANVAS / 25) is the page's default
 OUTSIDE = 1.0  # points may lie up to this many canvas sides outside it (a stroke that left the edge)
-BLANK = "Nothing drawn yet: draw a character."
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +52,7 @@ class StrokeDrawing:
                 "strokes": [np.round(s, 2).tolist() for s in self.strokes]}
 
 
-def parse_drawing(value, blank: str = BLANK) -> StrokeDrawing:
+def parse_drawing(value, blank: str = NOTHING_DRAWN) -> StrokeDrawing:
     """Stroke JSON (a dict, or a JSON string of one) -> StrokeDrawing. Raises UnusableImage with a message
     for people for anything else; `blank` is the message for a drawing with no points at all."""
     if isinstance(value, (str, bytes)):
