@@ -33,6 +33,7 @@ import torch
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, InputSpec, load_checkpoint, save_checkpoint
 from emnist_core.corrections import CorrectionStore, StoreError, checkpoint_sha256
 from emnist_core.inference import model_outputs, probabilities
+from emnist_core.model import batchnorm_layers
 
 from .augment import AugmentConfig
 from .calibrate import PriorCorrection, as_trained, calibrated_model
@@ -40,12 +41,11 @@ from .data import DataError, load_recorded_split
 from .evaluate import compute_metrics, select_device
 from .finish import git_commit
 from .flags import device_name, folder, new_file, non_negative_float, positive_float, positive_int, probability
-from .schedule import lr_at
+from .schedule import PROBE_STEPS, lr_at  # PROBE_STEPS: steps timed before the budget is laid out in steps
 from .train import make_optimizer, train_step
 
 MAX_POOL_DROP = 0.003  # 0.3 points of the pool's weighted validation: the most a saved fine-tune may lose
 FINAL = "model.pt"
-PROBE_STEPS = 5  # steps timed before the budget is first laid out in steps
 REPLAN_EVERY = 20  # steps between re-plans, as the step time is measured again (a shared machine varies)
 END_PASSES = 8  # validation passes' worth of time the end costs (calibration, scoring), for the plan
 END_SLACK_S = 10  # saving the checkpoint and the record
@@ -120,9 +120,8 @@ def planned_steps(step: int, elapsed_s: float, left_s: float) -> int:
 
 def freeze_batchnorm(model: torch.nn.Module) -> None:
     """BatchNorm keeps the statistics the model was trained with: a few hundred corrections must not move them."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
+    for m in batchnorm_layers(model):
+        m.eval()
 
 
 def main(argv=None) -> int:
