@@ -16,7 +16,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import load_checkpoint, save_checkpoint
 from emnist_core.corrections import CorrectionStore
 from emnist_core.labels import char_to_index
-from test_training import keep_sigterm_handler, run_training, train_args  # noqa: F401 - the fixture is used
+from helpers import run_training, train_args
 from train import finetune, recalibrate
 from train.data import load_recorded_split
 
