@@ -262,14 +262,6 @@ def drawing_from_strokes(strokes: list[np.ndarray], canvas: int = CHARACTER_CANV
     return StrokeDrawing(canvas, canvas, float(brush), tuple(s.astype(np.float32) for s in fitted))
 
 
-def render_strokes(strokes: list[np.ndarray], canvas: int = 800, brush_radius: float = 12,
-                   char_size: float = 0.6, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
-    """Black anti-aliased round-brush lines on a white (canvas x canvas) uint8 image."""
-    image = np.full((canvas, canvas), 255, np.uint8)
-    draw_strokes(image, fit_strokes(strokes, canvas, char_size, centre), brush_radius)
-    return image
-
-
 def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], brush_radius: float) -> np.ndarray:
     """Strokes already in `image`'s pixel coordinates drawn on it in black with a round brush."""
     shift = 4  # sub-pixel precision for OpenCV's drawing
