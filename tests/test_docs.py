@@ -188,7 +188,7 @@ def test_readme_api_snippet_runs_as_written(monkeypatch, capsys):
     pytest.importorskip("gradio_client")
     import demo
     from emnist_core.predict import Predictor
-    from test_demo import free_port
+    from helpers import free_port
 
     (snippet,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert 'Client("http://127.0.0.1:7860/")' in snippet  # python demo.py's default port
