@@ -263,7 +263,9 @@ def drawing_from_strokes(strokes: list[np.ndarray], canvas: int = CHARACTER_CANV
 
 
 def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], brush_radius: float) -> np.ndarray:
-    """Strokes already in `image`'s pixel coordinates drawn on it in black with a round brush."""
+    """Strokes already in `image`'s pixel coordinates drawn on it in black with a round brush (OpenCV's
+    polylines). Not the page's brush (render_drawing): only bench/line_reading.py draws with it, whose
+    touching rows depend on it (docs/RESULTS.md, real drawings)."""
     shift = 4  # sub-pixel precision for OpenCV's drawing
     thickness = max(1, round(2 * brush_radius))
     for stroke in strokes:
