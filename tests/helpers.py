@@ -181,3 +181,58 @@ def run_training(argv) -> Run:
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         rc = train_module.main(argv)
     return Run(rc, Path(argv[argv.index("--out") + 1]), stdout.getvalue(), stderr.getvalue())
+
+
+# ---- characters as a pen draws them, generated: the browser tests need no stroke files ---------------
+
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, stop: float, n: int = 24) -> list:
+    """Points along an ellipse from angle `start` to `stop` (degrees, y down: 90 is straight down)."""
+    t = np.radians(np.linspace(start, stop, n))
+    return [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in t]
+
+
+# Each character: (its width, its strokes), in units of the letter height: y 0 at the top of a tall
+# letter, 1 on the baseline, small letters from 0.4. Each reads as itself with the shipped model on the
+# page's canvas with any of its brushes (a lowercase c, o, s, u, w as their capitals, ByMerge's classes;
+# o as 0 unless letters only), and the words below read right on the line canvas (tests/test_browser.py).
+PEN_GLYPHS = {
+    "7": (0.6, [[(0.0, 0.02), (0.6, 0.0), (0.4, 0.45), (0.25, 1.0)]]),
+    "K": (0.6, [[(0.05, 0.0), (0.05, 1.0)], [(0.6, 0.0), (0.08, 0.55), (0.6, 1.0)]]),
+    "w": (0.8, [[(0.0, 0.4), (0.2, 1.0), (0.4, 0.55), (0.6, 1.0), (0.8, 0.4)]]),  # one stroke
+    "o": (0.55, [_arc(0.275, 0.7, 0.275, 0.3, -90, 270, 40)]),
+    "c": (0.5, [_arc(0.28, 0.7, 0.26, 0.3, -40, -320, 30)]),
+    "a": (0.55, [_arc(0.27, 0.7, 0.25, 0.29, -30, -360, 30), [(0.52, 0.42), (0.52, 1.0)]]),
+    "t": (0.45, [[(0.2, 0.05), (0.2, 0.95), (0.3, 1.0), (0.42, 0.95)], [(0.0, 0.42), (0.42, 0.42)]]),
+    "h": (0.55, [[(0.05, 0.0), (0.05, 1.0)], [(0.05, 0.62)] + _arc(0.28, 0.65, 0.23, 0.22, 180, 360, 12)[1:]
+                 + [(0.51, 1.0)]]),
+    "u": (0.55, [[(0.03, 0.42)] + _arc(0.27, 0.75, 0.24, 0.25, 180, 0, 14) + [(0.52, 0.42), (0.52, 1.0)]]),
+    "s": (0.45, [_arc(0.22, 0.55, 0.2, 0.14, -20, -270, 14) + _arc(0.22, 0.84, 0.2, 0.15, -90, 160, 14)]),
+    "e": (0.55, [[(0.03, 0.7), (0.52, 0.7)] + _arc(0.275, 0.7, 0.25, 0.28, 0, -300, 28)]),
+}
+
+
+def pen_strokes(char: str) -> list[np.ndarray]:
+    """One generated character's strokes (PEN_GLYPHS), (K, 2) float32 each, y down."""
+    return [np.array(stroke, np.float32) for stroke in PEN_GLYPHS[char][1]]
+
+
+def word_strokes(word: str, height: float, gap: float, left: float = 0.0, top: float = 0.0) -> list[np.ndarray]:
+    """A word of generated characters side by side, `height` pixels tall, `gap` letter heights apart,
+    its top-left corner at (left, top)."""
+    strokes, x = [], left
+    for c in word:
+        width, _ = PEN_GLYPHS[c]
+        strokes += [s * height + np.array([x, top], np.float32) for s in pen_strokes(c)]
+        x += (width + gap) * height
+    return strokes
+
+
+def char_accuracy(truth: str, read: str) -> float:
+    """1 - edit distance / length, case-insensitive (as bench/line_reading.py counts characters)."""
+    a, b = truth.lower(), read.lower()
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return max(0.0, 1.0 - row[-1] / len(a))
