@@ -51,7 +51,17 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
              "",
              f"**Data**: `{t.get('data_dir', '?')}`, {t.get('n_train', 0):,} training and {t.get('n_val', 0):,} "
              f"validation images (stratified split, seed {(t.get('split') or {}).get('seed', '?')}): EMNIST, "
-             "NIST's handwriting forms as 28x28 images."]
+             "NIST's handwriting forms as 28x28 images (Cohen et al. 2017, from NIST Special Database 19)."]
+    hyper = t.get("hyperparameters") or {}
+    if hyper.get("unipen_dir"):
+        lines += ["", f"**Pen strokes**: UNIPEN train_r01_v07 (`{hyper['unipen_dir']}`, CC-BY-4.0: I. Guyon, "
+                  "L. Schomaker, R. Plamondon, M. Liberman, S. Janet, \"UNIPEN project of on-line data exchange and "
+                  "recognizer benchmarks\", ICPR 1994, doi:10.1109/ICPR.1994.576870; Unipen consortium, "
+                  "doi:10.5281/zenodo.1195803): its isolated digits, capitals and lower-case letters, each drawn "
+                  "through the page's own stroke path with "
+                  f"{hyper.get('unipen_variants', '?')} varied drawings a character, a share "
+                  f"{hyper.get('unipen_share', '?')} of each epoch's images, drawn to ByMerge's class mix; "
+                  f"validated on the sites {', '.join(metrics.get('unipen_val_sites') or ['?'])}, never trained on."]
     if t.get("members"):
         lines += ["", f"**Training**: {len(t['members'])} networks on one validation split, each trained and "
                   "calibrated (BatchNorm statistics, class-prior correction folded into its biases) on its own, then "
@@ -112,6 +122,17 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
             s = drawings[key]
             lines.append(f"| {label} | {percent(s['strict_top1'])} | {percent(s['tolerant_top1'])} | "
                          f"{percent(s['top5'])} |")
+    if metrics.get("unipen_val"):
+        lines += ["", "**Pen characters by writers and sites never trained on** (UNIPEN sites "
+                  f"{', '.join(metrics.get('unipen_val_sites') or ['?'])}, drawn on the page's canvas; strict: the "
+                  "ByMerge class; tolerant: a letter's case and 0/O, 1/I/L, 2/Z, 5/S, 9/g/q forgiven):", "",
+                  "| kind | characters | strict | tolerant | top-5 |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {kind} | {m['n']:,} | {percent(m['strict'])} | {percent(m['tolerant'])} | {percent(m['top5'])} |"
+                  for kind, m in metrics["unipen_val"].items()]
+        if metrics.get("drawings"):
+            d = metrics["drawings"]
+            lines.append(f"| Omniglot's mouse-drawn letters | {d['n']:,} | {percent(d['strict'])} (either case) | "
+                         f"{percent(d['tolerant'])} | {percent(d['top5'])} |")
     lines += ["", "**Limits**: drawings are not NIST's scanned forms, and EMNIST itself cannot always tell some "
               "pairs apart (0/O, 1/I/l, 2/Z, 5/S, 9/g/q, and a letter's two cases); the page says when its reading "
               "is such a pair. One character per image.",

@@ -16,7 +16,7 @@ from emnist_core.labels import char_to_index, mapping_file_text
 from helpers import checkpoint_or_skip, free_port
 from train.data import idx_name, write_idx
 
-# ../shared/data beside the checkout: genuine EMNIST data that is not part of the repository.
+# ../shared/data beside the checkout: genuine data (EMNIST, Omniglot, UNIPEN) that is not part of the repository.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_EMNIST = SHARED_DATA / "emnist-bymerge-offline"
 
@@ -36,7 +36,7 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test with a reason saying what is missing."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: genuine EMNIST data lives in ../shared/data beside the checkout")
+        pytest.skip(f"{path} is absent: genuine data (EMNIST, Omniglot, UNIPEN) lives in ../shared/data beside the checkout")
     return path
 
 
@@ -130,3 +130,36 @@ def keep_sigterm_handler():
     before = signal.getsignal(signal.SIGTERM)
     yield
     signal.signal(signal.SIGTERM, before)
+
+
+# ---- small UNIPEN folders (train/unipen.py's layout), written by the tests ----------------------------
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Files (paths relative to `root`) with their text; returns root."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return root
+
+
+def block(keyword: str, *points) -> str:
+    """A .PEN_DOWN / .PEN_UP block of point rows (each a tuple of numbers)."""
+    return f".{keyword}\n" + "".join(" ".join(str(v) for v in p) + "\n" for p in points)
+
+
+def down(*points) -> str:
+    return block("PEN_DOWN", *points)
+
+
+def pen_folder(tmp_path: Path) -> Path:
+    """Two sites of drawable characters: 'trn' (training) and 'hold' (validation)."""
+    pen = (down((0, 0.1), (0, 30)) + ".PEN_UP\n"  # a '1' (y up: from the foot to the top)
+           + down((0, 30), (20, 30), (8, 0)) + ".PEN_UP\n"  # a '7'
+           + down((0, 30), (0, 0.1), (15, 0.1)) + ".PEN_UP\n")  # an 'L'
+    segments = '.SEGMENT CHARACTER 0 ? "1"\n.SEGMENT CHARACTER 1 ? "7"\n'
+    return write_tree(tmp_path / "unipen", {
+        "data/1a/trn/t.dat": ".INCLUDE trn/p.inc\n" + segments,
+        "data/1b/trn/t.dat": '.INCLUDE trn/p.inc\n.SEGMENT CHARACTER 2 ? "L"\n',
+        "data/1a/hold/h.dat": ".INCLUDE hold/p.inc\n" + segments,
+        "include/trn/p.inc": ".WRITER_ID t1\n" + pen, "include/hold/p.inc": pen})

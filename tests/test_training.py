@@ -4,16 +4,17 @@ Small models (widths 8 16, one conv per stage) keep each run to a few seconds on
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import write_dataset
+from conftest import pen_folder, write_dataset
 from helpers import EPOCHS, VAL_FRACTION, Run, run_training, train_args
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, load_checkpoint, save_checkpoint
 from emnist_core.model import EmnistCNN, ModelConfig
-from train import evaluate, recalibrate
+from train import evaluate, pen_data, recalibrate
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +239,68 @@ def test_recalibrate_refuses_a_checkpoint_without_a_record(tmp_path, capsys):
     rc = recalibrate.main(["--checkpoint", str(path), "--data-dir", str(tmp_path), "--save-to", str(tmp_path / "o.pt")])
     assert rc == 2 and "records no validation split" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
+
+
+# ---- pen strokes beside EMNIST (--unipen-dir) ----------------------------------------------------
+
+def omniglot_folder(tmp_path: Path) -> Path:
+    """Two Omniglot-style stroke files (x,y,t rows, y up; START/BREAK), an 'l' and a 't'."""
+    folder = tmp_path / "omniglot"
+    folder.mkdir()
+    (folder / "l_drawer01.txt").write_text("START\n0,30,0\n0,0,10\n")
+    (folder / "t_drawer01.txt").write_text("START\n0,30,0\n0,0,10\nBREAK\n-8,22,20\n8,22,30\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pen_run(glyph_dataset, tmp_path_factory) -> Run:
+    """A run on the glyphs plus a two-site UNIPEN folder: 'hold' held out for validation."""
+    tmp = tmp_path_factory.mktemp("pen")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pen_data, "VAL_SITES", ("hold",))
+        return run_training(train_args(glyph_dataset.dir, tmp / "run", "--unipen-dir", str(pen_folder(tmp)),
+                                       "--render-cache", str(tmp / "cache"), "--unipen-share", "0.25",
+                                       "--omniglot-dir", str(omniglot_folder(tmp))))
+
+
+def test_pen_strokes_are_validated_per_kind_on_the_held_out_site(pen_run):
+    assert pen_run.rc == 0, pen_run.stderr
+    m = pen_run.metrics
+    assert m["unipen_val_sites"] == ["hold"]
+    assert set(m["unipen_val"]) == {"all", "digits"} and m["unipen_val"]["all"]["n"] == 2  # hold's '1' and '7'
+    for name in ("strict", "tolerant", "top5"):
+        assert 0 <= m["unipen_val"]["all"][name] <= 1 and m["unipen_val"]["all"][f"{name}_se"] >= 0
+    assert m["drawings"]["n"] == 2 and 0 <= m["drawings"]["tolerant"] <= 1
+    assert all(0 <= h["val_unipen_strict"] <= h["val_unipen_tolerant"] <= 1 for h in m["history"])
+    assert "pen_strict" in m["selection"] and "pen_tolerant" in m["selection"]  # the pen sites counted in the choice
+    assert "UNIPEN validation, sites never trained on (hold)" in pen_run.stdout
+
+
+def test_pen_strokes_add_a_share_of_each_epoch(pen_run):
+    """1200 glyphs and a share of 0.25: 400 pen drawings an epoch, 25 steps of 64 instead of 18."""
+    assert "400 pen drawings an epoch beside 1200 EMNIST images" in pen_run.stdout
+    assert pen_run.metrics["history"][0]["step"] == 18  # --eval-every 18
+    assert load_checkpoint(pen_run.out / "model.pt").training["hyperparameters"]["unipen_share"] == 0.25
+
+
+def test_the_model_card_credits_unipen(pen_run):
+    card = model_card(load_checkpoint(pen_run.out / "model.pt"))
+    assert "UNIPEN train_r01_v07" in card and "CC-BY-4.0" in card and "doi:10.5281/zenodo.1195803" in card
+    assert "| digits | 2 |" in card
+
+
+def test_a_folder_that_is_not_unipen_is_refused_with_exit_2(glyph_dataset, tmp_path):
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--unipen-dir", str(tmp_path)))
+    assert run.rc == 2 and "is not a UNIPEN folder" in run.stderr
+
+
+def test_init_from_starts_from_a_checkpoint_and_keeps_its_architecture(trained, glyph_dataset, tmp_path):
+    """--init-from: the start's weights (its folded prior correction taken out) and architecture, whatever
+    --widths says; a fine-tune of one epoch reads at least as well as chance."""
+    run = run_training(train_args(glyph_dataset.dir, tmp_path / "run", "--init-from", str(trained.out / "model.pt"),
+                                  "--widths", "32", "64", "--epochs", "1"))
+    assert run.rc == 0, run.stderr
+    tuned = load_checkpoint(run.out / "model.pt")
+    assert tuned.model_config == load_checkpoint(trained.out / "model.pt").model_config
+    assert run.metrics["val"]["accuracy"] > 0.6
+    assert "--init-from" in tuned.training["command"]

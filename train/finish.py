@@ -19,7 +19,7 @@ from .augment import AugmentConfig
 from .calibrate import PriorCorrection
 from .data import TrainingData
 from .evaluate import compute_metrics, machine_description
-from .pen_data import VAL_SITES, PenMix, drawing_scores, omniglot_drawings, scores
+from .pen_data import PenMix, drawing_scores, omniglot_drawings, scores
 
 BEST_EPOCH = "best_epoch.pt"  # the best validated weights as trained, written whenever validation improves
 FINAL = "model.pt"  # the finished model: best weights, prior correction folded in, test-scored
@@ -70,7 +70,7 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
         pen_logits, pen_digit = model_outputs(model, torch.from_numpy(pen.val.images), spec)
         result["unipen_val"] = scores(*probabilities(pen_logits, pen_digit, choice["digit_source"]), pen.val,
                                       BYMERGE_CHARS)
-        result["unipen_val_sites"] = list(VAL_SITES)
+        result["unipen_val_sites"] = pen.val_sites
     if getattr(args, "omniglot_dir", None):
         images, letters = omniglot_drawings(args.omniglot_dir)
         if letters:

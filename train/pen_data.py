@@ -173,6 +173,10 @@ class PenMix:
     share: float
     weights: np.ndarray  # sample_weights of the training drawings
 
+    @property
+    def val_sites(self) -> list[str]:
+        return sorted(set(self.val.site.tolist()))
+
     def count(self, n_emnist: int) -> int:
         """Pen drawings per epoch beside `n_emnist` EMNIST images."""
         return round(n_emnist * self.share / (1 - self.share))

@@ -36,7 +36,8 @@ from .evaluate import compute_metrics, machine_description, select_device, summa
 from .finish import BEST_EPOCH, FINAL, finalize, training_record
 from .flags import (check_model_shape, device_name, fraction, non_negative_float, non_negative_int, folder,
                     new_file, output_file, positive_float, positive_int, probability, share)
-from .pen_data import PenMix, VAL_SITES, load_pen_images, sample_weights, score_text, scores
+from . import pen_data
+from .pen_data import PenMix, load_pen_images, sample_weights, score_text, scores
 from .unipen import NotUnipen
 from .schedule import (PROBE_STEPS, REPLAN_EVERY, Schedule, StepTimer, advance_bar, budget_bar, end_images, lr_at,
                        measure_evaluation)
@@ -212,8 +213,8 @@ def load_pen_mix(args, data: TrainingData) -> PenMix | None:
     except NotUnipen as error:
         raise DataError(str(error)) from None
     if not len(train.labels) or not len(val.labels):
-        raise DataError(f"{args.unipen_dir}: no pen characters to train on or none from the validation sites "
-                        f"{', '.join(VAL_SITES)}")
+        raise DataError(f"{args.unipen_dir}: no pen characters to train on, or none from the validation sites "
+                        f"{', '.join(pen_data.VAL_SITES)}")
     return PenMix(train, val, args.unipen_share, sample_weights(train.labels, data.target_prior))
 
 
@@ -290,7 +291,8 @@ def run(args, explicit: set[str], command: str) -> int:
         data.train_prior = pen.train_prior(data.train_prior, n_emnist)
         correction = PriorCorrection.for_data(data)
         print(f"unipen: {len(pen.train.labels)} training drawings, {len(pen.val.labels)} validation characters from "
-              f"sites {', '.join(VAL_SITES)}; {pen.count(n_emnist)} pen drawings an epoch beside {n_emnist} EMNIST images")
+              f"sites {', '.join(pen.val_sites)}; {pen.count(n_emnist)} pen drawings an epoch beside {n_emnist} "
+              f"EMNIST images")
     train_x, train_y = data.train_x, data.train_y
     if pen:
         train_x = torch.cat([train_x, torch.from_numpy(pen.train.images).to(device)])
@@ -391,7 +393,9 @@ def run(args, explicit: set[str], command: str) -> int:
                                 "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                                 "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
                                 "val_digit_letter_accuracy": val["digit_letter_accuracy"], "val_score": score,
-                                **raw, "lr": lr, "elapsed_seconds": time.time() - started})
+                                **raw, **({"val_unipen_strict": val["unipen"]["all"]["strict"],
+                                           "val_unipen_tolerant": val["unipen"]["all"]["tolerant"]} if pen else {}),
+                                "lr": lr, "elapsed_seconds": time.time() - started})
                 loss_sum = correct = seen = 0
                 improved = score > best["score"]
                 if improved:
@@ -424,7 +428,8 @@ def run(args, explicit: set[str], command: str) -> int:
         return 130
     print(summary(final["val"], "validation (best weights, final model)"))
     if "unipen_val" in final:
-        print(score_text(final["unipen_val"], f"UNIPEN validation, sites never trained on ({', '.join(VAL_SITES)})"))
+        print(score_text(final["unipen_val"], f"UNIPEN validation, sites never trained on "
+                                              f"({', '.join(final['unipen_val_sites'])})"))
     if "drawings" in final:
         print(score_text({"letters": final["drawings"]}, "Omniglot drawings, plainly drawn"))
     if "test" in final:

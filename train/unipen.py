@@ -14,8 +14,10 @@ are those of the data's PROVENANCE.txt, each tested in tests/test_unipen.py:
     canvas); .X/.Y_POINTS_PER_MM or _PER_INCH scale each axis (to millimetres) where given;
   * pen-down points at exactly (0, 0) are the digitiser's "no position" and are dropped.
 A file or segment that cannot be read is counted and named in the summary, never a crash: binary or
-over-large files, includes that leave the folder, loop or nest too deep, delineations past the end,
-labels that are no character. Each character's own size is left to the renderer (ibm changes units).
+over-large files, includes that leave the folder, loop, nest too deep or add up to too much,
+delineations past the end, labels that are no character, ink of one point (a tap, no character: 4 of
+mot's and val's letters).
+Each character's own size is left to the renderer (ibm changes units).
 """
 
 import argparse
@@ -33,6 +35,8 @@ CATEGORIES = {"1a": "digits", "1b": "upper case", "1c": "lower case", "7": "word
 CHARACTER_CATEGORIES = ("1a", "1b", "1c")
 MAX_FILE_BYTES = 16 << 20  # the largest include here is ~1 MB; a larger file is named and skipped
 MAX_INCLUDE_DEPTH = 8  # includes nest two deep in this data
+MAX_READ_BYTES = 64 << 20  # one data file and all it includes (each file counts 1 KiB more): at most 5 MiB here;
+# bounds a file that includes one large file many times, or includes that fan out at every level
 MAX_LABEL_CHARS = 64  # a word's label; longer ones are not read (a word of 40 letters still is)
 MAX_NAMED = 5  # files named per kind of problem in the summary
 MM_PER_INCH = 25.4
@@ -92,6 +96,7 @@ class _Component:
     scale: tuple[float, float]
     writer: str
     style: str
+    broken: bool = False  # its rows were not numbers (a truncated file): no segment on it is read
 
 
 class _FileState:
@@ -103,6 +108,7 @@ class _FileState:
         self.scale = [1.0, 1.0]  # millimetres per unit, x and y
         self.writer, self.style = writer, ""
         self.segments: list[tuple[str, str]] = []  # (argument, where)
+        self.read_bytes = 0  # of this file and its includes, toward MAX_READ_BYTES
 
 
 def find_root(folder: str | Path) -> Path:
@@ -178,6 +184,9 @@ def _read_into(root: Path, path: Path, state: _FileState, summary: Summary, stac
         raise _Unreadable("file that cannot be opened", f"{path.name} ({error.strerror})") from None
     if size > MAX_FILE_BYTES:
         raise _Unreadable("file too large", f"{path.name} is {size / 1e6:.0f} MB (at most {MAX_FILE_BYTES >> 20} MiB)")
+    state.read_bytes += size + 1024
+    if state.read_bytes > MAX_READ_BYTES:
+        raise _Unreadable("includes too large in all", f"over {MAX_READ_BYTES >> 20} MiB read, at {path.name}")
     raw = path.read_bytes()
     if b"\0" in raw:
         raise _Unreadable("binary file", path.name)
@@ -185,12 +194,16 @@ def _read_into(root: Path, path: Path, state: _FileState, summary: Summary, stac
     name, line = path.relative_to(root).as_posix(), 1 + parts[0].count(b"\n")
     for keyword, argument in zip(parts[1::2], parts[2::2]):
         keyword = keyword.decode("ascii")
-        where, line = f"{name}:{line}", line + 1 + argument.count(b"\n")
+        where, line = f"{name}:{line}", line + argument.count(b"\n")  # the argument ends with its own line's newline
         if keyword in ("PEN_DOWN", "PEN_UP"):
-            points = _points(argument, state.columns, where)
-            if keyword == "PEN_DOWN" or len(points):  # an empty .PEN_UP only ends a pen-down
+            try:
+                points, broken = _points(argument, state.columns, where), False
+            except _Unreadable as problem:  # the numbering still holds: only the segments on this block are lost
+                summary.problem(problem.kind, problem.detail)
+                points, broken = np.zeros((0, 2)), True
+            if keyword == "PEN_DOWN" or len(points) or broken:  # an empty .PEN_UP only ends a pen-down
                 state.components.append(_Component(keyword == "PEN_DOWN", points, tuple(state.scale),
-                                                   state.writer, state.style))
+                                                   state.writer, state.style, broken))
             continue
         text = argument.decode("latin-1").strip()
         if keyword == "INCLUDE":
@@ -235,22 +248,28 @@ def _include(root: Path, name: str, state: _FileState, summary: Summary, stack: 
 
 def _points(argument: bytes, columns: int, where: str) -> np.ndarray:
     """A pen block's rows -> (K, 2) float64 of their first two numbers."""
-    try:
+    first_row = argument.lstrip().split(b"\n", 1)[0].split()
+    points = None
+    try:  # rows as .COORD says (the first row tells; a count that merely divides evenly is no proof)
         values = np.array(argument.split(), np.float64)
-        if values.size % columns == 0:
-            return values.reshape(-1, columns)[:, :2]
+        if len(first_row) == columns and values.size % columns == 0:
+            points = values.reshape(-1, columns)[:, :2]
     except ValueError:
         pass
-    rows = []  # rows of uneven length, or text among the numbers: row by row
-    for row in argument.splitlines():
-        numbers = row.split()
-        if not numbers:
-            continue
-        try:
-            rows.append((float(numbers[0]), float(numbers[1])))
-        except (ValueError, IndexError):
-            raise _Unreadable("point rows that are not numbers", f"{where}: {row[:40]!r}") from None
-    return np.array(rows, np.float64).reshape(-1, 2)
+    if points is None:  # rows of uneven length, or text among the numbers: row by row
+        rows = []
+        for row in argument.splitlines():
+            numbers = row.split()
+            if not numbers:
+                continue
+            try:
+                rows.append((float(numbers[0]), float(numbers[1])))
+            except (ValueError, IndexError):
+                raise _Unreadable("point rows that are not numbers", f"{where}: {row[:40]!r}") from None
+        points = np.array(rows, np.float64).reshape(-1, 2)
+    if not np.isfinite(points).all():  # "nan" and "inf" parse as numbers, and no renderer draws them
+        raise _Unreadable("point rows that are not numbers", f"{where}: not finite")
+    return points
 
 
 def parse_delineation(text: str) -> list[tuple[int, int | None, int, int | None]]:
@@ -296,6 +315,9 @@ def _segment(argument: str, state: _FileState, site: str, category: str, name: s
             raise _Unreadable("delineation past the end", f"component {c1} of {len(state.components)} in {delineation[:40]}")
         for c in range(c0, c1 + 1):
             component = state.components[c]
+            if component.broken:
+                raise _Unreadable("segment on unreadable points",
+                                  f"component {c} in {delineation[:40]} {quoted[:20]!r}")
             first = first or component
             if not component.down:
                 continue  # the hovering pen: no ink
@@ -307,6 +329,8 @@ def _segment(argument: str, state: _FileState, site: str, category: str, name: s
                 strokes.append((points * component.scale * (1, -1)).astype(np.float32))
     if not strokes:
         raise _Unreadable("segment without ink", f"{delineation[:40]} {quoted[:20]!r}")
+    if not np.ptp(np.concatenate(strokes), axis=0).any():  # mot and val: four letters of one pen tap each
+        raise _Unreadable("segment of a single point", f"{delineation[:40]} {quoted[:20]!r}")
     return Sample(label, tuple(strokes), site, f"{site}/{first.writer}", category, first.style, name)
 
 

@@ -1,0 +1,83 @@
+"""How well a model reads pen characters by writers and sites it never trained on:
+`python -m bench.pen_characters [--checkpoint A.pt B.pt ...]`.
+
+The held-out UNIPEN sites (train.pen_data.VAL_SITES) are drawn through the page's own stroke path
+(strokes.drawing_from_strokes on the 400x400 character canvas, the middle brush, then
+strokes.emnist_from_drawing) and read by each checkpoint with its own reading rule, as the page reads.
+Printed per kind (digits, upper case, lower case): strict (the ByMerge class), tolerant (a letter's
+case and 0/O, 1/I/L, 2/Z, 5/S, 9/g/q forgiven) and top-5, each with its standard error; then the
+commonest confusions and how much of the strict error those look-alikes make. With --omniglot-dir,
+Omniglot's mouse-drawn letters too.
+"""
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from emnist_core.inference import model_outputs, probabilities, ranked
+from emnist_core.labels import reads_as_meant
+
+from train.pen_data import VAL_SITES, drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def read(checkpoint_path: str, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(probabilities, P(digit), labels) of a checkpoint on (N, 28, 28) images in EMNIST orientation."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = checkpoint.build_model(checkpoint_path)
+    logits, digit_logits = model_outputs(model, torch.from_numpy(images), checkpoint.input_spec)
+    probs, p_digit = probabilities(logits, digit_logits, checkpoint.digit_source)
+    return probs, p_digit, checkpoint.labels
+
+
+def confusions(probs, p_digit, meant: np.ndarray, labels: str, top: int = 12) -> tuple[list, float]:
+    """The commonest (meant -> read) strict errors, and the share of strict errors that tolerance forgives."""
+    read = [labels[i] for i in ranked(probs, p_digit)[:, 0].tolist()]
+    wrong = [(m, r) for m, r in zip(meant, read) if not reads_as_meant(m, r)]
+    forgiven = sum(reads_as_meant(m, r, tolerant=True) for m, r in wrong)
+    return Counter(f"{m}->{r}" for m, r in wrong).most_common(top), forgiven / max(len(wrong), 1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.pen_characters", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", nargs="+", default=[str(DEFAULT_CHECKPOINT)])
+    p.add_argument("--unipen-dir", default=str(SHARED / "unipen-dev"))
+    p.add_argument("--omniglot-dir", default=str(SHARED / "omniglot-latin-dev"))
+    p.add_argument("--render-cache", default=".data/unipen-cache")
+    p.add_argument("--variants", type=int, default=2, help="as the training run's --unipen-variants (the cache key)")
+    p.add_argument("--json", help="write every figure here")
+    args = p.parse_args(argv)
+    if not Path(args.unipen_dir).is_dir():
+        print(f"error: no UNIPEN folder at {args.unipen_dir}", file=sys.stderr)
+        return 2
+    _, val = load_pen_images(args.unipen_dir, args.render_cache, args.variants,
+                             log=lambda text: print(text, file=sys.stderr))
+    drawings = omniglot_drawings(args.omniglot_dir) if Path(args.omniglot_dir).is_dir() else None
+    results = {}
+    for path in args.checkpoint:
+        probs, p_digit, labels = read(path, val.images)
+        result = {"unipen": scores(probs, p_digit, val, labels)}
+        pairs, forgiven = confusions(probs, p_digit, val.meant, labels)
+        result["confusions"], result["strict_errors_forgiven"] = pairs, round(forgiven, 4)
+        print(score_text(result["unipen"], f"{path}: UNIPEN sites {', '.join(VAL_SITES)} (never trained on)"))
+        print(f"  commonest strict errors: {', '.join(f'{k} {n}' for k, n in pairs)}; "
+              f"{100 * forgiven:.1f}% of strict errors are forgiven look-alikes or case")
+        if drawings is not None and drawings[1]:
+            d_probs, d_digit, _ = read(path, drawings[0])
+            result["omniglot"] = drawing_scores(d_probs, d_digit, drawings[1], labels)
+            print(score_text({"letters": result["omniglot"]}, "  Omniglot drawings (260 letters, plainly drawn)"))
+        results[path] = result
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
