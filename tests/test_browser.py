@@ -160,6 +160,15 @@ def sent_drawings(page) -> list[dict]:
     return sent
 
 
+def until(page, check, what: str, deadline_s: float = 60) -> None:
+    """Let the page run until check() holds (requests go out when the page gets to them; on a busy machine
+    that can take a while), or fail saying what did not happen."""
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {deadline_s:.0f} s: {what}"
+        page.wait_for_timeout(100)
+
+
 def save_screenshot(page, path: Path):
     page.screenshot(path=str(path), full_page=True)
     if os.environ.get("SCREENSHOT_DIR"):
@@ -217,10 +226,12 @@ def test_a_dense_screen_draws_sharp_and_sends_canvas_pixels(browser, page_url):
 
 
 def test_the_limits_are_said_on_the_page_before_any_request(browser, predictor, monkeypatch):
-    """The canvas learns the stroke and point limits from the page (demo.py passes strokes.MAX_STROKES
-    and MAX_POINTS); here made small, it stops at them and says so, and what it sends stays within."""
+    """The canvas learns the stroke, point and ink-length limits from the page (demo.py passes
+    strokes.MAX_STROKES, MAX_POINTS and MAX_LENGTH_SIDES); here made small, it stops at each and says
+    so, and what it sends stays within them."""
     monkeypatch.setattr(demo, "MAX_STROKES", 3)
     monkeypatch.setattr(demo, "MAX_POINTS", 40)
+    monkeypatch.setattr(demo, "MAX_LENGTH_SIDES", 2)  # 800 px of strokes on the 400x400 canvas
     blocks = serve_page(predictor)
     try:
         page = open_page(browser, blocks.local_url, 1280, 900)
@@ -230,15 +241,22 @@ def test_the_limits_are_said_on_the_page_before_any_request(browser, predictor, 
             page.mouse.click(box["x"] + 60 + 60 * k, box["y"] + 60)
         note = page.locator("#sketchpad .pad-note")
         assert "3 strokes" in note.inner_text(), note.inner_text()
-        page.wait_for_timeout(500)
-        assert len(sent[-1]["strokes"]) == 3
+        until(page, lambda: sent and len(sent[-1]["strokes"]) == 3, "the three strokes sent")
         page.locator("#sketchpad .pad-clear").click()
         assert note.inner_text() == ""
-        zigzag = [(box["x"] + 40 + 8 * k, box["y"] + 200 + (30 if k % 2 else -30)) for k in range(45)]
-        mouse_stroke(page, zigzag)  # 45 points, each far enough from the last to be kept
+        zigzag = [(box["x"] + 40 + 4 * k, box["y"] + 200 + (3 if k % 2 else -3)) for k in range(45)]
+        mouse_stroke(page, zigzag)  # over 40 points kept (each event far enough from the last), short ones
         assert "40 points" in note.inner_text(), note.inner_text()
-        page.wait_for_timeout(500)
-        assert sum(len(s) for s in sent[-1]["strokes"]) == 40
+        until(page, lambda: sum(len(s) for s in sent[-1]["strokes"]) == 40, "the 40 points sent")
+        page.locator("#sketchpad .pad-clear").click()
+        scribble = [(box["x"] + 100 + (200 if k % 2 else 0), box["y"] + 100 + 20 * k) for k in range(10)]
+        mouse_stroke(page, scribble)  # ten long strokes across: 2,000 px of ink, few points
+        assert "as much ink" in note.inner_text(), note.inner_text()
+        until(page, lambda: len(sent[-1]["strokes"]) == 1 and len(sent[-1]["strokes"][0]) > 2, "the stroke sent")
+        (stroke,) = sent[-1]["strokes"]
+        assert 600 < np.hypot(*np.diff(np.array(stroke), axis=0).T).sum() <= 2 * demo.CANVAS
+        # nothing over a limit ever went out (a refused tap or point is never sent at all)
+        assert all(len(d["strokes"]) <= 3 and sum(map(len, d["strokes"])) <= 40 for d in sent)
         page.close()
     finally:
         blocks.close()

@@ -9,8 +9,9 @@
 // The Python event runs with trigger_mode="always_last": one reading in flight, only the latest
 // waiting, so answers come back in order and a stale one never replaces a newer one; and with
 // queue=False, one POST answered with the reading (demo.AS_YOU_DRAW).
-// props.max_strokes / props.max_points are the server's limits (emnist_core/strokes.py): the canvas
-// stops there and says so, instead of sending a drawing the server would refuse. props.announce names
+// props.max_strokes / props.max_points / props.max_length_sides are the server's limits
+// (emnist_core/strokes.py): the canvas stops there and says so, instead of sending a drawing the server
+// would refuse. props.announce names
 // the element holding the reading (#verdict), which a polite live region reads out once it settles.
 (() => {
   const SEND_EVERY_MS = 150;
@@ -22,11 +23,12 @@
   const width = +props.width || canvas.width, height = +props.height || canvas.height; // canvas pixels
   const brushes = props.brushes; // three radii in canvas pixels, thin to thick
   const maxStrokes = +props.max_strokes || Infinity, maxPoints = +props.max_points || Infinity;
+  const maxLength = (+props.max_length_sides || Infinity) * Math.max(width, height); // all strokes, canvas pixels
   const undoButton = element.querySelector(".pad-undo"), clearButton = element.querySelector(".pad-clear");
   const note = element.querySelector(".pad-note"), spoken = element.querySelector(".pad-announce");
-  let strokes = [], brush = props.brush, current = null, pointer = null, lastSent = 0, points = 0;
+  let strokes = [], brush = props.brush, current = null, pointer = null, lastSent = 0, points = 0, length = 0;
   let cleared = []; // drawings Clear removed, the latest last: Undo on an empty canvas brings one back
-  let full = false; // the last stroke was cut short at the point limit
+  let cut = ""; // why the last stroke was cut short: "points" or "ink" (the limits); drawing waits for undo or clear
 
   // A drawing kept in the component's value (a tab shown again, a page re-rendered) is drawn again.
   try {
@@ -48,15 +50,24 @@
   }
 
   // What the buttons may do now, and the limits' note: all from the strokes, after every change.
+  function strokeLength(s) {
+    let sum = 0;
+    for (let i = 1; i < s.length; i++) sum += Math.hypot(s[i][0] - s[i - 1][0], s[i][1] - s[i - 1][1]);
+    return sum;
+  }
+
   function update() {
     points = strokes.reduce((n, s) => n + s.length, 0);
+    length = strokes.reduce((n, s) => n + strokeLength(s), 0);
     undoButton.disabled = !strokes.length && !cleared.length;
     clearButton.disabled = !strokes.length;
     let text = "";
     if (strokes.length >= maxStrokes) {
       text = `That is ${maxStrokes.toLocaleString("en")} strokes, as many as are read: undo or clear to draw more.`;
-    } else if (points >= maxPoints || full) {
+    } else if (points >= maxPoints || cut === "points") {
       text = `That is ${maxPoints.toLocaleString("en")} points, as many as are read: undo or clear to draw more.`;
+    } else if (cut === "ink") {
+      text = "That is as much ink as one drawing may hold: undo or clear to draw more.";
     }
     if (note.textContent !== text) note.textContent = text;
   }
@@ -118,12 +129,11 @@
   canvas.addEventListener("pointerdown", (event) => {
     if (pointer !== null || (event.pointerType === "mouse" && event.button !== 0)) return;
     event.preventDefault();
-    if (strokes.length >= maxStrokes || points >= maxPoints) return update(); // the note says why
+    if (strokes.length >= maxStrokes || points >= maxPoints || cut) return update(); // the note says why
     pointer = event.pointerId;
     current = [at(event)];
     strokes.push(current);
     points += 1;
-    full = false;
     dot(...current[0]);
     update();
   });
@@ -135,13 +145,18 @@
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
     for (const each of events.length ? events : [event]) {
       const point = at(each), last = current[current.length - 1];
-      if (Math.hypot(point[0] - last[0], point[1] - last[1]) < MIN_STEP) continue;
-      if (points >= maxPoints) { full = true; break; } // the stroke stops here; the note says why
+      const step = Math.hypot(point[0] - last[0], point[1] - last[1]);
+      if (step < MIN_STEP) continue;
+      if (points >= maxPoints || length + step > maxLength) { // the stroke stops here; the note says why
+        cut = points >= maxPoints ? "points" : "ink";
+        break;
+      }
       current.push(point);
       points += 1;
+      length += step;
     }
     if (current.length - 1 > from) line(current, from);
-    if (full) update();
+    if (cut) update();
     if (performance.now() - lastSent >= SEND_EVERY_MS) send();
   }
 
@@ -158,7 +173,7 @@
     if (strokes.length) strokes.pop();
     else if (cleared.length) strokes = cleared.pop(); // the last Clear, undone
     else return;
-    full = false;
+    cut = "";
     redraw();
     update();
     send();
@@ -169,7 +184,7 @@
     cleared.push(strokes);
     if (cleared.length > KEEP_CLEARED) cleared.shift();
     strokes = [];
-    full = false;
+    cut = "";
     redraw();
     update();
     send();
