@@ -44,6 +44,7 @@ import gradio as gr
 import numpy as np
 import torch
 
+import guards
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
@@ -469,16 +470,24 @@ BLANK_LINE = {"background": np.full((LINE_CANVAS[1], LINE_CANVAS[0], 3), 255, np
 BOX_COLOUR = (220, 40, 40)
 
 
+# Line readings at once (guards.Slots): one per core, a few more waiting briefly, the rest told to try
+# again. The line canvas reads outside Gradio's queue (as the character canvas does, for speed), so
+# without this a flood of lines ran all at once: 40 took 4.75 GB and another visitor waited 31 s.
+LINE_READINGS = guards.Slots(running=2, waiting=8, wait_s=10.0,
+                             busy="Many lines are being read just now: press **Read the line** in a moment.")
+
+
 def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, np.ndarray | None, np.ndarray | None]:
     """A drawn or photographed line -> (text, each character's top-3 in words, the drawing with the
     characters' boxes, the 28x28 images the model saw in a row). Never raises: problems become messages."""
     try:
         if isinstance(value, UnusableImage):
             raise value
-        reading = predictor.read_line(value, only=restriction(only), words=only == WORD)
-        rgba = to_rgba(value, decode_side=LINE_MAX_SIDE)  # read once more, as segment did, to draw on
+        reading, rgba = LINE_READINGS.run(lambda: (
+            predictor.read_line(value, only=restriction(only), words=only == WORD),
+            to_rgba(value, decode_side=LINE_MAX_SIDE)))  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
-    except (UnusableImage, WordListUnavailable) as problem:
+    except (UnusableImage, WordListUnavailable, guards.Busy) as problem:
         return "", str(problem), None, None
     except Exception as error:
         log_failure("could not read a line", error)
@@ -490,14 +499,19 @@ def read_drawn_line(predictor: Predictor, value, only: str = ANY):
     """Stroke JSON of a line from the page or an API client -> read_line's outputs."""
     try:
         drawing = parse_drawing(value, blank=LINE_START)
-        image = render_drawing(drawing)
-        reading = predictor.read_line_strokes(drawing, restriction(only), rendered=image, words=only == WORD)
-    except (UnusableImage, WordListUnavailable) as problem:
+        image, reading = LINE_READINGS.run(read_drawn, predictor, drawing, restriction(only), only == WORD)
+    except (UnusableImage, WordListUnavailable, guards.Busy) as problem:
         return "", str(problem), None, None
     except Exception as error:
         log_failure("could not read a drawn line", error)
         return "", "Sorry, that line could not be read. Try writing it again.", None, None
     return line_outputs(reading, cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
+
+
+def read_drawn(predictor: Predictor, drawing, only: str | None, words: bool):
+    """(the rendered drawing, its LineReading): the work LINE_READINGS bounds."""
+    image = render_drawing(drawing)
+    return image, predictor.read_line_strokes(drawing, only, rendered=image, words=words)
 
 
 def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray]:
@@ -624,6 +638,9 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
 
 # ---- "Not what you wrote?" (only with --collect) --------------------------------------------------
 
+# Corrections one client may give (guards.RateLimit): a writer correcting misreadings gives a few a minute;
+# one sender used to fill the store's 10,000 in about 10 minutes, and then every real writer was refused.
+CORRECTIONS_PER_CLIENT = (30, 600)  # at most 30 in any 10 minutes
 CORRECTION_NOTE = ("If you say what you wrote, your drawing is kept, with that character, to improve the "
                    "model. Nothing else about you is kept.")
 
@@ -641,10 +658,19 @@ def correct_drawn(predictor: Predictor, store: CorrectionStore, value, meant) ->
 def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas: gr.HTML):
     """Under the reading: give the right character for the drawing on the canvas. API: /correct takes
     a sketchpad value as /predict does, /correct_strokes stroke JSON as /read_strokes does."""
-    def correct(value, meant):
+    per_client = guards.RateLimit(*CORRECTIONS_PER_CLIENT)
+    count, window_s = CORRECTIONS_PER_CLIENT
+    too_many = (f"Not kept: {count} corrections in {window_s // 60} minutes is the most this page keeps from one "
+                f"person. Thank you: please come back later.")
+
+    def correct(value, meant, request: gr.Request):
+        if not per_client.allow(guards.client_of(request)):
+            return too_many
         return correct_drawn(predictor, store, value, meant)
 
-    def correct_sketch(value, meant):
+    def correct_sketch(value, meant, request: gr.Request):
+        if not per_client.allow(guards.client_of(request)):
+            return too_many
         return keep_correction(store, predictor, value, meant)
 
     with gr.Group(elem_id="correction"):
@@ -660,6 +686,9 @@ def build_correction_panel(predictor: Predictor, store: CorrectionStore, canvas:
     api_sketch.change(correct_sketch, [api_sketch, api_meant], message, api_name="correct", concurrency_id="model")
 
 
+QUEUE_MAX = 64  # queued events (API calls, buttons); over it Gradio answers "Queue is full" (HTTP 503)
+
+
 def build_demo(predictor: Predictor, store: CorrectionStore | None = None) -> gr.Blocks:
     """The page; with a corrections `store` (--collect) it also asks "Not what you wrote?"."""
     with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
@@ -671,7 +700,9 @@ def build_demo(predictor: Predictor, store: CorrectionStore | None = None) -> gr
             build_line_tab(predictor)
         with gr.Accordion("About the model", open=False):
             gr.Markdown(model_card(predictor.checkpoint))
-    return explain_refused_files(demo)
+    # A capped queue: what waits is bounded in number (and each request in size, guards.BodyLimit).
+    demo.queue(max_size=QUEUE_MAX)
+    return guards.short_request_errors(explain_refused_files(demo), gr.Error)
 
 
 def serve(demo: gr.Blocks, **launch_options):
@@ -683,9 +714,10 @@ def serve(demo: gr.Blocks, **launch_options):
 
 
 def app_options() -> dict:
-    """The FastAPI app's options: the frame policy on every response."""
+    """The FastAPI app's options: the frame policy on every response (the outer one, so a refusal has it
+    too), and request bodies bounded by size before they are parsed."""
     from starlette.middleware import Middleware
-    return {"middleware": [Middleware(FrameAncestors)]}
+    return {"middleware": [Middleware(FrameAncestors), Middleware(guards.BodyLimit)]}
 
 
 def main(argv=None) -> int:

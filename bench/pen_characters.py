@@ -23,7 +23,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import reads_as_meant
 
-from train.pen_data import VAL_SITES, drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
+from train.pen_data import drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -43,6 +43,17 @@ def confusions(probs, p_digit, meant: np.ndarray, labels: str, top: int = 12) ->
     wrong = [(m, r) for m, r in zip(meant, read) if not reads_as_meant(m, r)]
     forgiven = sum(reads_as_meant(m, r, tolerant=True) for m, r in wrong)
     return Counter(f"{m}->{r}" for m, r in wrong).most_common(top), forgiven / max(len(wrong), 1)
+
+
+def per_character(probs, p_digit, meant: np.ndarray, labels: str) -> dict:
+    """For each character as written (its case kept): how many, and the strict and tolerant accuracy."""
+    read = [labels[i] for i in ranked(probs, p_digit)[:, 0].tolist()]
+    table = {}
+    for char in sorted(set(meant.tolist())):
+        pairs = [(m, r) for m, r in zip(meant, read) if m == char]
+        table[char] = {"n": len(pairs), "strict": round(np.mean([reads_as_meant(m, r) for m, r in pairs]), 4),
+                       "tolerant": round(np.mean([reads_as_meant(m, r, tolerant=True) for m, r in pairs]), 4)}
+    return table
 
 
 def main(argv=None) -> int:
@@ -66,9 +77,13 @@ def main(argv=None) -> int:
         result = {"unipen": scores(probs, p_digit, val, labels)}
         pairs, forgiven = confusions(probs, p_digit, val.meant, labels)
         result["confusions"], result["strict_errors_forgiven"] = pairs, round(forgiven, 4)
-        print(score_text(result["unipen"], f"{path}: UNIPEN sites {', '.join(VAL_SITES)} (never trained on)"))
+        print(score_text(result["unipen"], f"{path}: UNIPEN sites {', '.join(sorted(set(val.site.tolist())))} (never trained on)"))
         print(f"  commonest strict errors: {', '.join(f'{k} {n}' for k, n in pairs)}; "
               f"{100 * forgiven:.1f}% of strict errors are forgiven look-alikes or case")
+        result["per_character"] = table = per_character(probs, p_digit, val.meant, labels)
+        worst = sorted(table, key=lambda c: table[c]["strict"])[:12]
+        print("  weakest characters (strict / tolerant): " +
+              ", ".join(f"{c} {100 * table[c]['strict']:.0f}/{100 * table[c]['tolerant']:.0f}" for c in worst))
         if drawings is not None and drawings[1]:
             d_probs, d_digit, _ = read(path, drawings[0])
             result["omniglot"] = drawing_scores(d_probs, d_digit, drawings[1], labels)

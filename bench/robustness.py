@@ -8,6 +8,13 @@ answering one visitor while another sends large files.
 The page cases also cover the second probe (issue 21): a sketch's layers beside its composite, the
 editor's blob storage, and what uploads leave in the temp folder after the server stops.
 
+    python -m bench.robustness --flood-only                 # the third probe (issue 26) alone
+    python -m bench.robustness --flood-only --demo-dir ../old-checkout   # the same against another copy
+
+The third probe (issue 26), against a launched page: a flood of legal 200-stroke lines at once, a 36 MB
+stroke body, and requests with one value of two (how much of them reaches the log); for each, the
+server's peak and remaining RSS and how long another visitor drawing one character waited.
+
 The budget: no single input above 1 GB peak RSS or 5 s on the project's 2-core CPU. Peak RSS counts
 the whole process: Python, torch and the loaded model (the "baseline" column) and, for arrays, the
 caller's own array.
@@ -332,6 +339,150 @@ def page_check(folder: Path, port: int = 0) -> list[str]:
     return lines
 
 
+# ---- the third probe (issue 26): floods against a launched page ------------------------------------------
+
+CROWD = 10  # people drawing characters at once (the scale figure this must not make worse)
+FLOOD_LINES = 20  # legal lines sent at once (the probe sent 40: +4.75 GB before the bound)
+BIG_BODY_POINTS = 3_000_000  # the probe's 36 MB stroke body
+
+
+def flood_line() -> dict:
+    """A legal line of 200 strokes (20 characters of 10 strokes): about 0.9 s to read alone."""
+    strokes = [[[round(20 + c * 48 + 4.8 + j * 2.88, 2), round(100 + s * 8 + j * 2, 2)] for j in range(12)]
+               for c in range(20) for s in range(10)]
+    return {"width": 1000, "height": 300, "brush": 4, "strokes": strokes}
+
+
+def server_memory(pid: int) -> tuple[float, float]:
+    """(peak, current) RSS of a process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+
+
+class Visitor(threading.Thread):
+    """Someone drawing one character meanwhile: one reading at a time, as the page sends them (at most
+    every 150 ms while drawing), until stopped or `readings` are done."""
+
+    def __init__(self, url: str, fn_index: int, readings: int = 10_000):
+        super().__init__(daemon=True)
+        self.url, self.fn_index, self.waits, self.stop = url, fn_index, [], threading.Event()
+        self.readings = readings
+
+    def run(self):
+        import httpx
+        body = {"data": [{"width": 400, "height": 400, "brush": 16, "strokes": [[[120, 90], [280, 90], [200, 320]]]},
+                         "any"], "fn_index": self.fn_index, "session_hash": "visitor"}
+        with httpx.Client(timeout=120) as client:
+            while not self.stop.is_set() and len(self.waits) < self.readings:
+                start = time.perf_counter()
+                client.post(f"{self.url}gradio_api/run/predict", json=body)
+                self.waits.append(time.perf_counter() - start)
+                time.sleep(0.15)
+
+    def summary(self) -> str:
+        self.stop.set()
+        self.join(timeout=150)
+        return (f"another visitor's reading: median {statistics.median(self.waits):.2f} s, "
+                f"max {max(self.waits):.2f} s ({len(self.waits)} readings)")
+
+
+def flood_check(folder: Path, port: int = 0, demo_dir: Path = REPO) -> list[str]:
+    """The third probe's floods against `demo_dir`'s demo.py (this checkout's by default)."""
+    import httpx
+
+    port = port or free_port()
+    log_path = folder / "server.log"
+    with open(log_path, "wb") as log_file:
+        server = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)], cwd=demo_dir,
+                                  env={**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio-temp")},
+                                  stdout=log_file, stderr=log_file)
+    url, lines = f"http://127.0.0.1:{port}/", []
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        fns = {d.get("api_name"): d["id"] for d in httpx.get(f"{url}config", timeout=30).json()["dependencies"]}
+        char_fn, line_fn = fns["read"], fns["read_1"]  # the two canvases' as-you-draw events
+        post = lambda body, **kw: httpx.post(f"{url}gradio_api/run/predict", timeout=300,  # noqa: E731
+                                             headers={"content-type": "application/json"}, content=body, **kw)
+        alone = Visitor(url, char_fn)
+        alone.start()
+        time.sleep(3)
+        lines.append(f"idle: {alone.summary()}; server RSS {server_memory(server.pid)[1]:.0f} MB")
+        crowd = [Visitor(url, char_fn, readings=30) for _ in range(CROWD)]
+        for person in crowd:
+            person.start()
+        for person in crowd:
+            person.join(timeout=300)
+        waits = sorted(w for person in crowd for w in person.waits)
+        lines.append(f"{CROWD} people drawing at once (30 readings each): p50 {statistics.median(waits) * 1000:.0f} ms, "
+                     f"p90 {waits[int(len(waits) * 0.9)] * 1000:.0f} ms")
+
+        # 1. a flood of legal lines at once
+        body = json.dumps({"data": [flood_line(), "any"], "fn_index": line_fn, "session_hash": "flood"})
+        visitor, answers = Visitor(url, char_fn), []
+        visitor.start()
+        time.sleep(0.5)
+        start = time.perf_counter()
+
+        def send_line():
+            answer = post(body)
+            text = answer.json()["data"][1] if answer.status_code == 200 else f"HTTP {answer.status_code}"
+            answers.append("busy" if "Read the line" in text else "read" if text.startswith("|") else text[:40])
+
+        senders = [threading.Thread(target=send_line) for _ in range(FLOOD_LINES)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(timeout=300)
+        took = time.perf_counter() - start
+        time.sleep(1)
+        peak, now = server_memory(server.pid)
+        counts = ", ".join(f"{answers.count(a)} {a}" for a in sorted(set(answers)))
+        lines.append(f"{FLOOD_LINES} legal 200-stroke lines at once: {counts} in {took:.1f} s; server RSS peak "
+                     f"{peak:.0f} MB, {now:.0f} MB a second later; {visitor.summary()}")
+
+        # 2. a 36 MB stroke body, twice
+        points = [[[i % 400 + 0.5, (i // 400) % 400] for i in range(BIG_BODY_POINTS)]]
+        huge = json.dumps({"data": [{"width": 400, "height": 400, "brush": 16, "strokes": points}, "any"],
+                           "fn_index": char_fn, "session_hash": "huge"}).encode()
+        del points
+        visitor = Visitor(url, char_fn)
+        visitor.start()
+        time.sleep(0.5)
+        answers = []
+        for _ in range(2):
+            start = time.perf_counter()
+            answer = post(huge)
+            answers.append(f"HTTP {answer.status_code} in {time.perf_counter() - start:.1f} s")
+        time.sleep(1)
+        peak2, now2 = server_memory(server.pid)
+        lines.append(f"a {len(huge) / 1e6:.0f} MB stroke body, twice: {'; '.join(answers)}; server RSS {now2:.0f} MB "
+                     f"after (peak {peak2:.0f} MB); {visitor.summary()}")
+        del huge
+
+        # 5. one value of two: how much of the request reaches the log
+        for size in (1_500_000, 5_000_000):
+            before = log_path.stat().st_size
+            statuses = [post(json.dumps({"data": ["x" * size], "fn_index": char_fn, "session_hash": "short"}))
+                        for _ in range(2)]
+            time.sleep(0.5)
+            grown = log_path.stat().st_size - before
+            said = statuses[0].text[:70].replace("\n", " ")
+            lines.append(f"two requests with one value of two, {size / 1e6:.1f} MB each: HTTP "
+                         f"{statuses[0].status_code} ({said}); the log grew {grown:,} bytes")
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return lines
+
+
 def _files_in(folder: Path) -> str:
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
     return f"{len(files)} ({sum(p.stat().st_size for p in files) / 1e6:.1f} MB)"
@@ -349,7 +500,16 @@ def main(argv=None) -> int:
     parser.add_argument("--input", default="", help="with --case: the file or folder the parent made for it")
     parser.add_argument("--no-page", action="store_true", help="skip the page check (it launches demo.py)")
     parser.add_argument("--port", type=int, default=0, help="the page check's port (default: a free one)")
+    parser.add_argument("--flood-only", action="store_true", help="only the third probe's floods (issue 26)")
+    parser.add_argument("--demo-dir", type=Path, default=REPO,
+                        help="with --flood-only: the checkout whose demo.py is flooded (before/after figures)")
     args = parser.parse_args(argv)
+    if args.flood_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"the page ({args.demo_dir / 'demo.py'}) under the third probe's floods:")
+            for line in flood_check(Path(tmp), args.port, args.demo_dir.resolve()):
+                print("  " + line)
+        return 0
     if args.case:
         print(json.dumps(measure(args.case, args.input)))
         return 0
@@ -379,6 +539,10 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             print("\nthe page (python demo.py), one visitor drawing while another sends large files:")
             for line in page_check(Path(tmp), args.port):
+                print("  " + line)
+        with tempfile.TemporaryDirectory() as tmp:
+            print("\nthe page under the third probe's floods (issue 26):")
+            for line in flood_check(Path(tmp), args.port):
                 print("  " + line)
     print(f"\nbudget: {BUDGET_MB} MB peak RSS and {BUDGET_S:.0f} s per input; {over} case(s) over it")
     return 1 if over else 0

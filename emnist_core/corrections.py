@@ -8,11 +8,19 @@ checkpoint it read with (path and SHA-256) and the time. The page writes it (dem
 
 Every write is one transaction with synchronous=FULL: once add() returns an id the row is on disk,
 and a writer killed mid-transaction leaves nothing of its row (SQLite rolls it back on the next open).
-Bad corrections are refused with a message for people (CorrectionRefused), never half stored.
+Bad corrections are refused with a message for people (CorrectionRefused), never half stored; the same
+drawing with the same character is kept once (AlreadyKept).
+
+An existing file is checked read-only before anything is written to it: another application's SQLite
+file is refused and left exactly as it was (no tables added, no switch to WAL), and a damaged store
+(`PRAGMA quick_check`) is refused with what SQLite found. A store that fails while serving (damaged,
+disk full, moved away) is logged with its cause, and the writer is told which (store_failure).
 """
 
+import errno
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -48,7 +56,10 @@ CREATE TABLE IF NOT EXISTS corrections (
     checkpoint_sha256 TEXT NOT NULL CHECK (length(checkpoint_sha256) = 64)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+CREATE INDEX IF NOT EXISTS corrections_by_input ON corrections (model_input);
+"""  # the index finds a repeated drawing at once (AlreadyKept); a store made before it gets it on open
+MAX_ID = 2**63 - 1  # SQLite's largest rowid: a larger id is no correction's (and overflowed sqlite3)
+log = logging.getLogger(__name__)
 COLUMNS = ("id", "created", "label", "meant", "model_read", "model_input", "drawing", "drawing_kind",
            "checkpoint", "checkpoint_sha256")
 
@@ -57,8 +68,13 @@ class CorrectionRefused(ValueError):
     """A correction that is not stored; the message says why, for the person who gave it."""
 
 
+class AlreadyKept(CorrectionRefused):
+    """The same model input with the same character is in the store already: one flood of identical
+    corrections was 100 rows of one drawing."""
+
+
 class StoreError(RuntimeError):
-    """A store file that cannot be used (not SQLite, another schema); the message names the file."""
+    """A store file that cannot be used (not SQLite, another schema, damaged); the message names the file."""
 
 
 @dataclass
@@ -145,34 +161,71 @@ def checkpoint_sha256(path: str | os.PathLike) -> str:
 class CorrectionStore:
     """A corrections database. Thread-safe: every call opens its own connection (SQLite's rule)."""
 
-    def __init__(self, path: str | os.PathLike, cap: int = MAX_CORRECTIONS, create: bool = True):
-        self.path, self.cap = Path(path), cap
-        if not create and not self.path.is_file():
-            raise StoreError(f"{self.path}: no such corrections store")
+    def __init__(self, path: str | os.PathLike, cap: int = MAX_CORRECTIONS, create: bool = True,
+                 readonly: bool = False):
+        """Open (or, with `create`, make) the store at `path`. `readonly`: only read it (listing, exports,
+        fine-tuning); nothing is written to the file, so it works on a copy in a read-only place too."""
+        self.path, self.cap, self.readonly = Path(path), cap, readonly
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder, not a corrections store")
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.is_file() and (readonly or not create):
+            raise StoreError(f"{self.path}: no such corrections store")
+        self.path = self.path.resolve()  # so a store moved away while serving is missed, not made anew
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if fresh and readonly:
+            raise StoreError(f"{self.path}: an empty file, not a corrections store (the page makes one with --collect)")
+        if not fresh:
+            self.check()  # read-only: nothing is written to a file that is not a sound store
+        if readonly:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with self._connect() as db:
+            with self._connect(create=True) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 with self._transaction(db):
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             db.execute(statement)
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
-                columns = tuple(row[1] for row in db.execute("PRAGMA table_info(corrections)"))
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"{self.path}: not a corrections store ({error})") from None
-        if version != str(SCHEMA_VERSION) or columns != COLUMNS:
-            raise StoreError(f"{self.path}: a corrections store of another layout (schema {version})")
+            raise StoreError(f"{self.path}: could not be opened for writing ({error})") from None
+
+    def check(self) -> None:
+        """StoreError unless the file is a corrections store of this layout and SQLite's quick_check finds
+        it sound; read-only. An SQLite file with no tables at all passes (a store is made in it)."""
+        try:
+            with self._connect(readonly=True) as db:
+                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if not tables:
+                    return
+                if not {"corrections", "meta"} <= tables:
+                    others = ", ".join(sorted(tables))[:200]
+                    raise StoreError(f"{self.path}: an SQLite database of something else (tables: {others}), "
+                                     f"not a corrections store; it was left as it was")
+                version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                columns = tuple(row[1] for row in db.execute("PRAGMA table_info(corrections)"))
+                if version is None or version[0] != str(SCHEMA_VERSION) or columns != COLUMNS:
+                    raise StoreError(f"{self.path}: a corrections store of another layout "
+                                     f"(schema {version[0] if version else 'unknown'})")
+                problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as error:
+            if error.sqlite_errorname == "SQLITE_NOTADB":
+                raise StoreError(f"{self.path}: not a corrections store ({error})") from None
+            raise StoreError(damaged(self.path, str(error))) from None
+        if problems != ["ok"]:
+            raise StoreError(damaged(self.path, "; ".join(problems)))
 
     @contextmanager
-    def _connect(self):
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)  # we open transactions
+    def _connect(self, readonly: bool | None = None, create: bool = False):
+        """A connection of its own. mode=rw: a store moved away is an error, never a new empty file made in
+        its place; mode=ro for reading (checks, listing): nothing about the file changes."""
+        readonly = self.readonly if readonly is None else readonly
+        mode = "ro" if readonly else "rwc" if create else "rw"
+        db = sqlite3.connect(f"{self.path.as_uri()}?mode={mode}", uri=True, timeout=BUSY_TIMEOUT_S,
+                             isolation_level=None)  # we open transactions
         try:
-            db.execute("PRAGMA synchronous=FULL")  # an acknowledged row survives a crash, not just a kill
+            if not readonly:
+                db.execute("PRAGMA synchronous=FULL")  # an acknowledged row survives a crash, not just a kill
             yield db
         finally:
             db.close()
@@ -184,7 +237,8 @@ class CorrectionStore:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has rolled back already after some errors (a full disk)
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
@@ -208,6 +262,9 @@ class CorrectionStore:
         data, kind = drawing_bytes(drawing)
         sha256 = sha256 or checkpoint_sha256(checkpoint)
         with self._connect() as db, self._transaction(db):
+            if db.execute("SELECT 1 FROM corrections WHERE model_input = ? AND label = ?",
+                          (image.tobytes(), label)).fetchone():
+                raise AlreadyKept(f"this drawing is kept already, as **{BYMERGE_CHARS[label]}**. Thank you.")
             if db.execute("SELECT COUNT(*) FROM corrections").fetchone()[0] >= self.cap:
                 raise CorrectionRefused(f"The corrections store is full ({self.cap:,} corrections): this one "
                                         f"was not kept. Thank you all the same.")
@@ -226,8 +283,20 @@ class CorrectionStore:
 
     def delete(self, correction_id: int) -> bool:
         """Remove one correction; False when there is none with that id."""
+        return not self.delete_ranges([(correction_id, correction_id)])[1]
+
+    def delete_ranges(self, ranges: list[tuple[int, int]]) -> tuple[int, list[tuple[int, int]]]:
+        """Remove every correction with an id in the inclusive ranges [(first, last), ...], in one
+        transaction, all or nothing: when a range holds no correction nothing is removed. Returns
+        (how many were removed, the ranges that held none)."""
         with self._connect() as db, self._transaction(db):
-            return db.execute("DELETE FROM corrections WHERE id = ?", (correction_id,)).rowcount > 0
+            empty = [(a, b) for a, b in ranges
+                     if not db.execute("SELECT 1 FROM corrections WHERE id BETWEEN ? AND ?", (a, b)).fetchone()]
+            if empty:
+                return 0, empty
+            removed = sum(db.execute("DELETE FROM corrections WHERE id BETWEEN ? AND ?", (a, b)).rowcount
+                          for a, b in ranges)
+        return removed, []
 
     def content_hash(self) -> str:
         """SHA-256 over what fine-tuning learns from (id, class, model input, in id order): names the store's
@@ -237,6 +306,27 @@ class CorrectionStore:
             for row in db.execute("SELECT id, label, model_input FROM corrections ORDER BY id"):
                 digest.update(f"{row[0]}:{row[1]}:".encode() + row[2])
         return digest.hexdigest()
+
+
+def damaged(path: Path, found: str) -> str:
+    return (f"{path}: the corrections store is damaged (SQLite found: {found[:300]}). Stop the page, move the "
+            f"file aside and restore a copy; `sqlite3 {path.name} .recover` may save its rows.")
+
+
+def store_failure(store: CorrectionStore, error: Exception) -> str:
+    """Why a write to `store` failed, in words for the writer (the log gets the error itself)."""
+    name = getattr(error, "sqlite_errorname", "")
+    if not store.path.exists():
+        return "the corrections store is gone from the server (moved or deleted)"
+    if name == "SQLITE_FULL" or getattr(error, "errno", None) == errno.ENOSPC:
+        return "the server's disk is full"
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in str(error):
+        return "the corrections store is damaged"
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return "the corrections store is busy just now; please try again in a minute"
+    if name in ("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN"):
+        return "the corrections store cannot be written on the server"
+    return "the corrections store could not be written"
 
 
 def drawing_png(value) -> bytes:
@@ -262,10 +352,15 @@ def keep_correction(store: CorrectionStore, predictor, value, meant, drawing=Non
         read = prediction.top5[0][0]
         original = drawing if drawing is not None else drawing_png(value)
         store.add(model_input, original, meant, read, predictor.checkpoint_path)
+    except AlreadyKept as kept:
+        return f"Kept already: {kept}"
     except (CorrectionRefused, UnusableImage) as refused:
         return f"Not kept: {refused}"
-    except (sqlite3.Error, OSError):
-        return "Not kept: the corrections store could not be written just now. Please try again later."
+    except (sqlite3.Error, OSError) as error:
+        reason = store_failure(store, error)
+        log.error("a correction was not kept: %s: %s (%s: %s)", store.path, reason, type(error).__name__,
+                  str(error)[:200])
+        return f"Not kept: {reason}. The people who run this page can see it in their log."
     char = BYMERGE_CHARS[label]
     said = "" if read != char else " (the model read it so too; kept all the same)"
     return f"{CORRECTION_NOTE_KEPT} **{char}**{said}. It will help the next model read this better."

@@ -85,7 +85,9 @@ def to_rgba(value, decode_side: int = DECODE_SIDE) -> np.ndarray:
 def quoted(text, limit: int = QUOTE_CHARS) -> str:
     """What someone sent, repeated in a message or a log at most `limit` characters long."""
     text = repr(text) if not isinstance(text, str) else text
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+    text = text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+    # A lone surrogate (JSON's "\ud800") cannot be written as UTF-8: the answer carrying it failed (HTTP 500).
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def data_url_bytes(url: str) -> io.BytesIO:

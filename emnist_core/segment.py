@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .preprocess import INK_LEVEL, MAX_INK_SHARE, UnusableImage, ink_map, pad, stroke_width, to_rgba
+from .preprocess import (INK_LEVEL, MAX_INK_SHARE, SPECK_SHARE, UnusableImage, ink_map, pad, stroke_width,
+                         to_rgba)
 
 LINE_MAX_SIDE = 2048  # longer lines are shrunk to this first: 64 characters still get ~30 px each
 MAX_CHARACTERS = 64  # a line with more is refused: reading it would hold the model for too long
@@ -55,6 +56,13 @@ SECOND_ROW = 0.4  # another row of ink at least this tall is a second line of wr
 UNDERLINE = 0.6  # a stroke across this share of the ink's width, and two rows of ink long, is a rule drawn on it
 COLUMN_RATIO = 2.5  # ink this many times taller than wide, and wider than a bar, is a column, not a line
 COVERED_SHARE = 0.4  # more ink than this share of the image: a pattern or a filled page, not writing
+# Ruled paper (remove_rules): shares of the image's width, and degrees.
+RULE_SPAN = 0.5  # a straight line of ink at least this long...
+RULE_TILT = 5.0  # ...within this many degrees of horizontal...
+RULE_GAP = 0.02  # ...broken by gaps no longer than this (noise, faint print) is a candidate rule;
+RULE_EDGE = 0.05  # rules run across the whole photo: from this near its left edge to this near its right;
+MIN_RULES = 2  # ruled paper shows at least this many (one such line is an underline: check_one_line)...
+RULE_THIN = 0.2  # ...no thicker than this share of the space between them (a letter's bars are thicker)
 
 
 @dataclass
@@ -196,7 +204,70 @@ def line_from_image(value) -> LinePieces:
     # Boxes in the input's own pixels: an array may have been shrunk on the way in (a file's boxes
     # are in the pixels it was decoded at, which is the file's own unless it is huge).
     height, width = value.shape[:2] if isinstance(value, np.ndarray) else rgba.shape[:2]
+    if mask.mean() <= MAX_INK_SHARE:  # more ink is refused by _line, rules or not
+        mask = remove_rules(mask)
     return _line(mask, None, (width / ink.shape[1], height / ink.shape[0]))
+
+
+def remove_rules(mask: np.ndarray) -> np.ndarray:
+    """The mask without the rules of ruled paper: straight near-horizontal lines of ink that run from edge
+    to edge, at least MIN_RULES of them, thin beside the space between them. Where a stroke of the writing
+    crosses a rule (a run of ink down its column longer than the rule is thick) the ink is kept, so
+    letters written across a rule stay whole. One such line alone is left as it is (an underline, which
+    check_one_line names), and so are a letter's bars (an E cropped to its ink: thick beside their gaps)."""
+    height, width = mask.shape
+    span = RULE_SPAN * width
+    found = cv2.HoughLinesP(mask.astype(np.uint8), 1, np.pi / 720, threshold=max(8, int(span / 2)),
+                            minLineLength=span, maxLineGap=max(2, int(RULE_GAP * width)))
+    if found is None:
+        return mask
+    lines = sorted((y0 + (y1 - y0) * (width / 2 - x0) / ((x1 - x0) or 1), x0, y0, x1, y1)
+                   for x0, y0, x1, y1 in found.reshape(-1, 4).tolist()
+                   if abs(y1 - y0) <= np.tan(np.radians(RULE_TILT)) * abs(x1 - x0))
+    if len(lines) < MIN_RULES or lines[-1][0] - lines[0][0] < 3:  # one line at most: nothing to do
+        return mask
+    runs = _vertical_runs(mask)
+    on_lines = np.zeros_like(mask, np.uint8)
+    for _, x0, y0, x1, y1 in lines:
+        cv2.line(on_lines, (int(x0), int(y0)), (int(x1), int(y1)), 1, 1)
+    thick = runs[(on_lines > 0) & mask]
+    if not thick.size:
+        return mask
+    thickness = float(np.median(thick))  # a rule's own thickness: its ink's runs down each column
+    rules = []  # segments of one rule: centres no further apart than the rule is thick
+    for line in lines:
+        if rules and line[0] - rules[-1][-1][0] <= 2 * thickness + 2:
+            rules[-1].append(line)
+        else:
+            rules.append([line])
+    edge = RULE_EDGE * width
+    rules = [r for r in rules if min(min(x0, x1) for _, x0, _, x1, _ in r) <= edge
+             and max(max(x0, x1) for _, x0, _, x1, _ in r) >= width - 1 - edge]  # across the whole image
+    if len(rules) < MIN_RULES:
+        return mask
+    spacing = float(np.median(np.diff([np.mean([c for c, *_ in r]) for r in rules])))
+    if thickness > RULE_THIN * spacing:
+        return mask
+    on_lines[:] = 0
+    for _, x0, y0, x1, y1 in (line for r in rules for line in r):
+        cv2.line(on_lines, (int(x0), int(y0)), (int(x1), int(y1)), 1, 1)
+    limit = int(1.5 * thickness) + 1  # a run down a column no longer than this is the rule's alone...
+    reach = int(np.ceil(thickness / 2)) + 1  # ...and only its own rows are cleared: ink resting on it stays
+    near = cv2.dilate(on_lines, np.ones((2 * reach + 1, 3), np.uint8)) > 0
+    return mask & ~(near & (runs <= limit))
+
+
+def _vertical_runs(mask: np.ndarray) -> np.ndarray:
+    """(H, W) int32: for each ink pixel, the length of the run of ink down its column it is part of."""
+    ink = mask.astype(np.int32)
+    down, up = np.zeros_like(ink), np.zeros_like(ink)
+    down[0] = ink[0]
+    for y in range(1, len(ink)):
+        down[y] = (down[y - 1] + 1) * ink[y]
+    up[-1] = ink[-1]
+    for y in range(len(ink) - 2, -1, -1):
+        up[y] = (up[y + 1] + 1) * ink[y]
+    return np.maximum(down + up - 1, 0)
 
 
 def line_from_drawing(drawing, image: np.ndarray | None = None) -> LinePieces:
@@ -215,15 +286,20 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
           shrunk: bool = False) -> LinePieces:
     if mask.mean() > MAX_INK_SHARE:
         raise UnusableImage("Most of the image is ink: write the line on a clear background.")
-    if not shrunk:
-        check_one_line(mask)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         raise UnusableImage("Nothing written yet: write a word or a number.")
-    pen = max(stroke_width(mask), 1.0)
+    areas = stats[:, cv2.CC_STAT_AREA].copy()
+    areas[0] = 0
+    main = areas >= SPECK_SHARE * areas.max()  # the pen's width from the writing, not a photo's noise
+    pen = max(stroke_width(main[labels]), 1.0)
     blobs = [i for i in range(1, n) if max(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) >= SPECK_STROKES * pen]
     if not blobs:
         raise UnusableImage("Only specks found: write a word or a number.")
+    if not shrunk:  # on the ink without its specks: a photo's noise in every row is no row of writing
+        kept = np.zeros(n, bool)
+        kept[blobs] = True
+        check_one_line(kept[labels], strokes)
     if len(blobs) > MAX_PIECES:
         raise UnusableImage(f"Too many separate marks ({len(blobs)}): write one line on a clear background.")
     heights = stats[blobs, cv2.CC_STAT_HEIGHT]
@@ -363,10 +439,12 @@ def _touching(pieces: list[Piece], shape: tuple[int, int]) -> set[tuple[int, int
     return pairs
 
 
-def check_one_line(mask: np.ndarray) -> None:
+def check_one_line(mask: np.ndarray, strokes: np.ndarray | None = None) -> None:
     """Raise UnusableImage when the ink is not one line of writing: rows of ink one above another (two
     lines, a stack, a word turned on its side, a grid, an underline), a tall narrow column, or most of the
-    image covered. Reading such ink character by character would give a confident-looking nonsense text."""
+    image covered. Reading such ink character by character would give a confident-looking nonsense text.
+    `strokes`: for a drawing, each pixel's stroke (strokes.stroke_map): an underline is then one stroke's
+    ink, not many small letters that a thick brush ran together."""
     if mask.mean() > COVERED_SHARE:
         raise UnusableImage("Most of the image is covered in ink: write one line on a clear background.")
     rows = np.flatnonzero(mask.any(1))
@@ -389,7 +467,8 @@ def check_one_line(mask: np.ndarray) -> None:
                                 f"above another: write one line of characters, side by side.")
     cols = np.flatnonzero(mask.any(0))
     height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
-    longest = _longest_run(mask[rows[0]:rows[-1] + 1])
+    band = mask[rows[0]:rows[-1] + 1]
+    longest = _longest_run(band, None if strokes is None else strokes[rows[0]:rows[-1] + 1])
     if longest >= UNDERLINE * width and longest >= 2 * max(y1 - y0 for y0, y1 in bands):
         raise UnusableImage("A line is drawn under or through the writing: write the characters alone, "
                             "without lines under, over or through them.")
@@ -398,9 +477,17 @@ def check_one_line(mask: np.ndarray) -> None:
                             "left to right (turn a photo upright first).")
 
 
-def _longest_run(inked: np.ndarray) -> int:
+def _longest_run(inked: np.ndarray, owner: np.ndarray | None = None) -> int:
     """The most consecutive True values in any row of a 2-D mask (all rows at once: runs start where a
-    row goes from paper to ink and end where it goes back, and both come out in reading order)."""
+    row goes from paper to ink and end where it goes back, and both come out in reading order). With
+    `owner` (a label per pixel), a run also ends where the label changes: the longest run of one label."""
+    if owner is not None:
+        labels = np.pad(np.where(inked, owner, 0).astype(np.int64), ((0, 0), (1, 1)))
+        change = np.diff(labels, axis=1) != 0  # a run of one stroke's ink starts or ends here
+        rows, cols = np.nonzero(change)
+        lengths = np.diff(cols)  # from each change to the next one in the same row...
+        inside = (np.diff(rows) == 0) & (labels[rows[:-1], cols[:-1] + 1] > 0)  # ...over ink
+        return int(lengths[inside].max()) if inside.any() else 0
     edges = np.diff(np.pad(inked.astype(np.int8), ((0, 0), (1, 1))), axis=1)
     starts, ends = np.nonzero(edges == 1)[1], np.nonzero(edges == -1)[1]
     return int((ends - starts).max()) if starts.size else 0

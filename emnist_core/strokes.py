@@ -49,7 +49,8 @@ class StrokeDrawing:
     def to_json(self) -> dict:
         """The validated drawing as stroke JSON again (what parse_drawing takes): what a store keeps."""
         return {"width": self.width, "height": self.height, "brush": self.brush,
-                "strokes": [np.round(s, 2).tolist() for s in self.strokes]}
+                # rounded as float64: float32's 200.1 is 200.10000610351562 once it is a Python float
+                "strokes": [np.round(s.astype(np.float64), 2).tolist() for s in self.strokes]}
 
 
 def parse_drawing(value, blank: str = NOTHING_DRAWN) -> StrokeDrawing:

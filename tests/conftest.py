@@ -109,6 +109,20 @@ def predictor():
 
 
 @pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """An untrained small model: for tests of the plumbing, not of accuracy."""
+    import torch
+    from emnist_core.checkpoint import Checkpoint, save_checkpoint
+    from emnist_core.model import EmnistCNN, ModelConfig
+    from emnist_core.predict import Predictor
+    config = ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    save_checkpoint(Checkpoint(model_config=config, state_dict=EmnistCNN(config).state_dict()), path)
+    return Predictor(path)
+
+
+@pytest.fixture(scope="module")
 def server_url(predictor):
     """The page, launched in this process on a free local port, for one test module."""
     import demo

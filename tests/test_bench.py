@@ -96,3 +96,21 @@ def test_gpu_sweep_runs_on_a_cpu(glyph_dataset, tmp_path):
         ["compare.txt"] + [f"{n}.log" for n in names] + [f"{n}.pt" for n in names])
     compared = (report / "compare.txt").read_text()
     assert all(f"{report / n}.pt [" in compared for n in names) and compared.count(", gain ") == 2 * (len(names) - 1)
+
+
+def test_pen_characters_scores_held_out_sites_per_kind(tmp_path, monkeypatch, capsys):
+    """bench.pen_characters on a two-site UNIPEN folder written here ('hold' held out): every kind present
+    gets strict, tolerant and top-5 with errors, the JSON holds the per-character table."""
+    from conftest import pen_folder
+    from bench import pen_characters
+    from train import pen_data
+
+    monkeypatch.setattr(pen_data, "VAL_SITES", ("hold",))
+    out = tmp_path / "scores.json"
+    assert pen_characters.main(["--unipen-dir", str(pen_folder(tmp_path)), "--render-cache", str(tmp_path / "cache"),
+                                "--omniglot-dir", str(tmp_path / "none"), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "digits      n=     2  strict" in text and "weakest characters" in text
+    scores = json.loads(out.read_text())[str(DEFAULT_CHECKPOINT)]
+    assert scores["per_character"].keys() == {"1", "7"} and scores["unipen"]["all"]["n"] == 2
+    assert pen_characters.main(["--unipen-dir", str(tmp_path / "none")]) == 2

@@ -16,24 +16,11 @@ from emnist_core.corrections import (MAX_CORRECTIONS, CorrectionRefused, Correct
                                      meant_class)
 from emnist_core.labels import char_to_index
 from train import corrections as corrections_cli
+from helpers import PNG, SHA, add, glyph
 from train.data import IMAGE_MAGIC, LABEL_MAGIC, parse_idx
 
 ROOT = Path(__file__).resolve().parent.parent
-SHA = "0" * 64  # a checkpoint hash for rows whose checkpoint file does not matter
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 STROKES = {"width": 400, "height": 400, "brush": 16, "strokes": [[{"x": 10, "y": 20}, {"x": 30, "y": 40}]]}
-
-
-def glyph(seed: int) -> np.ndarray:
-    """A 28x28 uint8 model input with some ink, different per seed."""
-    image = np.zeros((28, 28), np.uint8)
-    rng = np.random.default_rng(seed)
-    image[rng.integers(4, 12):rng.integers(16, 24), rng.integers(4, 12):rng.integers(16, 24)] = 255
-    return image
-
-
-def add(store: CorrectionStore, seed: int, meant: str = "a", drawing=PNG) -> int:
-    return store.add(glyph(seed), drawing, meant, "o", "checkpoints/x.pt", SHA)
 
 
 def test_a_correction_round_trips(tmp_path):
@@ -151,7 +138,9 @@ import numpy as np
 from emnist_core.corrections import CorrectionStore
 store = CorrectionStore(sys.argv[1])
 image = np.zeros((28, 28), np.uint8); image[5:20, 8:12] = 255
-while True:
+first = int(sys.argv[2])
+for k in range(first, first + (1 << 20)):
+    image[0, :4] = np.frombuffer(k.to_bytes(4, "big"), np.uint8)  # each drawing new (the same one is kept once)
     print(store.add(image, b"\\x89PNG\\r\\n\\x1a\\n", "7", "1", "x.pt", "0" * 64), flush=True)
 """
 
@@ -162,9 +151,9 @@ def test_a_writer_killed_while_writing_leaves_every_acknowledged_row_and_no_half
     path = tmp_path / "c.db"
     add(CorrectionStore(path), 1)  # acknowledged before the writers start
     acknowledged = []
-    for _ in range(3):  # three writers, each killed after its fifth acknowledged row
-        writer = subprocess.Popen([sys.executable, "-c", BUSY_WRITER, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
-                                  text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for n in range(3):  # three writers, each killed after its fifth acknowledged row
+        writer = subprocess.Popen([sys.executable, "-c", BUSY_WRITER, str(path), str(n << 20)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         for _, line in zip(range(5), writer.stdout):
             acknowledged.append(int(line))
         os.kill(writer.pid, signal.SIGKILL)

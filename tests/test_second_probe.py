@@ -3,7 +3,6 @@ fails without its fix; bench/robustness.py measures the memory, time and storage
 
 import base64
 import io
-import tempfile
 import time
 from pathlib import Path
 
@@ -53,18 +52,6 @@ def test_reading_is_first_and_most_probable_everywhere_on_real_images(shipped):
 
 
 # ---- the page's sketchpad input: its payload reaches emnist_core undecoded ------------------------------
-
-@pytest.fixture(scope="module")
-def tiny() -> Predictor:
-    """An untrained small model: the plumbing, not accuracy, is under test from here on."""
-    from emnist_core.checkpoint import Checkpoint, save_checkpoint
-    from emnist_core.model import EmnistCNN, ModelConfig
-    TINY = ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
-    torch.manual_seed(0)
-    path = Path(tempfile.mkdtemp()) / "tiny.pt"
-    save_checkpoint(Checkpoint(model_config=TINY, state_dict=EmnistCNN(TINY).state_dict()), path)
-    return Predictor(path)
-
 
 def sketchpad():
     return demo.forgiving(gr.Sketchpad(type="numpy", render=False))

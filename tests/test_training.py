@@ -6,6 +6,7 @@ Small models (widths 8 16, one conv per stage) keep each run to a few seconds on
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ from emnist_core.card import model_card
 from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, load_checkpoint, save_checkpoint
 from emnist_core.model import EmnistCNN, ModelConfig
 from train import evaluate, pen_data, recalibrate
+from train import train as train_module
 
 
 @pytest.fixture(scope="module")
@@ -304,3 +306,27 @@ def test_init_from_starts_from_a_checkpoint_and_keeps_its_architecture(trained, 
     assert tuned.model_config == load_checkpoint(trained.out / "model.pt").model_config
     assert run.metrics["val"]["accuracy"] > 0.6
     assert "--init-from" in tuned.training["command"]
+
+
+def test_a_start_checkpoint_gives_back_the_correction_it_folded_in(trained):
+    """--init-from takes out what the start folded in: the mix its record names, EMNIST's pool for older
+    records, and a start trained with pen strokes at another share without a recorded mix is refused."""
+    from types import SimpleNamespace
+
+    from train.calibrate import PriorCorrection
+    from train.data import DataError
+
+    start = load_checkpoint(trained.out / "model.pt")
+    target = np.full(47, 1 / 47)
+    data = SimpleNamespace(target_prior=target)
+    emnist = PriorCorrection.between(np.linspace(1, 2, 47) / np.linspace(1, 2, 47).sum(), target)
+    assert len(start.training["metrics"].pop("train_prior")) == 47  # a run records its mix; older ones did not
+    assert train_module.start_correction(start, data, emnist, None) is emnist  # an older record: EMNIST's pool
+    mix = np.linspace(2, 1, 47) / np.linspace(2, 1, 47).sum()
+    start.training["metrics"]["train_prior"] = mix.tolist()
+    got = train_module.start_correction(start, data, emnist, None)
+    assert torch.allclose(got.class_adjust, PriorCorrection.between(mix, target).class_adjust)
+    del start.training["metrics"]["train_prior"]
+    start.training["hyperparameters"].update(unipen_dir="somewhere", unipen_share=0.3)
+    with pytest.raises(DataError, match="--unipen-share"):
+        train_module.start_correction(start, data, emnist, None)

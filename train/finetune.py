@@ -141,7 +141,7 @@ def run(args, command: str) -> int:
     started = time.time()
     if args.threads:
         torch.set_num_threads(args.threads)
-    store = CorrectionStore(args.corrections, create=False)
+    store = CorrectionStore(args.corrections, create=False, readonly=True)
     rows = store.corrections()
     if not rows:
         raise DataError(f"{args.corrections}: no corrections to learn from")

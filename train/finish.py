@@ -65,7 +65,8 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
     logits, digit_logits = model_outputs(model, data.val_x, spec)
     probs, p_digit = probabilities(logits, digit_logits, choice["digit_source"])
     result = {"best_epoch": best["epoch"], "best_step": best["step"],
-              "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights), "selection": choice}
+              "val": compute_metrics(probs, p_digit, data.val_y, data.class_weights), "selection": choice,
+              "train_prior": [round(float(p), 8) for p in data.train_prior]}  # the mix the correction starts from
     if pen is not None:
         pen_logits, pen_digit = model_outputs(model, torch.from_numpy(pen.val.images), spec)
         result["unipen_val"] = scores(*probabilities(pen_logits, pen_digit, choice["digit_source"]), pen.val,

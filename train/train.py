@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -218,6 +219,23 @@ def load_pen_mix(args, data: TrainingData) -> PenMix | None:
     return PenMix(train, val, args.unipen_share, sample_weights(train.labels, data.target_prior))
 
 
+def start_correction(start: Checkpoint, data: TrainingData, emnist: PriorCorrection | None,
+                     pen: PenMix | None) -> PriorCorrection | None:
+    """The prior correction a checkpoint to start from has folded in: from the training mix its record
+    gives (metrics.train_prior) to this data's target; for older records, EMNIST's pool, or the pen mix
+    when it was trained with pen strokes at the share this run uses."""
+    metrics = (start.training or {}).get("metrics") or {}
+    if metrics.get("train_prior") is not None and data.target_prior is not None:
+        return PriorCorrection.between(np.asarray(metrics["train_prior"]), data.target_prior)
+    hyper = (start.training or {}).get("hyperparameters") or {}
+    if hyper.get("unipen_dir"):
+        if pen is None or hyper.get("unipen_share") != pen.share:
+            raise DataError("that checkpoint was trained with pen strokes and records no training class mix: "
+                            "fine-tune it with --unipen-dir and its --unipen-share")
+        return PriorCorrection.for_data(data)
+    return emnist
+
+
 def epoch_order(n_emnist: int, pen: PenMix | None, generator: torch.Generator, device) -> torch.Tensor:
     """One epoch's images in a random order: every EMNIST image once, and the pen drawings' share drawn
     by their sample weights (indices after EMNIST's, as the pool holds them)."""
@@ -280,12 +298,8 @@ def run(args, explicit: set[str], command: str) -> int:
 
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
                          residual=not args.plain, dropout=args.dropout, num_classes=NUM_CLASSES)
-    if args.init_from:  # the start's folded correction is the EMNIST pool's, taken out before the mix is
-        start = load_checkpoint(args.init_from)
-        model, config, spec = as_trained(start, correction, device, args.init_from), start.model_config, start.input_spec
-    else:
-        model = EmnistCNN(config).to(device)
     pen = load_pen_mix(args, data)
+    emnist_correction = correction
     if pen:  # the pool now holds the pen drawings too: its class mix, and so the correction, changes
         n_emnist = len(data.train_y)
         data.train_prior = pen.train_prior(data.train_prior, n_emnist)
@@ -293,6 +307,12 @@ def run(args, explicit: set[str], command: str) -> int:
         print(f"unipen: {len(pen.train.labels)} training drawings, {len(pen.val.labels)} validation characters from "
               f"sites {', '.join(pen.val_sites)}; {pen.count(n_emnist)} pen drawings an epoch beside {n_emnist} "
               f"EMNIST images")
+    if args.init_from:  # the start's folded correction taken out: the logits as its network learnt them
+        start = load_checkpoint(args.init_from)
+        folded = start_correction(start, data, emnist_correction, pen)
+        model, config, spec = as_trained(start, folded, device, args.init_from), start.model_config, start.input_spec
+    else:
+        model = EmnistCNN(config).to(device)
     train_x, train_y = data.train_x, data.train_y
     if pen:
         train_x = torch.cat([train_x, torch.from_numpy(pen.train.images).to(device)])
