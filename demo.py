@@ -53,7 +53,8 @@ from emnist_core.predict import Prediction, Predictor, percent, why_passed_over
 from emnist_core.preprocess import MAX_LAYERS, UnusableImage, check_image_size, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
-from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, parse_drawing, render_drawing
+from emnist_core.strokes import (CHARACTER_BRUSHES, CHARACTER_CANVAS, MAX_LENGTH_SIDES, MAX_POINTS, MAX_STROKES,
+                                 parse_drawing, render_drawing)
 from emnist_core.words import WordListUnavailable, english
 
 TITLE = "EMNIST Sketchpad"  # the page, the README and the Space go by this one name
@@ -99,12 +100,15 @@ AS_YOU_DRAW = {"api_visibility": "private", "trigger_mode": "always_last", "show
 
 
 def stroke_canvas(elem_id: str, label: str, size: tuple[int, int], brushes: tuple[float, float, float],
-                  kind: str) -> gr.HTML:
+                  kind: str, announce: str = "") -> gr.HTML:
     """A drawing canvas of `size` (width, height) pixels whose value is the stroke JSON; it fires
-    `input` while drawing (at most every 150 ms) and right after each stroke, undo or clear."""
+    `input` while drawing (at most every 150 ms) and right after each stroke, undo or clear. It stops at
+    the server's limits (strokes.MAX_STROKES, MAX_POINTS, MAX_LENGTH_SIDES) and says so; `announce`: the elem_id whose text
+    (the reading) a screen reader is told once it settles."""
     return gr.HTML(value="", html_template=web_text("canvas.html"), js_on_load=web_text("canvas.js"),
                    apply_default_css=False, elem_id=elem_id, label=label, kind=kind, width=size[0], height=size[1],
-                   brushes=list(brushes), brush=brushes[1])
+                   brushes=list(brushes), brush=brushes[1], max_strokes=MAX_STROKES, max_points=MAX_POINTS,
+                   max_length_sides=MAX_LENGTH_SIDES, announce=announce)
 
 
 def forgiving(component: gr.components.Component) -> gr.components.Component:
@@ -639,7 +643,8 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
         with gr.Column(scale=1, min_width=320):
             bar = gr.Markdown(START_MESSAGE, elem_id="reading-bar")  # shown on narrow screens only (page.css)
             with gr.Tab("Draw") as draw_tab:
-                canvas = stroke_canvas("sketchpad", "Draw one character", (CANVAS, CANVAS), BRUSHES, "character")
+                canvas = stroke_canvas("sketchpad", "Draw one character", (CANVAS, CANVAS), BRUSHES, "character",
+                                       announce="verdict")
             with gr.Tab("Photo or scan") as photo_tab:
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                             height=320, label="One handwritten character",

@@ -3,9 +3,10 @@
     python -m bench.latency [--threads 1 2] [--drawings 40] [--checkpoint PATH]
 
 For each thread count: the model alone on one 28x28 image (the forward pass demo.py runs per
-request), and a whole drawing (preprocessing from a 400x400 sketchpad drawing to 28x28, then the
-prediction), median and p90 in ms. The drawings are real pen paths (../shared/data/omniglot-latin-dev)
-rendered as the sketchpad draws them, or the demo's examples where those are absent. demo.py sets one
+request), and a whole drawing (preprocessing from a drawing on the page's 400x400 canvas to 28x28, then
+the prediction), median and p90 in ms. The drawings are real pen paths (../shared/data/omniglot-latin-dev)
+as the page's canvas sends them (stroke drawings, read through the page's renderer), or the demo's
+example PNGs where those are absent. demo.py sets one
 thread from this comparison: a single image is too small to share between threads, and the other cores
 are left to concurrent requests. Other busy processes on the machine raise every figure.
 """
@@ -22,20 +23,19 @@ from PIL import Image
 
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.predict import Predictor
-from emnist_core.preprocess import prepare
-from emnist_core.strokes import read_strokes, render_strokes
+from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, StrokeDrawing, drawing_from_strokes, read_strokes
 
 ROOT = Path(__file__).resolve().parent.parent
 STROKES = ROOT.parent / "shared" / "data" / "omniglot-latin-dev"
-CANVAS, BRUSH_RADIUS = 400, 16  # as demo.py's sketchpad draws
+BRUSH_RADIUS = CHARACTER_BRUSHES[1]  # the page's default brush
 MODEL_CALLS = 200  # timed forward passes per thread count, after WARMUP
 WARMUP = 20
 
 
-def drawings(limit: int) -> list[np.ndarray]:
+def drawings(limit: int) -> list[StrokeDrawing | np.ndarray]:
     files = sorted(STROKES.glob("*_drawer*.txt"))[::5][:limit]  # every 5th: many letters, several writers
     if files:
-        return [render_strokes(read_strokes(f), CANVAS, BRUSH_RADIUS, 0.6) for f in files]
+        return [drawing_from_strokes(read_strokes(f), CHARACTER_CANVAS, BRUSH_RADIUS, 0.6) for f in files]
     return [np.asarray(Image.open(p).convert("L")) for p in sorted((ROOT / "examples").glob("*.png"))]
 
 
@@ -53,15 +53,15 @@ def timed(call, repeats: int) -> list[float]:
     return times
 
 
-def measure(predictor: Predictor, pictures: list[np.ndarray], threads: int) -> dict:
+def measure(predictor: Predictor, pictures: list, threads: int) -> dict:
     torch.set_num_threads(threads)
-    one = prepare(pictures[0], predictor.checkpoint.input_spec.transposed).model_input[None]
+    one = predictor.prepare(pictures[0]).model_input[None]
     timed(lambda: predictor.predict_emnist(one), WARMUP)
     model = timed(lambda: predictor.predict_emnist(one), MODEL_CALLS)
     for picture in pictures[:3]:  # warm-up
         predictor.predict(picture)
     whole = [timed(lambda: predictor.predict(picture), 1)[0] for picture in pictures]
-    preprocessing = [timed(lambda: prepare(picture), 1)[0] for picture in pictures]
+    preprocessing = [timed(lambda: predictor.prepare(picture), 1)[0] for picture in pictures]
     return {"model": median_p90(model), "drawing": median_p90(whole), "preprocessing": median_p90(preprocessing)}
 
 
@@ -74,7 +74,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     predictor = Predictor(args.checkpoint)
     pictures = drawings(args.drawings)
-    print(f"{len(pictures)} drawings of {pictures[0].shape[1]}x{pictures[0].shape[0]}; model calls on one "
+    first = pictures[0]
+    size = f"{first.width}x{first.height}" if isinstance(first, StrokeDrawing) else f"{first.shape[1]}x{first.shape[0]}"
+    print(f"{len(pictures)} drawings of {size}; model calls on one "
           f"28x28 image: {MODEL_CALLS}; ms, median / p90", flush=True)
     print(f"{'threads':>8}{'model alone':>18}{'preprocessing':>18}{'whole drawing':>18}")
     default_threads = torch.get_num_threads()

@@ -3,8 +3,9 @@
     python -m bench.load_check --clients 4 --requests 10        # starts `python demo.py` on a free port
     python -m bench.load_check --url http://127.0.0.1:7860      # a demo that is already running
 
-The drawings are real pen paths (../shared/data/omniglot-latin-dev) rendered like sketchpad strokes,
-or the demo's own examples where those are absent. Prints median and p95 latency, throughput, errors
+The drawings are real pen paths (../shared/data/omniglot-latin-dev) on the page's 400x400 canvas with
+its default brush, rendered by the page's own renderer (strokes.render_drawing) as PNGs, or the demo's
+own examples where those are absent. Prints median and p95 latency, throughput, errors
 and how many drawings were read as drawn. Localhost only; every loop is bounded.
 """
 
@@ -26,11 +27,10 @@ from PIL import Image
 
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.labels import letter_matches
-from emnist_core.strokes import read_strokes, render_strokes
+from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, drawing_from_strokes, read_strokes, render_drawing
 
 ROOT = Path(__file__).resolve().parent.parent
 STROKES = ROOT.parent / "shared" / "data" / "omniglot-latin-dev"
-CANVAS, BRUSH_RADIUS = 400, 16  # as the demo's sketchpad draws them
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 STARTUP_TIMEOUT_S = 120
 
@@ -43,7 +43,8 @@ def make_drawings(folder: Path, limit: int) -> list[tuple[str, str]]:
     drawings = []
     for path in files:
         png = folder / f"{path.stem}.png"
-        Image.fromarray(render_strokes(read_strokes(path), CANVAS, BRUSH_RADIUS, 0.6)).save(png)
+        drawing = drawing_from_strokes(read_strokes(path), CHARACTER_CANVAS, CHARACTER_BRUSHES[1], 0.6)
+        Image.fromarray(render_drawing(drawing)).save(png)
         drawings.append((path.name[0], str(png)))
     return drawings
 

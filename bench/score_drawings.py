@@ -2,8 +2,9 @@
 
 Three sources, each through emnist_core's Predictor exactly as the demo and the CLI use it:
   png      Omniglot's Latin letters as scanned PNGs (105x105, thin black on white)
-  replay   the same letters' online strokes replayed as black anti-aliased lines on a white
-           800x800 canvas, at several brush radii and character sizes, as the sketchpad makes them
+  replay   the same letters' online strokes drawn on the page's 400x400 character canvas with each of
+           its three brushes, at several character sizes, and read as the page reads a drawing
+           (strokes.drawing_from_strokes, then Predictor: the ink the page's renderer lays)
   emnist   genuine EMNIST validation images blown up to canvas size and thresholded like a drawing,
            against the same images fed to the model directly
 Figures per variant: strict top-1 (case-insensitive letter), look-alike-tolerant top-1 (a drawn
@@ -23,14 +24,14 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.labels import letter_matches
 from emnist_core.predict import Predictor
 from emnist_core.preprocess import UnusableImage
-from emnist_core.strokes import read_strokes, render_strokes
+from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, drawing_from_strokes, read_strokes
 
 from train.data import load_split, stratified_split
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-BRUSH_RADII = (8, 15, 25, 35)  # pixels on the 800x800 canvas
+BRUSH_RADII = CHARACTER_BRUSHES  # the page's three brushes, radii in pixels on its CHARACTER_CANVAS
 CHAR_SIZES = (0.3, 0.5, 0.8)  # the character's long side as a share of the canvas
-CANVAS = 800
+ROUND_TRIP_SIDE = 800  # the EMNIST round trip's image, an upload rather than a drawing
 
 
 def letter_scores(letters: list[str], results: list) -> dict:
@@ -55,18 +56,18 @@ def score_omniglot(predictor: Predictor, folder: Path) -> dict:
     strokes = [read_strokes(p.with_suffix(".txt")) for p in pngs]
     for radius in BRUSH_RADII:
         for size in CHAR_SIZES:
-            canvases = [render_strokes(s, CANVAS, radius, size) for s in strokes]
-            variants[f"replay r={radius} size={size}"] = letter_scores(letters, predictor.predict_many(canvases))
+            drawings = [drawing_from_strokes(s, CHARACTER_CANVAS, radius, size) for s in strokes]
+            variants[f"replay r={radius} size={size}"] = letter_scores(letters, predictor.predict_many(drawings))
     return variants
 
 
 def emnist_as_drawing(image: np.ndarray, char_size: float = 0.6) -> np.ndarray:
-    """An EMNIST image (transposed, ink bright) as a sketchpad drawing: upright, black on white, 800x800."""
+    """An EMNIST image (transposed, ink bright) as an uploaded drawing: upright, black on white, 800x800."""
     upright = image.T
-    side = round(CANVAS * char_size)
+    side = round(ROUND_TRIP_SIDE * char_size)
     big = cv2.resize(upright, (side, side), interpolation=cv2.INTER_CUBIC)
-    canvas = np.zeros((CANVAS, CANVAS), np.uint8)
-    offset = (CANVAS - side) // 2
+    canvas = np.zeros((ROUND_TRIP_SIDE, ROUND_TRIP_SIDE), np.uint8)
+    offset = (ROUND_TRIP_SIDE - side) // 2
     canvas[offset:offset + side, offset:offset + side] = big
     return np.where(canvas >= 128, 0, 255).astype(np.uint8)
 

@@ -1,14 +1,15 @@
 """Does teaching work? `python -m bench.teach`: correct some writers, fine-tune, read them and others again.
 
 1. The letters of the taught writers (Omniglot dev drawers 1-5 by default), in ONE rendering (their
-   strokes replayed at brush radius 15 on an 800x800 canvas, the character 50% of it, centred), go
-   through the page's own path (emnist_core.corrections.keep_correction: read as /predict reads,
+   strokes drawn on the page's 400x400 canvas with its default brush, radius 16, the character 50% of
+   it, centred), go as stroke drawings through the page's own path (emnist_core.corrections.keep_correction: read as /predict reads,
    kept with the letter meant) into a fresh store, every letter, or with --only-misread only those
    the model misread (what the page would collect).
 2. `python -m train.finetune` learns them (all of them: --held-out 0; the other renderings are the
    held-out test), replaying the EMNIST pool, within --budget-minutes.
 3. Before and after, strict top-1 (case-insensitive letter) on the taught writers' letters rendered
-   OTHERWISE (the scanned PNGs; replays at radius 35 and 30% size off-centre, radius 8 and 80% size)
+   OTHERWISE (the scanned PNGs; the page's largest brush, 24, at 30% size off-centre, its smallest, 10,
+   at 80% size)
    and on the untaught writers (6-10) in every rendering; EMNIST validation (the checkpoint's own
    held-out split, prior-weighted) from the fine-tune's record.
 Goals: taught >= 95% strict, untaught not worse by more than 2 points, EMNIST within 0.3 points.
@@ -27,13 +28,14 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.corrections import CORRECTION_NOTE_KEPT, CorrectionStore, keep_correction
 from emnist_core.labels import letter_matches
 from emnist_core.predict import Predictor
-from emnist_core.strokes import read_strokes, render_strokes
+from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, drawing_from_strokes, read_strokes
 from train import finetune
 
-CANVAS = 800
-TEACH = {"brush_radius": 15, "char_size": 0.5, "centre": (0.5, 0.5)}  # the one rendering that is taught
-OTHER = {"replay r=35 size=0.3 off-centre": {"brush_radius": 35, "char_size": 0.3, "centre": (0.38, 0.62)},
-         "replay r=8 size=0.8": {"brush_radius": 8, "char_size": 0.8, "centre": (0.5, 0.5)}}
+# Drawings on the page's canvas with its brushes (radii in its pixels): the one that is taught, and two others.
+SMALL, DEFAULT, LARGE = CHARACTER_BRUSHES
+TEACH = {"brush": DEFAULT, "char_size": 0.5, "centre": (0.5, 0.5)}
+OTHER = {f"replay r={LARGE} size=0.3 off-centre": {"brush": LARGE, "char_size": 0.3, "centre": (0.38, 0.62)},
+         f"replay r={SMALL} size=0.8": {"brush": SMALL, "char_size": 0.8, "centre": (0.5, 0.5)}}
 GOALS = {"taught_strict": 0.95, "untaught_max_drop": 0.02, "emnist_max_drop": 0.003}
 
 
@@ -56,9 +58,10 @@ def letters_of(folder: Path, drawers: list[int]) -> list[tuple[str, Path]]:
 def renderings(letters: list[tuple[str, Path]]) -> dict[str, list]:
     """Every rendering of those letters, by name: the taught one, the other replays, the scanned PNGs."""
     strokes = [read_strokes(p.with_suffix(".txt")) for _, p in letters]
-    out = {"replay r=15 size=0.5 (taught rendering)": [render_strokes(s, CANVAS, **TEACH) for s in strokes]}
+    out = {f"replay r={DEFAULT} size=0.5 (taught rendering)":
+           [drawing_from_strokes(s, CHARACTER_CANVAS, **TEACH) for s in strokes]}
     for name, how in OTHER.items():
-        out[name] = [render_strokes(s, CANVAS, **how) for s in strokes]
+        out[name] = [drawing_from_strokes(s, CHARACTER_CANVAS, **how) for s in strokes]
     out["scanned PNGs"] = [str(p) for _, p in letters]
     return out
 
@@ -98,10 +101,10 @@ def main(argv=None) -> int:
     # 1. the corrections, through the page's own path
     store = CorrectionStore(out / "corrections.db")
     kept = 0
-    for (letter, _), image in zip(taught, taught_shown[teach_name]):
-        if args.only_misread and letter_matches(letter, predictor.predict(image).top5[0][0]):
+    for (letter, _), drawing in zip(taught, taught_shown[teach_name]):
+        if args.only_misread and letter_matches(letter, predictor.predict(drawing).top5[0][0]):
             continue
-        message = keep_correction(store, predictor, image, letter)
+        message = keep_correction(store, predictor, drawing, letter, drawing=drawing.to_json())
         kept += message.startswith(CORRECTION_NOTE_KEPT)
         if not message.startswith(CORRECTION_NOTE_KEPT):
             print(f"{letter}: {message}")

@@ -116,7 +116,8 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
                   "| input | strict top-1 | look-alike-tolerant top-1 | top-5 |", "| --- | --- | --- | --- |",
                   f"| 260 scanned PNGs | {percent(png['strict_top1'])} | {percent(png['tolerant_top1'])} | "
                   f"{percent(png['top5'])} |"]
-        for label, key in (("stroke replays, mean of 12 variants", "omniglot_replay_mean"),
+        replays = sum(name.startswith("replay") for name in drawings["omniglot"])
+        for label, key in ((f"stroke replays, mean of {replays} variants", "omniglot_replay_mean"),
                            ("stroke replays, worst variant", "omniglot_replay_worst")):
             s = drawings[key]
             lines.append(f"| {label} | {percent(s['strict_top1'])} | {percent(s['tolerant_top1'])} | "

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import BYMERGE_CHARS, MERGED_LOWERCASE, char_to_index
-from .preprocess import UnusableImage, to_rgba
+from .preprocess import UnusableImage, prepared, to_rgba
 
 MAX_CORRECTIONS = 10_000  # the documented cap: a full store refuses more (export and delete to make room)
 MAX_DRAWING_BYTES = 2 << 20  # an original drawing larger than 2 MB is not one sketchpad character
@@ -348,8 +348,7 @@ def keep_correction(store: CorrectionStore, predictor, value, meant, drawing=Non
     try:
         label = meant_class(meant)
         prediction = predictor.predict(value)  # UnusableImage for a blank or unreadable drawing
-        transposed = predictor.checkpoint.input_spec.transposed
-        model_input = prediction.image.T if transposed else prediction.image
+        model_input = prepared(prediction.image, predictor.checkpoint.input_spec.transposed).model_input
         read = prediction.top5[0][0]
         original = drawing if drawing is not None else drawing_png(value)
         store.add(model_input, original, meant, read, predictor.checkpoint_path)

@@ -99,3 +99,9 @@ def build_network(config: ModelConfig) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
+    """Every BatchNorm layer of the model (1d, 2d, 3d alike: torch's common base class), the ones whose
+    running statistics calibration re-estimates and fine-tuning keeps frozen."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

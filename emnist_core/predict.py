@@ -210,7 +210,7 @@ class Predictor:
         if not usable:
             raise UnusableImage("No characters found: write a word or a number.")
         transposed = self.checkpoint.input_spec.transposed
-        inputs = np.stack([uprights[k].T if transposed else uprights[k] for k in usable])
+        inputs = np.stack([prepared(uprights[k], transposed).model_input for k in usable])
         probs, p_digit = self.predict_emnist(inputs, only)
         reading = readings(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
         scores = np.full(len(candidates), -np.inf)

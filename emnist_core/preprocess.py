@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_SIDE = 384  # larger inputs are shrunk first: plenty for one character, and fast
 MAX_PIXELS = 4096 * 4096  # larger images are refused before decoding: bounded memory and time per input
+NOTHING_DRAWN = "Nothing drawn yet: draw a character."  # what every blank input is told, drawn or uploaded
 DECODE_SIDE = 2 * MAX_SIDE  # images are decoded or reduced to about this long side before anything else
 MIN_WORK_STROKE = 3.0  # thinnest stroke, in pixels at WORK_SIDE, that survives shrinking the mask there
 WORK_SIDE = 64  # the character's long side at NIST-like scale, where blur and stroke width are set
@@ -56,7 +57,7 @@ def to_rgba(value, decode_side: int = DECODE_SIDE) -> np.ndarray:
     Supported: a file path, a `data:` URL (base64), a binary file object (read from its start), a PIL
     image, an array, or an editor value {"background", "layers", "composite"} of any of these."""
     if value is None:
-        raise UnusableImage("Nothing drawn yet: draw a character.")
+        raise UnusableImage(NOTHING_DRAWN)
     if isinstance(value, dict):
         return _editor_value_to_rgba(value, decode_side)
     if isinstance(value, str) and value[:5].lower() == "data:":
@@ -260,7 +261,7 @@ def _editor_value_to_rgba(value: dict, decode_side: int = DECODE_SIDE) -> np.nda
                             f"{MAX_PIXELS / 1e6:.1f}: send the composite image instead.")
     parts = [to_rgba(p, decode_side) for p in parts]
     if not parts:
-        raise UnusableImage("Nothing drawn yet: draw a character.")
+        raise UnusableImage(NOTHING_DRAWN)
     out = parts[0].copy()
     for layer in parts[1:]:
         if layer.shape != out.shape:
@@ -348,7 +349,7 @@ def character_mask(ink: np.ndarray) -> np.ndarray:
         raise UnusableImage("Most of the image is ink: draw one character on a clear background.")
     n, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
-        raise UnusableImage("Nothing drawn yet: draw a character.")
+        raise UnusableImage(NOTHING_DRAWN)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.flatnonzero(areas >= max(2, SPECK_SHARE * areas.max())) + 1
     return np.isin(components, keep)
@@ -501,7 +502,7 @@ def _crop(mask: np.ndarray) -> np.ndarray:
     """The mask cut to the bounding box of its ink."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if not len(rows):
-        raise UnusableImage("Nothing drawn yet: draw a character.")
+        raise UnusableImage(NOTHING_DRAWN)
     return mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 

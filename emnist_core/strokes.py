@@ -21,7 +21,7 @@ try:  # Gradio's own dependency, so always there beside the page; 4-5x faster th
 except ImportError:  # emnist_core alone: the standard library's parser, the same answers
     orjson = None
 
-from .preprocess import MAX_SIDE, UnusableImage, emnist_from_ink
+from .preprocess import MAX_SIDE, NOTHING_DRAWN, UnusableImage, emnist_from_ink
 
 # Bounds on one drawing, so the largest accepted costs a few ms (`python -m bench.canvas_latency --server`).
 SIDE_RANGE = (16, 1024)  # canvas width and height in pixels; the page's are 400x400 and 1000x300
@@ -36,7 +36,6 @@ MAX_FAST_DEPTH = 16  # orjson parses only texts nested at most this deep (a draw
 CHARACTER_CANVAS = 400  # the page's character canvas, square, in canvas pixels
 CHARACTER_BRUSHES = (10, 16, 24)  # its three brush radii; 16 (CANVAS / 25) is the page's default
 OUTSIDE = 1.0  # points may lie up to this many canvas sides outside it (a stroke that left the edge)
-BLANK = "Nothing drawn yet: draw a character."
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,7 +53,7 @@ class StrokeDrawing:
                 "strokes": [np.round(s.astype(np.float64), 2).tolist() for s in self.strokes]}
 
 
-def parse_drawing(value, blank: str = BLANK) -> StrokeDrawing:
+def parse_drawing(value, blank: str = NOTHING_DRAWN) -> StrokeDrawing:
     """Stroke JSON (a dict, or a JSON string of one) -> StrokeDrawing. Raises UnusableImage with a message
     for people for anything else; `blank` is the message for a drawing with no points at all."""
     if isinstance(value, (str, bytes)):
@@ -264,16 +263,10 @@ def drawing_from_strokes(strokes: list[np.ndarray], canvas: int = CHARACTER_CANV
     return StrokeDrawing(canvas, canvas, float(brush), tuple(s.astype(np.float32) for s in fitted))
 
 
-def render_strokes(strokes: list[np.ndarray], canvas: int = 800, brush_radius: float = 12,
-                   char_size: float = 0.6, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
-    """Black anti-aliased round-brush lines on a white (canvas x canvas) uint8 image."""
-    image = np.full((canvas, canvas), 255, np.uint8)
-    draw_strokes(image, fit_strokes(strokes, canvas, char_size, centre), brush_radius)
-    return image
-
-
 def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], brush_radius: float) -> np.ndarray:
-    """Strokes already in `image`'s pixel coordinates drawn on it in black with a round brush."""
+    """Strokes already in `image`'s pixel coordinates drawn on it in black with a round brush (OpenCV's
+    polylines). Not the page's brush (render_drawing): only bench/line_reading.py draws with it, whose
+    touching rows depend on it (docs/RESULTS.md, real drawings)."""
     shift = 4  # sub-pixel precision for OpenCV's drawing
     thickness = max(1, round(2 * brush_radius))
     for stroke in strokes:

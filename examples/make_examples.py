@@ -1,9 +1,10 @@
-"""Draw the demo's example inputs: hand-written pen paths, rendered like a sketchpad drawing.
+"""Draw the demo's example inputs: hand-written pen paths, drawn as on the page's canvas.
 
     python -m examples.make_examples      # rewrites examples/*.png and examples/lines/*.png (a few KB in all)
 
 Each character is a list of strokes, each stroke a list of (x, y) points on a 0..1 box with y
-pointing down, written by hand; a few points per curve, rounded off by `smooth`.
+pointing down, written by hand; a few points per curve, rounded off by `smooth`. They are drawn as the
+page draws them (its 400x400 canvas, its default brush, its renderer) and saved at SIDE pixels.
 
 File names say what the page reads (tests/test_demo.py checks it with the shipped model):
 `CHAR.png` reads as CHAR with "What are you writing?" left at any character, and
@@ -16,11 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emnist_core.strokes import draw_strokes, render_strokes
+from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, draw_strokes, drawing_from_strokes, render_drawing
 
 HERE = Path(__file__).resolve().parent
-SIDE = 200  # pixels: small files, still plenty for the 28x28 the model sees
-BRUSH_RADIUS = 8  # SIDE / 25, the demo's brush in proportion
+SIDE = 200  # pixels: small files, still plenty for the 28x28 the model sees (the canvas scaled down, brush too)
 
 ROUND_RING = [[(0.5, 0.08), (0.74, 0.15), (0.91, 0.33), (0.95, 0.56), (0.84, 0.78), (0.63, 0.9), (0.37, 0.9),
                (0.16, 0.78), (0.05, 0.56), (0.09, 0.33), (0.26, 0.15), (0.5, 0.08)]]
@@ -92,7 +92,8 @@ def write_line(text: str) -> np.ndarray:
 def main() -> None:
     for name, strokes in EXAMPLES.items():
         arrays = [smooth(np.array(stroke, np.float32)) for stroke in strokes]
-        image = render_strokes(arrays, canvas=SIDE, brush_radius=BRUSH_RADIUS, char_size=0.7)
+        drawing = drawing_from_strokes(arrays, CHARACTER_CANVAS, CHARACTER_BRUSHES[1], char_size=0.7)
+        image = render_drawing(drawing, max_side=SIDE)
         Image.fromarray(image).save(HERE / f"{name}.png", optimize=True)
     (HERE / "lines").mkdir(exist_ok=True)
     for name, text in LINES.items():

@@ -1,9 +1,11 @@
-"""Shared fixtures: a small, learnable, EMNIST-like dataset in the official IDX layout.
+"""Shared fixtures: a small, learnable, EMNIST-like dataset in the official IDX layout; the shipped
+model, the page launched for the API tests (server_url, client); SIGTERM's handler kept.
 
 The glyphs are a few simple stroke shapes (0 1 7 L T X), jittered and noised, so a tiny CNN learns
 them in seconds; they are stored transposed and named exactly like the official files.
 """
 
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from emnist_core.labels import char_to_index, mapping_file_text
+from helpers import checkpoint_or_skip, free_port
 from train.data import idx_name, write_idx
 
 # ../shared/data beside the checkout: genuine data (EMNIST, Omniglot, UNIPEN) that is not part of the repository.
@@ -96,6 +99,51 @@ def glyph_dataset(tmp_path_factory) -> GlyphDataset:
     test = glyph_images(300, seed=2)
     folder = write_dataset(tmp_path_factory.mktemp("emnist") / "bymerge", {"train": train, "test": test})
     return GlyphDataset(folder, *train, *test, classes=sorted(GLYPH_CLASSES))
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    """The shipped model (or $EMNIST_CHECKPOINT's); the test skips, saying why, without it."""
+    from emnist_core.predict import Predictor
+    return Predictor(checkpoint_or_skip())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """An untrained small model: for tests of the plumbing, not of accuracy."""
+    import torch
+    from emnist_core.checkpoint import Checkpoint, save_checkpoint
+    from emnist_core.model import EmnistCNN, ModelConfig
+    from emnist_core.predict import Predictor
+    config = ModelConfig(stage_widths=(8, 16), convs_per_stage=(1, 1))
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    save_checkpoint(Checkpoint(model_config=config, state_dict=EmnistCNN(config).state_dict()), path)
+    return Predictor(path)
+
+
+@pytest.fixture(scope="module")
+def server_url(predictor):
+    """The page, launched in this process on a free local port, for one test module."""
+    import demo
+    blocks = demo.build_demo(predictor)
+    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield blocks.local_url
+    blocks.close()
+
+
+@pytest.fixture(scope="module")
+def client(server_url):
+    from gradio_client import Client
+    return Client(server_url, verbose=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_sigterm_handler():
+    """train.run installs a SIGTERM handler for the whole process; give pytest its own back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
 
 
 # ---- small UNIPEN folders (train/unipen.py's layout), written by the tests ----------------------------

@@ -1,7 +1,6 @@
 """The page's "Not what you wrote?" (demo.py --collect STORE): shown and stored only with --collect, and
 /correct through gradio_client against a launched server."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,22 +8,15 @@ from PIL import Image
 
 import demo
 from emnist_core.corrections import CORRECTION_NOTE_KEPT, CorrectionStore, keep_correction
-from emnist_core.predict import Predictor
-from emnist_core.strokes import render_strokes
-from test_demo import SEVEN, checkpoint_or_skip, sketch_value
+from helpers import SEVEN, page_image, sketch_value
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
 PORT = 7941  # this helper's port range (7940-7949)
 
 
 @pytest.fixture(scope="module")
-def predictor() -> Predictor:
-    return Predictor(checkpoint_or_skip())
-
-
-@pytest.fixture(scope="module")
 def seven_value() -> dict:
-    return sketch_value(render_strokes(SEVEN, canvas=demo.CANVAS, brush_radius=demo.BRUSH_RADIUS))
+    return sketch_value(page_image(SEVEN, brush=demo.BRUSH_RADIUS, canvas=demo.CANVAS))
 
 
 def page_parts(blocks) -> tuple[set, set, str]:

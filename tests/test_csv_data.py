@@ -3,7 +3,6 @@ training and evaluation figures, and every malformed file refused with its file 
 
 import gzip
 import json
-import signal
 
 import numpy as np
 import pytest
@@ -14,14 +13,7 @@ from train import csv_data, evaluate
 from train import train as train_module
 from train.csv_data import csv_name, load_csv, write_csv
 from train.data import DataError, has_split, load_split
-from test_training import run_training, train_args
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keep_sigterm_handler():
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
+from helpers import run_training, train_args
 
 
 @pytest.fixture(scope="module")

@@ -15,44 +15,18 @@ import pytest
 import gradio as gr
 from gradio.components.image_editor import EditorData
 from gradio.data_classes import FileData
-from PIL import Image
 
 import demo
-from emnist_core.checkpoint import DEFAULT_CHECKPOINT
-from emnist_core.predict import Prediction, Predictor
+from emnist_core.predict import Prediction
 from emnist_core.preprocess import UnusableImage, to_rgba
-from emnist_core.strokes import render_strokes
-from test_preprocess import draw
+from helpers import SEVEN, draw, free_port, page_image, save_png, sketch_value
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
-SEVEN = [np.array([(0.22, 0.16), (0.78, 0.14), (0.62, 0.42), (0.48, 0.88)], np.float32)]  # one stroke
-
-
-def checkpoint_or_skip() -> Path:
-    path = Path(os.environ.get("EMNIST_CHECKPOINT", DEFAULT_CHECKPOINT))
-    if not path.is_file():
-        pytest.skip(f"no checkpoint at {path}: train one (python -m train --data-dir DIR --save-to "
-                    f"{DEFAULT_CHECKPOINT}) or set EMNIST_CHECKPOINT")
-    return path
-
-
-@pytest.fixture(scope="module")
-def predictor() -> Predictor:
-    return Predictor(checkpoint_or_skip())
-
-
-def sketch_value(ink: np.ndarray) -> dict:
-    """What the sketchpad sends for black strokes drawn on its white background (type="numpy", RGBA)."""
-    alpha = 255 - ink  # ink: black-on-white grey image
-    layer = np.dstack([np.zeros_like(ink)] * 3 + [alpha])  # black strokes on a transparent layer
-    background = np.full(ink.shape + (3,), 255, np.uint8)
-    composite = np.dstack([ink, ink, ink, np.full_like(ink, 255)])
-    return {"background": background, "layers": [layer], "composite": composite}
 
 
 @pytest.fixture(scope="module")
 def seven_value() -> dict:
-    return sketch_value(render_strokes(SEVEN, canvas=demo.CANVAS, brush_radius=demo.BRUSH_RADIUS))
+    return sketch_value(page_image(SEVEN, brush=demo.BRUSH_RADIUS, canvas=demo.CANVAS))
 
 
 def assert_reads(outputs, expected: str):
@@ -106,11 +80,8 @@ FAINT_L = [[(0.35, 0.2), (0.35, 0.8), (0.65, 0.8)]]
 
 
 @pytest.mark.parametrize("make, phrase", [
-    (lambda: render_strokes([np.array(FAINT_L[0], np.float32)], canvas=demo.CANVAS, brush_radius=2),
-     None),  # a control: thin but dark strokes are read, not refused
-    (lambda: np.where(render_strokes([np.array(FAINT_L[0], np.float32)], canvas=demo.CANVAS,
-                                     brush_radius=demo.BRUSH_RADIUS) < 128, 240, 255).astype(np.uint8),
-     "ink is too faint"),
+    (lambda: page_image(FAINT_L, brush=2, canvas=demo.CANVAS), None),  # a control: thin but dark strokes are read
+    (lambda: np.where(page_image(FAINT_L, canvas=demo.CANVAS) < 128, 240, 255).astype(np.uint8), "ink is too faint"),
     (lambda: np.where(np.hypot(*np.mgrid[-200:200, -200:200]) < 12, 0, 255).astype(np.uint8), "just a dot"),
     (lambda: draw([[(0.05 + 0.1 * i, 0.02), (0.05 + 0.1 * i, 0.98)] for i in range(10)], width=25),
      "most of the image is ink"),  # stripes: 62% ink
@@ -335,36 +306,17 @@ def test_a_port_in_use_is_one_line_and_exit_2(predictor, monkeypatch, capsys):
 
 
 def test_missing_checkpoint_says_how_to_get_one(tmp_path, capsys):
-    assert demo.main(["--checkpoint", str(tmp_path / "none.pt")]) == 2
-    assert "python -m train" in capsys.readouterr().err
+    """The error names the missing file and both ways out: train one (the command), or pass another."""
+    missing = tmp_path / "none.pt"
+    assert demo.main(["--checkpoint", str(missing)]) == 2
+    out, err = capsys.readouterr()
+    first, how = err.strip().splitlines()
+    assert first == f"error: {missing}: no such checkpoint file"
+    assert "`python -m train --data-dir DIR --save-to checkpoints/emnist_bymerge.pt`" in how
+    assert "--checkpoint PATH" in how and "Traceback" not in err and out == ""
 
 
-# ---- the API, through gradio_client, against a launched server ---------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server_url(predictor):
-    blocks = demo.build_demo(predictor)
-    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield blocks.local_url
-    blocks.close()
-
-
-@pytest.fixture(scope="module")
-def client(server_url):
-    from gradio_client import Client
-    return Client(server_url, verbose=False)
-
-
-def save_png(array: np.ndarray, path: Path) -> str:
-    Image.fromarray(array).save(path)
-    return str(path)
-
+# ---- the API, through gradio_client, against a launched server (conftest's server_url, client) ------
 
 def test_api_reads_an_image_file(client, seven_value, tmp_path):
     from gradio_client import handle_file
@@ -401,7 +353,7 @@ def test_api_blank_and_garbage_give_friendly_results(client, tmp_path):
 
 @pytest.fixture(scope="module")
 def line_value() -> dict:
-    from test_segment import write_line
+    from helpers import write_line
     ink = np.full((demo.LINE_CANVAS[1], demo.LINE_CANVAS[0]), 255, np.uint8)
     written = write_line("7117", height=150)[0]
     ink[:written.shape[0], :written.shape[1]] = written

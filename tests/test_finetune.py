@@ -6,17 +6,18 @@ learnt from, refuse --save-to when the pool's validation falls, and refuse bad i
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from conftest import glyph_images, write_dataset
 from emnist_core.card import model_card
-from emnist_core.checkpoint import load_checkpoint
+from emnist_core.checkpoint import load_checkpoint, save_checkpoint
 from emnist_core.corrections import CorrectionStore
 from emnist_core.labels import char_to_index
-from test_training import keep_sigterm_handler, run_training, train_args  # noqa: F401 - the fixture is used
-from train import finetune
+from helpers import run_training, train_args
+from train import finetune, recalibrate
 from train.data import load_recorded_split
 
 SHA = "0" * 64
@@ -90,3 +91,22 @@ def test_bad_input_is_a_message_and_exit_2(base, glyph_dataset, tmp_path, capsys
     with pytest.raises(SystemExit) as exit_:
         finetune.main(finetune_args(tmp_path / "c.db", glyph_dataset.dir, base, tmp_path / "run", "--steps", "0"))
     assert exit_.value.code == 2
+
+
+def test_derived_checkpoints_keep_the_labels_and_input_spec_of_their_base(base, glyph_dataset, tmp_path, capsys):
+    """A fine-tuned or recalibrated checkpoint is its base with new weights: labels in another order and
+    another normalisation travel with it instead of falling back to the defaults."""
+    import torch
+    original = load_checkpoint(base)
+    letters = original.labels[10:]
+    odd = replace(original, labels=original.labels[:10] + letters[1] + letters[0] + letters[2:],
+                  input_spec=replace(original.input_spec, mean=0.2, std=0.3))
+    save_checkpoint(odd, tmp_path / "odd.pt")
+    images, _ = glyph_images(5, seed=10)
+    make_store(tmp_path / "c.db", images, ["1"] * 5)
+    assert finetune.main(finetune_args(tmp_path / "c.db", glyph_dataset.dir, tmp_path / "odd.pt", tmp_path / "run",
+                                       "--steps", "2")) == 0, capsys.readouterr().err
+    recalibrated = recalibrate.recalibrate(odd, str(glyph_dataset.dir), torch.device("cpu"), "test")
+    for derived in (load_checkpoint(tmp_path / "run" / finetune.FINAL), recalibrated):
+        assert derived.labels == odd.labels != original.labels
+        assert derived.input_spec == odd.input_spec

@@ -17,7 +17,7 @@ from emnist_core.predict import Prediction, Predictor, main, percent
 from emnist_core.preprocess import UnusableImage
 
 from conftest import shared_path
-from test_preprocess import L_SHAPE, draw
+from helpers import L_SHAPE, draw
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ def test_cli_process_exits_2_on_a_bad_checkpoint(tmp_path):
 
 
 def test_cli_line_json_gives_text_and_each_characters_box(tiny_checkpoint, tmp_path, capsys):
-    from test_segment import write_line
+    from helpers import write_line
     line = tmp_path / "line.png"
     Image.fromarray(write_line("7Hk1")[0]).save(line)
     blank = tmp_path / "blank.png"

@@ -6,19 +6,7 @@ import pytest
 from PIL import Image
 
 from emnist_core.preprocess import STROKE_RANGE, UnusableImage, prepare, stroke_width
-
-
-def draw(strokes, canvas=400, width=16, ink=0, paper=255):
-    """Polylines given in canvas fractions -> uint8 grey image."""
-    image = np.full((canvas, canvas), paper, np.uint8)
-    for line in strokes:
-        pts = (np.array(line, np.float32) * canvas).astype(np.int32)
-        cv2.polylines(image, [pts], False, int(ink), width, cv2.LINE_AA)
-    return image
-
-
-# An upright "L": a tall bar on the left, a short foot at the bottom. (x, y) in canvas fractions.
-L_SHAPE = [[(0.35, 0.2), (0.35, 0.8), (0.65, 0.8)]]
+from helpers import L_SHAPE, draw
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

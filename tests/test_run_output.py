@@ -4,20 +4,10 @@ curves whose every legend entry is a visible line."""
 import contextlib
 import io
 import re
-import signal
 
-import pytest
-
-from test_training import train_args
+from helpers import train_args
 from train import report
 from train import train as train_module
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keep_sigterm_handler():
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 def test_progress_bar_counts_the_budget_and_its_total_holds_still(glyph_dataset, tmp_path):

@@ -21,20 +21,12 @@ import torch
 
 from conftest import write_dataset
 from emnist_core.checkpoint import load_checkpoint
-from test_training import PEAK_LR, run_training, train_args
+from helpers import PEAK_LR, run_training, train_args
 from train import evaluate, recalibrate
 from train import train as train_module
 from train.schedule import Schedule, lr_at, slack_s
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keep_sigterm_handler():
-    """train.main installs a SIGTERM handler while it runs; make sure pytest keeps its own."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 def python_m(module: str, *argv, **kwargs) -> subprocess.Popen:

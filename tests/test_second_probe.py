@@ -3,7 +3,6 @@ fails without its fix; bench/robustness.py measures the memory, time and storage
 
 import base64
 import io
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from emnist_core.preprocess import MAX_DATA_URL, MAX_LAYERS, UnusableImage, prep
 from emnist_core.segment import line_from_image
 
 from conftest import shared_path
-from test_segment import write_line
+from helpers import write_line
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +61,6 @@ def test_reading_is_first_and_most_probable_everywhere_on_real_images(shipped):
 
 
 # ---- the page's sketchpad input: its payload reaches emnist_core undecoded ------------------------------
-
-@pytest.fixture(scope="module")
-def tiny() -> Predictor:
-    """An untrained small model: the plumbing, not accuracy, is under test from here on."""
-    from test_bad_inputs import SMALL
-    from emnist_core.checkpoint import Checkpoint, save_checkpoint
-    from emnist_core.model import EmnistCNN
-    torch.manual_seed(0)
-    path = Path(tempfile.mkdtemp()) / "tiny.pt"
-    save_checkpoint(Checkpoint(model_config=SMALL, state_dict=EmnistCNN(SMALL).state_dict()), path)
-    return Predictor(path)
-
 
 def sketchpad():
     return demo.forgiving(gr.Sketchpad(type="numpy", render=False))
@@ -155,7 +142,7 @@ def test_blobs_are_bounded_and_a_sketch_sent_as_blobs_still_reads(tiny, monkeypa
 # 4. uploads: a cache lifetime, and a cap on files per request (and the frame policy), on a launched page
 @pytest.fixture(scope="module")
 def page_url(tiny):
-    from test_demo import free_port
+    from helpers import free_port
     page = demo.build_demo(tiny)
     demo.serve(page, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield page.local_url

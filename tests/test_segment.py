@@ -7,88 +7,12 @@ import numpy as np
 import pytest
 
 from emnist_core.preprocess import UnusableImage
-from emnist_core.predict import Predictor
 from emnist_core.segment import MAX_CHARACTERS, Piece, _cut
 from emnist_core.strokes import StrokeDrawing
 
 from conftest import shared_path
-from test_demo import checkpoint_or_skip
+from helpers import as_drawing, write_line
 
-# Characters as polylines in a box one unit high and `width` wide; x in widths, y down in heights.
-# Pieces that do not touch stay apart on purpose (the brush is 0.1 high, the gaps are wider), but
-# nearer each other than close characters are (about 0.02 of the height, as pen lifts leave them).
-GLYPHS = {
-    "i": (0.3, [[(0.5, 0.42), (0.5, 1.0)], [(0.5, 0.14), (0.52, 0.16)]]),  # a dot above the stem
-    "j": (0.45, [[(0.7, 0.42), (0.7, 1.0), (0.1, 0.95)], [(0.7, 0.14), (0.72, 0.16)]]),
-    "E": (0.6, [[(0.1, 0.0), (0.1, 1.0)], [(0.3, 0.0), (0.95, 0.0)], [(0.3, 0.5), (0.85, 0.5)],
-                [(0.3, 1.0), (0.95, 1.0)]]),
-    "F": (0.6, [[(0.1, 0.0), (0.1, 1.0)], [(0.3, 0.0), (0.95, 0.0)], [(0.3, 0.5), (0.85, 0.5)]]),
-    "H": (0.7, [[(0.08, 0.0), (0.08, 1.0)], [(0.25, 0.5), (0.75, 0.5)], [(0.92, 0.0), (0.92, 1.0)]]),
-    "k": (0.6, [[(0.1, 0.0), (0.1, 1.0)], [(0.9, 0.35), (0.3, 0.65), (0.9, 1.0)]]),
-    "t": (0.5, [[(0.5, 0.0), (0.5, 1.0)], [(0.1, 0.3), (0.9, 0.3)]]),
-    "x": (0.7, [[(0.05, 0.3), (0.95, 1.0)], [(0.95, 0.3), (0.05, 1.0)]]),
-    "4": (0.7, [[(0.6, 0.0), (0.0, 0.65), (1.0, 0.65)], [(0.72, 0.3), (0.72, 1.0)]]),
-    "5": (0.6, [[(0.3, 0.0), (0.95, 0.0)], [(0.25, 0.15), (0.2, 0.45), (0.8, 0.55), (0.75, 0.95), (0.1, 0.9)]]),
-    "7": (0.6, [[(0.0, 0.0), (1.0, 0.0), (0.4, 1.0)]]),
-    "1": (0.3, [[(0.2, 0.15), (0.6, 0.0), (0.6, 1.0)]]),
-    "L": (0.5, [[(0.1, 0.0), (0.1, 1.0), (0.9, 1.0)]]),
-}
-
-
-def write_line(text: str, height: int = 80, gap: float = 0.3, brush: float = 0.1,
-               touching: str = "", strokes: list | None = None) -> tuple[np.ndarray, list[int]]:
-    """Black-on-white line of `text` (spaces: a wider gap); the pairs in `touching` are joined by a
-    stroke across the gap, as a pen that did not lift. Returns the image and each character's left edge;
-    the strokes drawn are appended to `strokes` when given (the line as the page's canvas would send it)."""
-    margin = height // 2
-    widths = [GLYPHS[c][0] * height if c != "0" else 0.8 * height for c in text if c != " "]
-    image = np.full((height + 2 * margin, int(sum(widths) + len(text) * gap * height) + 2 * margin), 255, np.uint8)
-    x, lefts, previous = float(margin), [], None
-    thickness = max(1, round(brush * height))
-    for c in text:
-        if c == " ":
-            x += gap * height
-            continue
-        if previous is not None:
-            if (previous + c) in touching:
-                y = margin + height // 2
-                ends = [(int(x - 0.1 * height), y), (int(x + gap * height + 0.1 * height), y)]
-                cv2.line(image, ends[0], ends[1], 0, thickness, cv2.LINE_AA)
-                if strokes is not None:
-                    strokes.append(np.array(ends, np.float32))
-            x += gap * height
-        lefts.append(int(x))
-        if c == "0":  # a wide ring: touching pairs of these are what the cutter must split
-            centre = (int(x + 0.4 * height), margin + height // 2)
-            cv2.ellipse(image, centre, (int(0.35 * height), int(0.45 * height)), 0, 0, 360, 0, thickness, cv2.LINE_AA)
-            if strokes is not None:
-                strokes.append(cv2.ellipse2Poly(centre, (int(0.35 * height), int(0.45 * height)), 0, 0, 360, 10
-                                                ).astype(np.float32))
-            x += 0.8 * height
-        else:
-            width, glyph = GLYPHS[c]
-            for stroke in glyph:
-                pts = np.array([(x + px * width * height, margin + py * height) for px, py in stroke], np.int32)
-                cv2.polylines(image, [pts], False, 0, thickness, cv2.LINE_AA)
-                if strokes is not None:
-                    strokes.append(pts.astype(np.float32))
-            x += width * height
-        previous = c
-    return image, lefts
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor(checkpoint_or_skip())
-
-
-def as_drawing(text: str, **kwargs) -> tuple[StrokeDrawing, list[int]]:
-    """The line of write_line as the strokes that drew it, with the brush it was drawn with."""
-    strokes = []
-    image, lefts = write_line(text, strokes=strokes, **kwargs)
-    height = kwargs.get("height", 80)
-    brush = max(1, round(kwargs.get("brush", 0.1) * height)) / 2
-    return StrokeDrawing(image.shape[1], image.shape[0], brush, tuple(strokes)), lefts
 
 
 def boxes(predictor, line, only=None) -> list[tuple[int, int, int, int]]:

@@ -199,3 +199,35 @@ def test_the_fast_path_is_taken_for_a_drawing():
     assert strokes_module.orjson is not None and strokes_module._shallow(text)
     assert not strokes_module._shallow(text.replace('"brush"', '"br\\u0075sh"'))  # a backslash: json reads it
     assert parse_drawing(text.replace('"brush"', '"br\\u0075sh"')).brush == 16.0
+
+
+# ---- the generated pen characters the browser tests draw (tests/helpers.PEN_GLYPHS) -------------------
+
+def test_the_generated_pen_characters_read_as_drawn_with_every_brush(predictor):
+    """What the browser tests draw reads right with the shipped model through the page's own path, so a
+    browser test that fails is the page's fault, not its input's."""
+    from emnist_core.labels import letter_matches
+    from emnist_core.strokes import CHARACTER_BRUSHES, drawing_from_strokes
+    from helpers import PEN_GLYPHS, pen_strokes
+
+    for char in PEN_GLYPHS:
+        for brush in CHARACTER_BRUSHES:
+            read = predictor.predict(drawing_from_strokes(pen_strokes(char), brush=brush, char_size=0.55)).top5[0][0]
+            expected = "0" if char == "o" else char  # a ring is EMNIST's 0 unless letters only
+            assert letter_matches(expected, read), f"{char} with brush {brush} reads {read}"
+    ring = drawing_from_strokes(pen_strokes("o"), char_size=0.55)
+    assert predictor.predict(ring, only="letters").top5[0][0] == "O"
+
+
+@pytest.mark.parametrize("word, gap, only, words", [("cat", 0.35, "letters", False), ("house", 0.08, None, True),
+                                                    ("cat", 0.3, None, True)])
+def test_the_generated_words_read_on_the_line_canvas(predictor, word, gap, only, words):
+    import demo
+    from helpers import word_strokes
+
+    width, height = demo.LINE_CANVAS
+    size = min(0.45 * height, 0.9 * width / (len(word) * (0.8 + gap)))  # as tests/test_browser.py writes them
+    strokes = word_strokes(word, size, gap, 0.05 * width, 0.25 * height)
+    reading = predictor.read_line_strokes(StrokeDrawing(width, height, demo.LINE_BRUSHES[1], tuple(strokes)),
+                                          only=only, words=words)
+    assert reading.text.lower() == word, reading.text

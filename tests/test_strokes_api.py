@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_demo import client, free_port, predictor, save_png, server_url  # noqa: F401, F811  (fixtures, used by name)
+from helpers import save_png
 
 import demo
 from emnist_core.strokes import fit_strokes

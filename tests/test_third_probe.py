@@ -18,9 +18,7 @@ import guards
 from emnist_core.corrections import AlreadyKept, CorrectionStore, StoreError, keep_correction
 from emnist_core.strokes import MAX_POINTS, parse_drawing
 from train import corrections as cli
-from test_corrections import SHA, add, glyph
-from test_demo import free_port
-from test_second_probe import tiny  # noqa: F401  (a fixture, used by name)
+from helpers import add, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
 SEVEN = {"width": 400, "height": 400, "brush": 16, "strokes": [[[120, 90], [280, 90], [200, 320]]]}

@@ -3,11 +3,7 @@
 Small models (widths 8 16, one conv per stage) keep each run to a few seconds on a CPU.
 """
 
-import contextlib
-import io
 import json
-import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,49 +11,12 @@ import pytest
 import torch
 
 from conftest import pen_folder, write_dataset
+from helpers import EPOCHS, VAL_FRACTION, Run, run_training, train_args
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, load_checkpoint, save_checkpoint
 from emnist_core.model import EmnistCNN, ModelConfig
 from train import evaluate, pen_data, recalibrate
 from train import train as train_module
-
-EPOCHS = 3
-VAL_FRACTION = 0.2  # 300 of the fixture's 1500 training images
-PEAK_LR = 2e-3
-
-
-def train_args(data_dir, out, *extra) -> list[str]:
-    """Flags of a small run: 1200 training images in batches of 64 are 18 steps an epoch."""
-    return ["--data-dir", str(data_dir), "--out", str(out), "--epochs", str(EPOCHS), "--batch-size", "64",
-            "--budget-minutes", "5", "--no-progress", "--widths", "8", "16", "--convs", "1", "1",
-            "--val-fraction", str(VAL_FRACTION), "--lr", str(PEAK_LR), "--eval-every", "18", *extra]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keep_sigterm_handler():
-    """train.run installs a SIGTERM handler for the whole process; give pytest its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
-
-
-@dataclass
-class Run:
-    rc: int
-    out: Path
-    stdout: str
-    stderr: str
-
-    @property
-    def metrics(self) -> dict:
-        return json.loads((self.out / "metrics.json").read_text())
-
-
-def run_training(argv) -> Run:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = train_module.main(argv)
-    return Run(rc, Path(argv[argv.index("--out") + 1]), stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import demo
 from conftest import block, down, pen_folder, shared_path, write_tree
 from emnist_core.labels import BYMERGE_CHARS, char_to_index, reads_as_meant
 from emnist_core.strokes import drawing_from_strokes
-from test_demo import SEVEN, predictor  # noqa: F401  (a fixture, used by name)
+from helpers import SEVEN
 from train import pen_data, unipen
 from train.unipen import NotUnipen, parse_delineation, read_unipen
 

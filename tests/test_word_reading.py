@@ -20,8 +20,7 @@ from emnist_core.strokes import MAX_STROKES, StrokeDrawing, parse_drawing
 from train.unipen import Sample
 
 from conftest import shared_path
-from test_demo import checkpoint_or_skip
-from test_segment import as_drawing, write_line
+from helpers import as_drawing, checkpoint_or_skip, write_line
 
 
 @pytest.fixture(scope="module")

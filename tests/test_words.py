@@ -11,22 +11,16 @@ import pytest
 
 import demo
 from emnist_core import words
-from emnist_core.predict import LineReading, Predictor, main
+from emnist_core.predict import LineReading, main
 from emnist_core.segment import line_from_image
 from emnist_core.words import ALPHABET, WordList, WordListUnavailable, best_word
 
 from conftest import shared_path
-from test_demo import checkpoint_or_skip
-from test_segment import as_drawing, write_line
+from helpers import as_drawing, checkpoint_or_skip, write_line
 
 
 def letters_of(word: str) -> list[int]:
     return [ALPHABET.index(c) for c in word]
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    return Predictor(checkpoint_or_skip())
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 
 from emnist_core.labels import NUM_CLASSES
 
-from .data import MAX_IDX_BYTES, DataError
+from .data_limits import MAX_IDX_BYTES, DataError
 
 PIXELS = 28 * 28
 COLUMNS = 1 + PIXELS  # the label, then the pixels

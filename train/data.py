@@ -20,19 +20,15 @@ import torch
 from emnist_core.checkpoint import describe_error
 from emnist_core.labels import NUM_CLASSES, check_mapping_file
 
+from .csv_data import csv_name, find_csv, load_csv
+from .data_limits import MAX_IDX_BYTES, MAX_TEXT_BYTES, DataError
+
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 (ubyte, 1 dim)
 SPLITS = ("train", "test")
 OFFICIAL_ZIP = "gzip.zip"
 OFFICIAL_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"  # what torchvision fetches
 KAGGLE_URL = "https://www.kaggle.com/datasets/crawford/emnist"
 PRIOR_FILE = "class-prior.txt"  # ByMerge's own class frequencies, when the data folder has them
-# Decompressed bytes are read as a stream and never past these: a gzip bomb costs nothing.
-MAX_IDX_BYTES = 1 << 30  # the official training images are 547 MB; a header claiming more is refused
-MAX_TEXT_BYTES = 1 << 20  # the mapping and class-prior files are a few hundred bytes
-
-
-class DataError(ValueError):
-    """Input data that cannot be trained on; the message says which file and why."""
 
 
 def idx_name(split: str, kind: str) -> str:
@@ -131,8 +127,6 @@ def _find_member(data_dir: Path, name: str, reader=None) -> tuple[bytes, str] | 
 
 def has_split(data_dir: str | Path, split: str) -> bool:
     """Whether data_dir holds the split: its two IDX files, or its Kaggle CSV (csv_data.py)."""
-    from .csv_data import find_csv  # it imports this module
-
     data_dir = Path(data_dir)
     return find_csv(data_dir, split) is not None or all(
         _find_member(data_dir, idx_name(split, kind), reader=False) is not None for kind in ("images", "labels"))
@@ -142,8 +136,6 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     """(images uint8 (N, 28, 28) in EMNIST's transposed orientation, labels int64 (N,)): the official IDX
     files, or where they are absent Kaggle's CSV of the split (csv_data.py); the mapping file is checked
     when it is there."""
-    from .csv_data import csv_name, find_csv, load_csv  # it imports this module
-
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such data folder")

@@ -23,15 +23,16 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import (DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, load_checkpoint,
-                                   save_checkpoint)
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint, save_checkpoint
 from emnist_core.corrections import CorrectionStore, StoreError, checkpoint_sha256
+from emnist_core.model import batchnorm_layers
 
 from .augment import AugmentConfig
 from .calibrate import PriorCorrection, as_trained, calibrated_model
@@ -40,11 +41,10 @@ from .evaluate import headline, score, select_device
 from .finish import git_commit
 from .flags import device_name, folder, new_file, non_negative_float, positive_float, positive_int, probability
 from .save_to import save_unless_worse
-from .schedule import lr_at
+from .schedule import PROBE_STEPS, lr_at  # PROBE_STEPS: steps timed before the budget is laid out in steps
 from .train import make_optimizer, train_step
 
 FINAL = "model.pt"
-PROBE_STEPS = 5  # steps timed before the budget is first laid out in steps
 REPLAN_EVERY = 20  # steps between re-plans, as the step time is measured again (a shared machine varies)
 END_PASSES = 8  # validation passes' worth of time the end costs (calibration, scoring), for the plan
 END_SLACK_S = 10  # saving the checkpoint and the record
@@ -105,9 +105,8 @@ def planned_steps(step: int, elapsed_s: float, left_s: float) -> int:
 
 def freeze_batchnorm(model: torch.nn.Module) -> None:
     """BatchNorm keeps the statistics the model was trained with: a few hundred corrections must not move them."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
+    for m in batchnorm_layers(model):
+        m.eval()
 
 
 def main(argv=None) -> int:
@@ -213,10 +212,9 @@ def run(args, command: str) -> int:
              "minutes": (time.time() - started) / 60}
     metrics = {**(record.get("metrics") or {}), "val": after["pool_val"], "selection": choice}
     metrics.pop("test", None)  # the test figures were the old model's
-    result = Checkpoint(model_config=checkpoint.model_config, state_dict=final.state_dict(), input_spec=spec,
-                        digit_source=choice["digit_source"],
-                        training={**record, "metrics": metrics,
-                                  "finetuned": [*record.get("finetuned", []), entry]})
+    # replace(): the labels and the input spec travel with the weights, whatever the base checkpoint held
+    result = replace(checkpoint, state_dict=final.state_dict(), digit_source=choice["digit_source"],
+                     training={**record, "metrics": metrics, "finetuned": [*record.get("finetuned", []), entry]})
     out = Path(args.out)
     save_checkpoint(result, out / FINAL)
     (out / "finetune.json").write_text(json.dumps(entry, indent=2))

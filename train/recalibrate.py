@@ -48,6 +48,7 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
                                         checkpoint.input_spec, record["split"]["seed"], pen, omniglot_dir)
     metrics = {**(record.get("metrics") or {}), **chosen}
     metrics.pop("test", None)  # the test figures were the old model's
+    # replace(): the labels and the input spec travel with the weights, whatever the checkpoint held
     return replace(checkpoint, state_dict=model.state_dict(), digit_source=chosen["selection"]["digit_source"],
                    training={**record, "metrics": metrics,
                              "recalibrated": {"command": command, "commit": git_commit()}})

@@ -3,19 +3,32 @@
 // (canvas.css) so a finger draws instead of scrolling; pointerup heard on the document, so a stroke ends
 // even when released outside; strokes kept as point lists, undo = drop the last one and redraw.
 // The browser draws at once; what travels is props.value, the stroke JSON
-// {"width", "height", "brush", "strokes": [[[x, y], ...], ...]} in canvas pixels, sent with
-// trigger("input") at most every SEND_EVERY_MS while drawing and once right after each pointer-up.
+// {"width", "height", "brush", "strokes": [[[x, y], ...], ...]} in canvas pixels (the CSS pixels of a
+// props.width x props.height canvas, whatever the screen's density), sent with trigger("input") at most
+// every SEND_EVERY_MS while drawing and once right after each pointer-up, undo or clear.
 // The Python event runs with trigger_mode="always_last": one reading in flight, only the latest
 // waiting, so answers come back in order and a stale one never replaces a newer one; and with
 // queue=False, one POST answered with the reading (demo.AS_YOU_DRAW).
+// props.max_strokes / props.max_points / props.max_length_sides are the server's limits
+// (emnist_core/strokes.py): the canvas stops there and says so, instead of sending a drawing the server
+// would refuse. props.announce names
+// the element holding the reading (#verdict), which a polite live region reads out once it settles.
 (() => {
   const SEND_EVERY_MS = 150;
   const MIN_STEP = 1.5; // canvas pixels: closer points add nothing the round brush would show
+  const ANNOUNCE_AFTER_MS = 800; // the reading is read out once it has stopped changing this long
+  const KEEP_CLEARED = 20; // clears that Undo can bring back
   const canvas = element.querySelector("canvas");
   const ctx = canvas.getContext("2d");
-  const width = canvas.width, height = canvas.height;
+  const width = +props.width || canvas.width, height = +props.height || canvas.height; // canvas pixels
   const brushes = props.brushes; // three radii in canvas pixels, thin to thick
-  let strokes = [], brush = props.brush, current = null, pointer = null, lastSent = 0;
+  const maxStrokes = +props.max_strokes || Infinity, maxPoints = +props.max_points || Infinity;
+  const maxLength = (+props.max_length_sides || Infinity) * Math.max(width, height); // all strokes, canvas pixels
+  const undoButton = element.querySelector(".pad-undo"), clearButton = element.querySelector(".pad-clear");
+  const note = element.querySelector(".pad-note"), spoken = element.querySelector(".pad-announce");
+  let strokes = [], brush = props.brush, current = null, pointer = null, lastSent = 0, points = 0, length = 0;
+  let cleared = []; // drawings Clear removed, the latest last: Undo on an empty canvas brings one back
+  let cut = ""; // why the last stroke was cut short: "points" or "ink" (the limits); drawing waits for undo or clear
 
   // A drawing kept in the component's value (a tab shown again, a page re-rendered) is drawn again.
   try {
@@ -36,6 +49,42 @@
     trigger("input");
   }
 
+  // What the buttons may do now, and the limits' note: all from the strokes, after every change.
+  function strokeLength(s) {
+    let sum = 0;
+    for (let i = 1; i < s.length; i++) sum += Math.hypot(s[i][0] - s[i - 1][0], s[i][1] - s[i - 1][1]);
+    return sum;
+  }
+
+  function update() {
+    points = strokes.reduce((n, s) => n + s.length, 0);
+    length = strokes.reduce((n, s) => n + strokeLength(s), 0);
+    undoButton.disabled = !strokes.length && !cleared.length;
+    clearButton.disabled = !strokes.length;
+    let text = "";
+    if (strokes.length >= maxStrokes) {
+      text = `That is ${maxStrokes.toLocaleString("en")} strokes, as many as are read: undo or clear to draw more.`;
+    } else if (points >= maxPoints || cut === "points") {
+      text = `That is ${maxPoints.toLocaleString("en")} points, as many as are read: undo or clear to draw more.`;
+    } else if (cut === "ink") {
+      text = "That is as much ink as one drawing may hold: undo or clear to draw more.";
+    }
+    if (note.textContent !== text) note.textContent = text;
+  }
+
+  // The backing store has a pixel for each screen pixel (CSS size x devicePixelRatio), so strokes are
+  // sharp on a phone or a retina screen; drawing happens in canvas pixels through the transform.
+  function fitBackingStore() {
+    const box = canvas.getBoundingClientRect();
+    if (!box.width || !box.height) return false; // hidden (another tab): keep what is there
+    const scale = Math.max(1, (window.devicePixelRatio || 1) * box.width / width);
+    const w = Math.round(width * scale), h = Math.round(height * scale);
+    if (canvas.width === w && canvas.height === h) return false;
+    canvas.width = w; // resets the context: redraw() sets it up again
+    canvas.height = h;
+    return true;
+  }
+
   function dot(x, y) {
     ctx.beginPath();
     ctx.arc(x, y, brush, 0, 2 * Math.PI);
@@ -50,6 +99,7 @@
   }
 
   function redraw() {
+    ctx.setTransform(canvas.width / width, 0, 0, canvas.height / height, 0, 0);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, width, height);
     ctx.fillStyle = ctx.strokeStyle = "#000";
@@ -86,10 +136,13 @@
   canvas.addEventListener("pointerdown", (event) => {
     if (pointer !== null || (event.pointerType === "mouse" && event.button !== 0)) return;
     event.preventDefault();
+    if (strokes.length >= maxStrokes || points >= maxPoints || cut) return update(); // the note says why
     pointer = event.pointerId;
     current = [at(event)];
     strokes.push(current);
+    points += 1;
     dot(...current[0]);
+    update();
   });
 
   function move(event) {
@@ -99,9 +152,18 @@
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
     for (const each of events.length ? events : [event]) {
       const point = at(each), last = current[current.length - 1];
-      if (Math.hypot(point[0] - last[0], point[1] - last[1]) >= MIN_STEP) current.push(point);
+      const step = Math.hypot(point[0] - last[0], point[1] - last[1]);
+      if (step < MIN_STEP) continue;
+      if (points >= maxPoints || length + step > maxLength) { // the stroke stops here; the note says why
+        cut = points >= maxPoints ? "points" : "ink";
+        break;
+      }
+      current.push(point);
+      points += 1;
+      length += step;
     }
     if (current.length - 1 > from) line(current, from);
+    if (cut) update();
     if (performance.now() - lastSent >= SEND_EVERY_MS) send();
   }
 
@@ -109,13 +171,29 @@
     if (event.pointerId !== pointer) return;
     pointer = null;
     current = null;
+    update();
     send(); // the final reading, right after the pointer is lifted
   }
 
   function undo() {
-    if (!strokes.length || pointer !== null) return;
-    strokes.pop();
+    if (pointer !== null) return;
+    if (strokes.length) strokes.pop();
+    else if (cleared.length) strokes = cleared.pop(); // the last Clear, undone
+    else return;
+    cut = "";
     redraw();
+    update();
+    send();
+  }
+
+  function clear() {
+    if (!strokes.length || pointer !== null) return;
+    cleared.push(strokes);
+    if (cleared.length > KEEP_CLEARED) cleared.shift();
+    strokes = [];
+    cut = "";
+    redraw();
+    update();
     send();
   }
 
@@ -141,12 +219,8 @@
   // Older Safari scrolls on touch despite touch-action: keep the finger's moves on the canvas.
   canvas.addEventListener("touchmove", (event) => event.preventDefault(), { passive: false });
 
-  element.querySelector(".pad-undo").addEventListener("click", undo);
-  element.querySelector(".pad-clear").addEventListener("click", () => {
-    strokes = [];
-    redraw();
-    send();
-  });
+  undoButton.addEventListener("click", undo);
+  clearButton.addEventListener("click", clear);
   element.querySelectorAll(".pad-size").forEach((button) => {
     button.addEventListener("click", () => {
       brush = brushes[+button.dataset.size];
@@ -155,8 +229,42 @@
       if (strokes.length) send();
     });
   });
-  new ResizeObserver(showCursor).observe(canvas);
+
+  // The reading, read out by a screen reader: the text of props.announce's element, once it has
+  // stopped changing (while drawing it changes several times a second), and only when it is new.
+  let watched = null, quiet = 0;
+  function listen() {
+    const source = props.announce && document.getElementById(props.announce);
+    if (!source || source === watched) return;
+    watched = source;
+    new MutationObserver(() => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => {
+        const text = source.innerText.trim();
+        if (element.isConnected && canvas.getClientRects().length && text && spoken.textContent !== text) {
+          spoken.textContent = text;
+        }
+      }, ANNOUNCE_AFTER_MS);
+    }).observe(source, { childList: true, subtree: true, characterData: true });
+  }
+  canvas.addEventListener("pointerdown", listen); // the reading's element exists once the page is up
+  setTimeout(listen, 1000);
+
+  // A new size on screen or a new screen density: a new backing store, the drawing drawn again.
+  function resized() {
+    if (fitBackingStore()) redraw();
+    showCursor();
+  }
+  new ResizeObserver(resized).observe(canvas);
+  (function watchDensity() {
+    matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`).addEventListener("change", () => {
+      resized();
+      watchDensity();
+    }, { once: true });
+  })();
+  fitBackingStore();
   redraw();
   showCursor();
+  update();
   props.value = value();
 })();
