@@ -17,7 +17,7 @@ import torch
 from emnist_core.checkpoint import DIGIT_SOURCES, Checkpoint, InputSpec
 from emnist_core.inference import model_outputs, probabilities
 from emnist_core.labels import BYMERGE_CHARS, NUM_DIGITS
-from emnist_core.model import EmnistCNN
+from emnist_core.model import EmnistCNN, batchnorm_layers
 
 from .data import DataError, TrainingData
 from .evaluate import compute_metrics
@@ -97,7 +97,7 @@ def recompute_batchnorm(model: EmnistCNN, images_uint8: torch.Tensor, spec: Inpu
     statistics is a train/test mismatch of its own. Validation decides whether this helps.
     """
     device = next(model.parameters()).device
-    batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    batchnorms = batchnorm_layers(model)
     for bn in batchnorms:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over all batches

@@ -165,12 +165,12 @@ class StepTimer:
 
 
 def measure_evaluation(model: torch.nn.Module, optimizer: torch.optim.Optimizer, val_images: torch.Tensor,
-                       spec: InputSpec | None = None) -> tuple[float, float]:
+                       spec: InputSpec) -> tuple[float, float]:
     """(seconds to evaluate one image, seconds to save the best weights and the resume state), timed
-    on some validation images and an in-memory save. `spec`: the run's own input spec (the checkpoint's),
-    which validation uses; until every caller passes it, a default one (the timing is the same)."""
+    on some validation images (read with the run's own input spec, as validation reads them) and an
+    in-memory save."""
     t = time.time()
-    model_outputs(model, val_images[:EVAL_PROBE_IMAGES], spec or InputSpec())
+    model_outputs(model, val_images[:EVAL_PROBE_IMAGES], spec)
     model.train()  # model_outputs left it in eval mode
     image_s = (time.time() - t) / min(EVAL_PROBE_IMAGES, len(val_images))
     t = time.time()

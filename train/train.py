@@ -370,7 +370,7 @@ def run(args, explicit: set[str], command: str) -> int:
                                 acc=f"{correct / seen:.3f}", lr=f"{lr:.1e}", refresh=False)
                 step_s = timer.lap(step)
                 if probe_done:
-                    image_s, save_s = measure_evaluation(model, optimizer, data.val_x)
+                    image_s, save_s = measure_evaluation(model, optimizer, data.val_x, spec)
                     schedule.first_plan(step, time.time() - started, step_s, image_s * len(data.val_x) + save_s, image_s,
                                         end_images(min(BATCHNORM_IMAGES, len(train_x)), len(data.val_x),
                                                    len(test[1]) if test else 0))
