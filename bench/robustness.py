@@ -43,6 +43,17 @@ from bench.hostile import L_SHAPE, drawing, huge_array, png_bytes, write
 BUDGET_MB, BUDGET_S = 1024, 5.0
 REPO = Path(__file__).resolve().parents[1]
 
+def wait_for_page(url: str, tries: int = 240) -> None:
+    """Until the page at `url` answers 200 (a server starting up), at most `tries` half-second waits."""
+    import httpx  # the page's client library, only where a page is checked
+
+    for _ in range(tries):
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+
 
 def peak_mb() -> float:
     """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent
@@ -276,12 +287,7 @@ def page_check(folder: Path, port: int = 0) -> list[str]:
     lines = []
     try:
         url = f"http://127.0.0.1:{port}/"
-        for _ in range(240):
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_for_page(url)
         small = write(folder, "seven.png", _png(drawing([[(0.22, 0.16), (0.78, 0.16), (0.48, 0.88)]])))
         large = [write(folder, "bomb.png", png_bytes(13000, 13000)), write(folder, "big.png", big_sketch_png())]
 
@@ -398,12 +404,7 @@ def flood_check(folder: Path, port: int = 0, demo_dir: Path = REPO) -> list[str]
                                   stdout=log_file, stderr=log_file)
     url, lines = f"http://127.0.0.1:{port}/", []
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_for_page(url)
         fns = {d.get("api_name"): d["id"] for d in httpx.get(f"{url}config", timeout=30).json()["dependencies"]}
         char_fn, line_fn = fns["read"], fns["read_1"]  # the two canvases' as-you-draw events
         post = lambda body, **kw: httpx.post(f"{url}gradio_api/run/predict", timeout=300,  # noqa: E731

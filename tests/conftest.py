@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from emnist_core.labels import char_to_index, mapping_file_text
-from helpers import checkpoint_or_skip, free_port
+from helpers import checkpoint_or_skip, served
 from train.data import idx_name, write_idx
 
 # ../shared/data beside the checkout: genuine data (EMNIST, Omniglot, UNIPEN) that is not part of the repository.
@@ -125,11 +125,8 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server_url(predictor):
     """The page, launched in this process on a free local port, for one test module."""
-    import demo
-    blocks = demo.build_demo(predictor)
-    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield blocks.local_url
-    blocks.close()
+    with served(predictor) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def served(predictor):
+    """The page for `predictor`, launched in this process on a free local port: its URL, closed after."""
+    import demo
+    blocks = demo.build_demo(predictor)
+    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield blocks.local_url
+    finally:
+        blocks.close()
+
+
 # ---- images as a photo or scan gives them (OpenCV lines on paper), and lines of characters ---------
 
 def draw(strokes, canvas=400, width=16, ink=0, paper=255):

@@ -142,11 +142,9 @@ def test_blobs_are_bounded_and_a_sketch_sent_as_blobs_still_reads(tiny, monkeypa
 # 4. uploads: a cache lifetime, and a cap on files per request (and the frame policy), on a launched page
 @pytest.fixture(scope="module")
 def page_url(tiny):
-    from helpers import free_port
-    page = demo.build_demo(tiny)
-    demo.serve(page, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield page.local_url
-    page.close()
+    from helpers import served
+    with served(tiny) as url:
+        yield url
 
 
 def test_uploads_expire_and_one_request_carries_few_files(tiny, page_url):
