@@ -45,11 +45,13 @@ def training_record(command: str, args, data: TrainingData, augment_cfg: Augment
 
 
 def calibrate_and_score(load_model, data: TrainingData, correction: PriorCorrection | None, spec, seed: int,
-                        pen: PenMix | None = None, omniglot_dir=None) -> tuple[torch.nn.Module, dict]:
+                        pen: PenMix | None = None, omniglot_dir=None
+                        ) -> tuple[torch.nn.Module, dict, tuple[torch.Tensor, torch.Tensor]]:
     """A trained network calibrated (calibrate.calibrated_model) and scored on validation: the end of a
     run, and of a recalibration. With pen data (`pen`), its held-out sites count in every choice,
     BatchNorm statistics come from both kinds of image in the run's mix, and the held-out pen characters
-    (and Omniglot's drawings, with `omniglot_dir`) are scored per kind."""
+    (and Omniglot's drawings, with `omniglot_dir`) are scored per kind. Returns the model, the figures and
+    its validation readings (probabilities, P(digit)) for the run's report."""
     clean, train_prior = data.train_x, data.train_prior
     if pen is not None:  # the clean images BatchNorm sees, in the run's own mix of scans and drawings
         drawn = torch.from_numpy(np.random.default_rng(seed).choice(
@@ -58,9 +60,8 @@ def calibrate_and_score(load_model, data: TrainingData, correction: PriorCorrect
     # EMNIST's validation is weighted by its own pool's mix (data.class_weights), whatever the run mixed in
     model, choice = calibrate.calibrated_model(load_model, clean, data.val_x, data.val_y, data.class_weights,
                                                correction, spec, seed, pen_val=pen.val if pen is not None else None)
-    logits, digit_logits = model_outputs(model, data.val_x, spec)
-    result = {"val": compute_metrics(*probabilities(logits, digit_logits, choice["digit_source"]), data.val_y,
-                                     data.class_weights),
+    val_readings = probabilities(*model_outputs(model, data.val_x, spec), choice["digit_source"])
+    result = {"val": compute_metrics(*val_readings, data.val_y, data.class_weights),
               "selection": choice,
               "train_prior": [round(float(p), 8) for p in train_prior]}  # the mix the correction starts from
     if pen is not None:
@@ -74,7 +75,7 @@ def calibrate_and_score(load_model, data: TrainingData, correction: PriorCorrect
             d_logits, d_digit = model_outputs(model, torch.from_numpy(images), spec)
             result["drawings"] = drawing_scores(*probabilities(d_logits, d_digit, choice["digit_source"]), letters,
                                                 BYMERGE_CHARS)
-    return model, result
+    return model, result, val_readings
 
 
 def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, np.ndarray] | None,
@@ -84,7 +85,7 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
     images), prior-correction strength and digit source chosen on validation, scored once on the test
     split if there is one, saved with everything it needs (calibrate_and_score says what pen data adds)."""
     spec = load_checkpoint(out / BEST_EPOCH).input_spec
-    model, chosen = calibrate_and_score(
+    model, chosen, (probs, p_digit) = calibrate_and_score(
         lambda: load_checkpoint(out / BEST_EPOCH).build_model(str(out / BEST_EPOCH)).to(device),
         data, correction, spec, args.seed, pen, getattr(args, "omniglot_dir", None))
     choice = chosen["selection"]
@@ -100,7 +101,6 @@ def finalize(out: Path, best: dict, data: TrainingData, test: tuple[np.ndarray, 
     with open(out / "metrics.json", "w") as f:
         json.dump({"command": checkpoint.training["command"], "machine": checkpoint.training["machine"],
                    **result, "history": history}, f, indent=2)
-    probs, p_digit = probabilities(*model_outputs(model, data.val_x, spec), choice["digit_source"])
     report.write_all(out, history, readings(probs, p_digit), data.val_y, result)
     return result
 

@@ -38,6 +38,7 @@ SHEAR = 0.25  # x += shear * y, both ways
 ROTATE_DEGREES = 8.0
 ASPECT = (0.8, 1.25)  # width stretch
 JITTER = 0.006  # pen noise, share of the character's size (standard deviation)
+KINDS = {category: CATEGORIES[category] for category in CHARACTER_CATEGORIES}  # 1a digits, 1b upper, 1c lower
 
 
 @dataclass
@@ -151,8 +152,6 @@ def _render_and_cache(root: Path, path: Path, variants: int, seed: int, workers:
     os.replace(temporary, path)  # atomic: a run stopped while saving leaves no half cache
     return parts
 
-
-KINDS = {category: CATEGORIES[category] for category in CHARACTER_CATEGORIES}
 
 
 def sample_weights(labels: np.ndarray, target_prior: np.ndarray | None) -> np.ndarray:

@@ -44,7 +44,7 @@ def recalibrate(checkpoint: Checkpoint, data_dir: str, device: torch.device, com
         pen = load_pen_mix(unipen_dir, render_cache, hyper.get("unipen_variants", 2), hyper["unipen_share"],
                            data.target_prior)
     correction = folded_correction(checkpoint, data, pen)
-    model, chosen = calibrate_and_score(lambda: as_trained(checkpoint, correction, device, source), data, correction,
+    model, chosen, _ = calibrate_and_score(lambda: as_trained(checkpoint, correction, device, source), data, correction,
                                         checkpoint.input_spec, record["split"]["seed"], pen, omniglot_dir)
     metrics = {**(record.get("metrics") or {}), **chosen}
     metrics.pop("test", None)  # the test figures were the old model's
