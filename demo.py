@@ -27,6 +27,7 @@ import atexit
 import base64
 import contextlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -47,6 +48,7 @@ import torch
 import guards
 from emnist_core.card import model_card
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from emnist_core.export import current_export
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.labels import MERGED_LOWERCASE
 from emnist_core.predict import Prediction, Predictor, percent, why_passed_over
@@ -100,15 +102,55 @@ AS_YOU_DRAW = {"api_visibility": "private", "trigger_mode": "always_last", "show
 
 
 def stroke_canvas(elem_id: str, label: str, size: tuple[int, int], brushes: tuple[float, float, float],
-                  kind: str, announce: str = "") -> gr.HTML:
+                  kind: str, announce: str = "", reader: dict | None = None) -> gr.HTML:
     """A drawing canvas of `size` (width, height) pixels whose value is the stroke JSON; it fires
     `input` while drawing (at most every 150 ms) and right after each stroke, undo or clear. It stops at
     the server's limits (strokes.MAX_STROKES, MAX_POINTS, MAX_LENGTH_SIDES) and says so; `announce`: the elem_id whose text
-    (the reading) a screen reader is told once it settles."""
+    (the reading) a screen reader is told once it settles. With `reader` (browser_reader) it reads in the
+    browser instead, once the model has loaded there, and fires nothing while drawing."""
     return gr.HTML(value="", html_template=web_text("canvas.html"), js_on_load=web_text("canvas.js"),
                    apply_default_css=False, elem_id=elem_id, label=label, kind=kind, width=size[0], height=size[1],
                    brushes=list(brushes), brush=brushes[1], max_strokes=MAX_STROKES, max_points=MAX_POINTS,
-                   max_length_sides=MAX_LENGTH_SIDES, announce=announce)
+                   max_length_sides=MAX_LENGTH_SIDES, announce=announce, **(reader or {}))
+
+
+# Reading in the browser (issue 29): the files the page's worker fetches, served as they are from the clone
+# (web/reader/ and the checkpoint's export); every app in this process serves the union (set_static_paths is
+# process-wide).
+READER_FOLDER = web_asset("reader")
+_served: set[str] = set()
+
+
+def browser_reader(checkpoint_path: str | Path, writing: str) -> dict | None:
+    """The character canvas's props for reading in the browser (the worker's and the manifest's URLs, the
+    empty canvas's message, the elem_id of "What are you writing?"), or None where this checkpoint has no
+    current browser export (python -m emnist_core.export): then the server reads, as before."""
+    manifest = current_export(checkpoint_path)
+    if manifest is None or not (READER_FOLDER / "worker.js").is_file():
+        log.info("the page reads on the server: %s has no current browser export", checkpoint_path)
+        return None
+    weights = json.loads(manifest.read_text())["weights"]
+    _served.update(str(p.resolve()) for p in (READER_FOLDER, manifest, manifest.parent / weights))
+    gr.set_static_paths(sorted(_served))
+    url = lambda path: f"gradio_api/file={path.resolve().as_posix()}"  # noqa: E731 (relative: works under a prefix)
+    return {"reader": url(READER_FOLDER / "worker.js"), "manifest": url(manifest), "blank": START_MESSAGE,
+            "writing": writing}
+
+
+def reading_panel(value: str = "") -> gr.HTML:
+    """The reading (#verdict, where it was read, #top5, #model-view), drawn by web/reading.js from a page
+    reading (page_reading here, or wording.js pageReading in the browser); it also fills #reading-bar."""
+    return gr.HTML(value=value, html_template=web_text("reading.html"), js_on_load=web_text("reading.js"),
+                   apply_default_css=False, elem_id="reading", label="Reading", start=START_MESSAGE)
+
+
+def page_reading(top5: dict | None, verdict: str, image: np.ndarray | None, source: str) -> str:
+    """read_character's outputs as the page's reading (web/reading.js draws it; wording.js pageReading is the
+    browser's): the 28x28 as its 784 values, not an image file; `source` "drawing" or "photo". Each reading
+    is stamped, so the same reading twice is drawn twice (a browser reading may be on show in between)."""
+    return json.dumps({"top5": [[c, p] for c, p in top5.items()] if top5 else None, "verdict": verdict,
+                       "bar": reading_bar(top5, verdict), "where": "server", "source": source, "at": time.time_ns(),
+                       "pixels": None if image is None else base64.b64encode(image.tobytes()).decode()})
 
 
 def forgiving(component: gr.components.Component) -> gr.components.Component:
@@ -420,10 +462,10 @@ def describe(prediction: Prediction, only: str | None = None) -> str:
     return "\n\n".join(lines)
 
 
-def read_character(predictor: Predictor, value, only: str | None = None
+def read_character(predictor: Predictor, value, only: str | None = None, zoom: int = ZOOM
                    ) -> tuple[dict | None, str, np.ndarray | None]:
-    """Any drawing, upload or API value -> (top-5 {char: probability}, verdict, what the model saw);
-    `only` ("digits" / "letters") when the writer said which they wrote.
+    """Any drawing, upload or API value -> (top-5 {char: probability}, verdict, what the model saw, each
+    pixel `zoom` x `zoom`); `only` ("digits" / "letters") when the writer said which they wrote.
 
     Never raises: an unusable image (or a bug) gives empty outputs and a message for people."""
     try:
@@ -435,7 +477,7 @@ def read_character(predictor: Predictor, value, only: str | None = None
     except Exception as error:
         log_failure("could not read an input", error)
         return None, "Sorry, that image could not be read. Try drawing the character again.", None
-    seen = np.kron(prediction.image, np.ones((ZOOM, ZOOM), np.uint8))
+    seen = np.kron(prediction.image, np.ones((zoom, zoom), np.uint8)) if zoom > 1 else prediction.image
     return dict(prediction.top5), describe(prediction, only), seen
 
 
@@ -445,7 +487,7 @@ def log_failure(what: str, error: Exception) -> None:
     log.error("%s: %s: %s\n%s", what, type(error).__name__, quoted(str(error), 500), frames)
 
 
-def read_drawn_character(predictor: Predictor, value, only: str | None = None):
+def read_drawn_character(predictor: Predictor, value, only: str | None = None, zoom: int = ZOOM):
     """Stroke JSON from the page or an API client -> read_character's outputs; an empty canvas gives
     the opening message, bad JSON a message for people."""
     try:
@@ -455,7 +497,7 @@ def read_drawn_character(predictor: Predictor, value, only: str | None = None):
     except Exception as error:
         log_failure("could not read a drawing", error)
         return None, "Sorry, that drawing could not be read. Try drawing the character again.", None
-    return read_character(predictor, drawing, only)
+    return read_character(predictor, drawing, only, zoom)
 
 
 def reading_bar(top5: dict | None, verdict: str) -> str:
@@ -614,19 +656,22 @@ def build_line_tab(predictor: Predictor):
 
 
 def build_character_tab(predictor: Predictor, store: CorrectionStore | None = None):
-    """The 'One character' tab's layout and events, declared inside the tab's `with` block."""
+    """The 'One character' tab's layout and events, declared inside the tab's `with` block. The page's reading
+    is one panel (reading_panel): the browser fills it while drawing where it can (browser_reader), the
+    server's readings (a photo, or a drawing where the browser cannot read) are its value."""
     def read(strokes, writing=ANY):
-        top5, verdict, seen = read_drawn_character(predictor, strokes, restriction(writing))
-        return top5, verdict, seen, reading_bar(top5, verdict)
+        return page_reading(*read_drawn_character(predictor, strokes, restriction(writing), zoom=1), "drawing")
 
     def read_upload(path, writing=ANY):
         if not path:
-            return None, UPLOAD_MESSAGE, None, UPLOAD_MESSAGE
-        top5, verdict, seen = read_character(predictor, path, restriction(writing))
-        return top5, verdict, seen, reading_bar(top5, verdict)
+            return page_reading(None, UPLOAD_MESSAGE, None, "photo")
+        return page_reading(*read_character(predictor, path, restriction(writing), zoom=1), "photo")
 
     def reread(strokes, path, writing, tab):
-        """What is written changed: read again whichever input is on show."""
+        """What is written changed: read again whichever input is on show (a drawing the browser reads, the
+        browser reads again: READ_WHERE)."""
+        if tab == "browser":
+            return gr.skip()
         return read_upload(path, writing) if tab == "photo" else read(strokes, writing)
 
     def read_sketch(sketch, writing=ANY):
@@ -641,10 +686,11 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
     shown_tab = gr.State("draw")  # which input "What are you writing?" re-reads
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            bar = gr.Markdown(START_MESSAGE, elem_id="reading-bar")  # shown on narrow screens only (page.css)
+            # the reading in one line above the canvas, on narrow screens only (page.css); web/reading.js fills it
+            gr.HTML(f'<p class="bar-text">{START_MESSAGE}</p>', elem_id="reading-bar", apply_default_css=False)
             with gr.Tab("Draw") as draw_tab:
                 canvas = stroke_canvas("sketchpad", "Draw one character", (CANVAS, CANVAS), BRUSHES, "character",
-                                       announce="verdict")
+                                       announce="verdict", reader=browser_reader(predictor.checkpoint_path, "writing"))
             with gr.Tab("Photo or scan") as photo_tab:
                 upload = forgiving(gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                             height=320, label="One handwritten character",
@@ -653,27 +699,35 @@ def build_character_tab(predictor: Predictor, store: CorrectionStore | None = No
                     gr.Examples(example_rows(EXAMPLES), inputs=[upload, writing], label="Examples: click one")
             writing.render()
         with gr.Column(scale=1, min_width=320):
-            verdict = gr.Markdown(START_MESSAGE, label="Reading", elem_id="verdict")
-            top5 = reading_first(gr.Label(num_top_classes=5, label="Top 5", elem_id="top5"))
-            model_view = gr.Image(label="What the model saw (28x28, enlarged)", interactive=False,
-                                  height=300, buttons=[], elem_id="model-view")
+            panel = reading_panel()
             if store is not None:
                 build_correction_panel(predictor, store, canvas)
-    # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas.
+    # For API clients only: stroke JSON, and a sketchpad value as before the stroke canvas; they answer with
+    # the top-5, the verdict and the 28x28 enlarged, as they always have.
     api_strokes = gr.JSON(visible=False, label=STROKES_LABEL)
     api_sketch = api_sketchpad((CANVAS, CANVAS))
+    api_outputs = [gr.Label(num_top_classes=5, label="Top 5", visible=False),
+                   gr.Markdown(visible=False, label="Reading"),
+                   gr.Image(visible=False, label="What the model saw (28x28, enlarged)")]
+    reading_first(api_outputs[0])
 
-    outputs = [top5, verdict, model_view]
     # While one reading runs, only the latest drawing waits (the canvas sends while drawing, and after).
-    canvas.input(read, [canvas, writing], [*outputs, bar], **AS_YOU_DRAW)
-    upload.change(read_upload, [upload, writing], [*outputs, bar], api_visibility="private", concurrency_id="model")
-    writing.change(reread, [canvas, upload, writing, shown_tab], [*outputs, bar], api_visibility="private",
+    canvas.input(read, [canvas, writing], panel, **AS_YOU_DRAW)
+    upload.change(read_upload, [upload, writing], panel, api_visibility="private", concurrency_id="model")
+    writing.change(reread, [canvas, upload, writing, shown_tab], panel, js=READ_WHERE, api_visibility="private",
                    trigger_mode="always_last", show_progress="hidden", concurrency_id="model")
     draw_tab.select(lambda: "draw", None, shown_tab, api_visibility="private", queue=False)
     photo_tab.select(lambda: "photo", None, shown_tab, api_visibility="private", queue=False)
     # API clients that send only the drawing get the control's default (any character).
-    api_strokes.change(read_strokes, [api_strokes, writing], outputs, api_name="read_strokes", concurrency_id="model")
-    api_sketch.change(read_sketch, [api_sketch, writing], outputs, api_name="predict", concurrency_id="model")
+    api_strokes.change(read_strokes, [api_strokes, writing], api_outputs, api_name="read_strokes",
+                       concurrency_id="model")
+    api_sketch.change(read_sketch, [api_sketch, writing], api_outputs, api_name="predict", concurrency_id="model")
+
+
+# "What are you writing?" changed while the drawing on show is read in the browser (web/canvas.js reads it
+# again there): the server is told so ("browser" for the tab) and does nothing.
+READ_WHERE = """(strokes, path, writing, tab) => [strokes, path, writing,
+  tab === 'draw' && document.querySelector('#sketchpad .stroke-pad')?.dataset.reader === 'browser' ? 'browser' : tab]"""
 
 
 # ---- "Not what you wrote?" (only with --collect) --------------------------------------------------

@@ -42,7 +42,8 @@ MANIFEST = f"/checkpoints/{web_paths(DEFAULT_CHECKPOINT)[0].name}"
 # A page with the reader's worker and nothing else: ask(message) -> the worker's reply. With ?start, it
 # loads the model at once and records when the first reading became possible (window.readyAt, ms since
 # navigation began).
-HARNESS = """<!doctype html><meta charset="utf-8"><title>reader</title><script>
+HARNESS = """<!doctype html><meta charset="utf-8"><title>reader</title>
+<script src="/web/reader/wording.js"></script><script>
 const worker = new Worker('/web/reader/worker.js'); let next = 0; const waiting = new Map();
 worker.onmessage = (e) => { waiting.get(e.data.id)(e.data); waiting.delete(e.data.id); };
 window.ask = (message) => new Promise((resolve) => { const id = next++; waiting.set(id, resolve);

@@ -33,6 +33,19 @@ def web_paths(checkpoint_path: str | Path) -> tuple[Path, Path]:
     return path.with_suffix(".web.json"), path.with_suffix(".web.bin")
 
 
+def current_export(checkpoint_path: str | Path) -> Path | None:
+    """The manifest of the browser export beside a checkpoint, when there is one and it was made from this very
+    checkpoint (its SHA-256); None otherwise (the page then reads on the server). Never raises."""
+    manifest_path, weights_path = web_paths(checkpoint_path)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        current = (manifest.get("format") == FORMAT and weights_path.is_file()
+                   and manifest.get("checkpoint_sha256") == hashlib.sha256(Path(checkpoint_path).read_bytes()).hexdigest())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return manifest_path if current else None
+
+
 def _folded(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> tuple[np.ndarray, np.ndarray]:
     """conv (no bias) then BatchNorm in eval mode, as one conv: ((3, 3, in, out) filter, (out,) bias)."""
     scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)

@@ -74,12 +74,18 @@ def browser():
         chromium.close()
 
 
-def open_page(browser, url: str, width: int, height: int, touch: bool = False, density: float = 1):
+def open_page(browser, url: str, width: int, height: int, touch: bool = False, density: float = 1,
+              reads: str = "browser"):
+    """The page, once its character canvas knows where it reads: "browser" (its worker loaded the model) or,
+    with `reads="server"`, the server, as in a browser whose worker cannot load (here: the request refused)."""
     context = browser.new_context(viewport={"width": width, "height": height}, has_touch=touch, is_mobile=touch,
                                   device_scale_factor=density)
+    if reads == "server":
+        context.route("**/reader/worker.js", lambda route: route.abort())
     page = context.new_page()
     page.goto(url)
     page.wait_for_selector("#sketchpad canvas", state="visible", timeout=60_000)
+    page.wait_for_selector(f"#sketchpad .stroke-pad[data-reader='{reads}']", state="attached", timeout=60_000)
     return page
 
 
@@ -186,7 +192,7 @@ def test_draw_a_letter_and_read_it(browser, page_url, tmp_path):
     settled_reading(page)
     read = top5(page)
     # the 28x28 the model saw is on show (an image that has loaded), beside the reading
-    page.wait_for_function("() => document.querySelector('#model-view img')?.naturalWidth > 0", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#model-view canvas').dataset.shown", timeout=30_000)
     assert not page.locator("#reading-bar").is_visible(), "the phone's reading bar shows on a desktop"
     save_screenshot(page, tmp_path / "demo_desktop.png")
     assert letter_matches(LETTER, read[0]), f"drew {LETTER!r}, read {read}"
@@ -208,10 +214,45 @@ def test_draw_a_letter_and_read_it(browser, page_url, tmp_path):
     page.close()
 
 
+def server_requests(page) -> list[str]:
+    """Every request the page makes to the server's API from now on (not its files)."""
+    made = []
+    page.on("request", lambda request: made.append(request.url) if "/gradio_api/" in request.url
+            and "/gradio_api/file=" not in request.url else None)
+    return made
+
+
+def test_the_browser_reads_as_the_server_does_without_asking_it(browser, page_url):
+    """Issue 29: where the model loads in the page, drawing asks the server nothing, and the reading on show
+    (verdict, top-5, the 28x28) is the server's for the same strokes, drawn in a page whose worker is refused."""
+    shown = {}
+    for reads in ("browser", "server"):
+        page = open_page(browser, page_url, 1280, 900, reads=reads)
+        made = server_requests(page)
+        draw(page, LETTER)
+        settled_reading(page)
+        page.wait_for_function("() => document.querySelector('#model-view canvas').dataset.shown", timeout=30_000)
+        view = page.evaluate("""() => Array.from(document.querySelector('#model-view canvas').getContext('2d')
+            .getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))""")
+        shown[reads] = (page.inner_text("#verdict"), top5_rows(page), np.array(view, np.int16))
+        where = page.inner_text("#reading .read-where")
+        if reads == "browser":
+            assert made == [], f"drawing asked the server: {made[:5]}"
+            assert where == "Read in your browser."
+        else:
+            assert made, "the server was not asked"
+            assert where == "Read on the server."
+        page.close()
+    (verdict, rows, view), (server_verdict, server_rows, server_view) = shown["browser"], shown["server"]
+    assert letter_matches(LETTER, rows[0][0]), rows
+    assert verdict == server_verdict and rows == server_rows, (verdict, rows, server_verdict, server_rows)
+    assert np.abs(view - server_view).max() <= 1 and view.max() > 200
+
+
 def test_a_dense_screen_draws_sharp_and_sends_canvas_pixels(browser, page_url):
     """At devicePixelRatio 2 the canvas keeps two backing pixels per CSS pixel; the stroke JSON stays in
     the 400x400 canvas's own pixels and reads the same."""
-    page = open_page(browser, page_url, 1280, 900, density=2)
+    page = open_page(browser, page_url, 1280, 900, density=2, reads="server")
     sent = sent_drawings(page)
     draw(page, LETTER)
     settled_reading(page)
@@ -234,7 +275,7 @@ def test_the_limits_are_said_on_the_page_before_any_request(browser, predictor, 
     monkeypatch.setattr(demo, "MAX_LENGTH_SIDES", 2)  # 800 px of strokes on the 400x400 canvas
     blocks = serve_page(predictor)
     try:
-        page = open_page(browser, blocks.local_url, 1280, 900)
+        page = open_page(browser, blocks.local_url, 1280, 900, reads="server")
         sent = sent_drawings(page)
         box = page.locator("#sketchpad canvas").first.bounding_box()
         for k in range(4):  # four taps: the fourth is not drawn
@@ -263,7 +304,7 @@ def test_the_limits_are_said_on_the_page_before_any_request(browser, predictor, 
 
 
 def test_undo_clear_brush_sizes_and_tab_switches(browser, page_url):
-    page = open_page(browser, page_url, 1280, 900)
+    page = open_page(browser, page_url, 1280, 900, reads="server")
     assert disabled(page, "#sketchpad .pad-undo") and disabled(page, "#sketchpad .pad-clear")  # nothing to undo
     draw(page, TWO_STROKES)
     assert not disabled(page, "#sketchpad .pad-undo") and not disabled(page, "#sketchpad .pad-clear")

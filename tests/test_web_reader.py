@@ -301,6 +301,73 @@ def test_a_model_file_that_does_not_match_its_manifest_is_refused(harness, base_
     assert "404" in answers["/bad/missing.web.json"]["error"]
 
 
+def wording_cases(checkpoint) -> list[tuple[list, float, str | None]]:
+    """(top5, P(digit), only) to word: the model's readings of generated drawings under each choice, and the
+    cases the wording singles out (a toss-up, a reading passed over, look-alikes of both kinds, doubt)."""
+    cases = []
+    drawings = [d for d in generate(240, seed=41) if _usable(d)]
+    for k, only in enumerate((None, "digits", "letters")):
+        for r in python_reading(checkpoint, drawings[k::3], only):
+            q = r["q"]
+            p_digit = 1.0 if only == "digits" else 0.0 if only == "letters" else float(q[:10].sum())
+            cases.append(([[c, float(p)] for c, p in r["top5"]], p_digit, only))
+    cases += [([["O", 0.5], ["0", 0.45], ["Q", 0.03], ["D", 0.01], ["a", 0.01]], 0.5, None),
+              ([["O", 0.3], ["0", 0.4], ["Q", 0.2], ["D", 0.05], ["U", 0.05]], 0.4, None),
+              ([["1", 0.6], ["I", 0.2], ["l", 0.0], ["L", 0.1], ["7", 0.1]], 0.7, None),
+              ([["g", 0.4], ["q", 0.35], ["9", 0.2], ["a", 0.03], ["G", 0.02]], 0.2, None),
+              ([["A", 0.3], ["4", 0.1], ["H", 0.1], ["R", 0.1], ["n", 0.1]], 0.1, None),
+              ([["b", 0.999], ["6", 0.0005], ["h", 0.0003], ["B", 0.0001], ["D", 0.00001]], 0.0005, None),
+              ([["S", 0.09], ["5", 0.099], ["s", 0.0], ["Z", 0.05], ["2", 0.05]], 0.4999999, "letters")]
+    return cases
+
+
+def test_the_javascript_words_a_reading_as_python_does(harness, checkpoint):
+    """wording.js's verdict and phone bar are demo.describe's and demo.reading_bar's, character for character,
+    for the same numbers; its constants are Python's."""
+    import demo
+    from emnist_core import labels, predict
+    from emnist_core.predict import Prediction
+    constants = harness.evaluate("() => [EmnistWording.LOOKALIKE_MIN_PROB, EmnistWording.LOOKALIKE_GROUPS, "
+                                 "EmnistWording.MERGED_LOWERCASE]")
+    assert constants == [predict.LOOKALIKE_MIN_PROB, list(labels.LOOKALIKE_GROUPS), labels.MERGED_LOWERCASE]
+    cases = wording_cases(checkpoint)
+    js = harness.evaluate("""(cases) => cases.map(([top5, pDigit, only]) => {
+        const verdict = EmnistWording.describe(top5, pDigit, only);
+        return [verdict, EmnistWording.readingBar(top5, verdict)]; })""", cases)
+    kinds = set()
+    for (top5, p_digit, only), (verdict, bar) in zip(cases, js):
+        prediction = Prediction([tuple(e) for e in top5], p_digit, np.zeros((28, 28), np.uint8))
+        expected = demo.describe(prediction, only)
+        assert verdict == expected, (top5, p_digit, only)
+        assert bar == demo.reading_bar(dict(prediction.top5), expected)
+        kinds.update(k for k, there in (("look-alike", prediction.lookalikes), ("passed over", prediction.passed_over),
+                                        ("toss-up", "toss-up" in expected), ("unsure", "Not sure" in expected)) if there)
+    assert kinds == {"look-alike", "passed over", "toss-up", "unsure"}, kinds
+
+
+def test_the_page_reading_from_the_worker_is_the_servers(reader, predictor):
+    """The worker's page reading (what the page shows) against demo.page_reading of the same drawing: the same
+    verdict, top-5 characters, and the 28x28 within one grey level; an empty drawing gives the page's message."""
+    import base64
+
+    import demo
+    drawings = [d for d in generate(60, seed=43) if _usable(d)][:40] + [{"width": 400, "height": 400, "brush": 16,
+                                                                          "strokes": []}]
+    same = 0
+    for drawing in drawings:
+        page = reader({"type": "page", "drawing": drawing, "only": None, "blank": demo.START_MESSAGE})["reading"]
+        server = json.loads(demo.page_reading(*demo.read_drawn_character(predictor, drawing, zoom=1), "drawing"))
+        assert page["where"] == "browser" and server["where"] == "server"
+        if server["top5"] is None:
+            assert page["top5"] is None and page["verdict"] == server["verdict"] == demo.START_MESSAGE
+            continue
+        same += page["verdict"] == server["verdict"] and page["bar"] == server["bar"]
+        assert [c for c, _ in page["top5"]] == [c for c, _ in server["top5"]]
+        pixels = [np.frombuffer(base64.b64decode(r["pixels"]), np.uint8).astype(np.int16) for r in (page, server)]
+        assert np.abs(pixels[0] - pixels[1]).max() <= 1
+    assert same >= len(drawings) - 2, f"{same} of {len(drawings) - 1} verdicts the same"
+
+
 def _usable(drawing: dict) -> bool:
     try:
         emnist_from_drawing(parse_drawing(drawing))

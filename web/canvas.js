@@ -46,8 +46,82 @@
   function send() {
     lastSent = performance.now();
     props.value = value();
-    trigger("input");
+    if (reader.ready) reader.read();
+    else trigger("input"); // read on the server (demo.AS_YOU_DRAW)
   }
+
+  // Reading in the browser (issue 29): with props.reader (the worker's URL) and props.manifest (the model's
+  // export, python -m emnist_core.export), a Web Worker (web/reader/worker.js) reads the drawing and the
+  // page shows its reading (document event "emnist-reading", web/reading.js): no request while drawing.
+  // Until the model has loaded, and for good where it cannot (no WebAssembly or workers, a file that fails
+  // to load or to check, non-finite outputs), the server reads as before; the console says why.
+  // As on the server: one reading in flight, only the latest drawing waiting.
+  const reader = { ready: false, worker: null, busy: false, waiting: null, next: 1 };
+  function announce(type, detail) {
+    document.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+  function onServer(why) {
+    if (reader.worker) reader.worker.terminate();
+    const was = reader.ready || reader.worker;
+    Object.assign(reader, { ready: false, worker: null, busy: false, waiting: null });
+    pad.dataset.reader = "server";
+    announce("emnist-reader", { where: "server" });
+    if (was) console.warn(`EMNIST Sketchpad reads on the server: ${why}`);
+  }
+  function writing() { // "What are you writing?" (props.writing names it): null for any character
+    const chosen = props.writing && document.querySelector(`#${props.writing} input:checked`);
+    return chosen && chosen.value !== "any" ? chosen.value : null;
+  }
+  reader.read = () => {
+    const message = { type: "page", drawing: { width, height, brush, strokes }, only: writing(), blank: props.blank };
+    if (reader.busy) reader.waiting = message;
+    else post(message);
+  };
+  function post(message) {
+    reader.busy = true;
+    reader.worker.postMessage({ id: reader.next++, ...message });
+  }
+  function heard(event) {
+    const reply = event.data;
+    if (reply.id === 0) { // the model loaded, or not
+      if (!reply.ok) return onServer(reply.error);
+      reader.ready = true;
+      pad.dataset.reader = "browser";
+      announce("emnist-reader", { where: "browser" });
+      if (strokes.length && canvas.getClientRects().length) reader.read(); // what is on show, read here
+      return;
+    }
+    reader.busy = false;
+    if (!reply.ok) { // read this drawing, and the next, on the server
+      onServer(reply.error);
+      return send();
+    }
+    announce("emnist-reading", reply.reading);
+    if (reader.waiting) {
+      const message = reader.waiting;
+      reader.waiting = null;
+      post(message);
+    }
+  }
+  const pad = element.querySelector(".stroke-pad");
+  if (props.reader && props.manifest) {
+    try {
+      if (!window.WebAssembly || !window.Worker) throw new Error("this browser has no WebAssembly or Web Workers");
+      const here = (url) => new URL(url, document.baseURI).href; // the page's relative URLs, for the worker
+      reader.worker = new Worker(here(props.reader));
+      reader.worker.onmessage = heard;
+      reader.worker.onerror = (event) => { event.preventDefault(); onServer(event.message || "the reader's worker failed"); };
+      reader.worker.postMessage({ id: 0, type: "init", manifestUrl: here(props.manifest) });
+    } catch (error) {
+      reader.worker = {terminate() {}};
+      onServer(error.message || String(error));
+    }
+  }
+  // "What are you writing?" changed: the drawing on show is read again here (demo.py skips it on the server).
+  document.addEventListener("change", (event) => {
+    if (reader.ready && element.isConnected && props.writing && event.target.closest(`#${props.writing}`)
+        && canvas.getClientRects().length) reader.read();
+  });
 
   // What the buttons may do now, and the limits' note: all from the strokes, after every change.
   function strokeLength(s) {
@@ -121,17 +195,18 @@
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side + 2}" height="${side + 2}">` +
       `<circle cx="${r + 1}" cy="${r + 1}" r="${r}" fill="rgba(0,0,0,0.15)" stroke="#000" stroke-width="1"/></svg>`;
     canvas.style.cursor = `url("data:image/svg+xml,${encodeURIComponent(svg)}") ${r + 1} ${r + 1}, crosshair`;
-    // The page clears the line canvas when a photo is read in its place (demo.CLEAR_LINE_PAD), so the drawing
+    element.querySelectorAll(".pad-size").forEach((button) => {
+      button.setAttribute("aria-pressed", String(brushes[+button.dataset.size] === brush));
+    });
+  }
+
+  // The page clears the line canvas when a photo is read in its place (demo.CLEAR_LINE_PAD), so the drawing
   // on show is never one that was not read; no reading is sent: the photo's is on show.
   element.addEventListener("pad-clear", () => {
     strokes = [];
     redraw();
     props.value = value();
   });
-  element.querySelectorAll(".pad-size").forEach((button) => {
-      button.setAttribute("aria-pressed", String(brushes[+button.dataset.size] === brush));
-    });
-  }
 
   canvas.addEventListener("pointerdown", (event) => {
     if (pointer !== null || (event.pointerType === "mouse" && event.button !== 0)) return;

@@ -7,11 +7,13 @@
  *                                      reading} or {unusable: the server's message}; `blank`: the message
  *                                      for an empty drawing (the page's own)
  *   readMany  {drawings, only, blank}  the same for many (tests and the bench)
+ *   page      {drawing, only, blank}   one drawing -> {reading: the page's reading (wording.js pageReading:
+ *                                      top5, verdict, bar, pixels, where "browser")}
  *   forward   {images, n}              N*784 uint8 in the model's orientation -> {logits, digit}
  * An unusable drawing is an answer (its message is the server's), not an error; an error means "read
  * on the server instead" (the page logs why).
  */
-/* global importScripts, tf, EmnistPreprocess, EmnistStrokes, EmnistModel */
+/* global importScripts, tf, EmnistPreprocess, EmnistStrokes, EmnistModel, EmnistWording */
 'use strict';
 
 const VENDOR = new URL('vendor/', self.location.href).href;
@@ -21,7 +23,7 @@ let loading = null;
 async function init(manifestUrl) {
   if (!self.WebAssembly) throw new Error('this browser has no WebAssembly');
   importScripts(`${VENDOR}tf-core.min.js`, `${VENDOR}tf-backend-wasm.min.js`, 'cv.js', 'preprocess.js', 'strokes.js',
-    'model.js');
+    'model.js', 'wording.js');
   // Threads need a cross-origin-isolated page; the single-threaded SIMD build (or plain WASM) does not.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   tf.wasm.setWasmPaths({
@@ -72,6 +74,11 @@ async function handle(message) {
     case 'read':
       if (!model) throw new Error('the model is not loaded');
       return (await readMany([message.drawing], message.only, message.blank))[0];
+    case 'page': {
+      if (!model) throw new Error('the model is not loaded');
+      const answer = (await readMany([message.drawing], message.only, message.blank))[0];
+      return { reading: EmnistWording.pageReading(answer, message.only, 'browser') };
+    }
     case 'readMany':
       if (!model) throw new Error('the model is not loaded');
       return { results: await readMany(message.drawings, message.only, message.blank) };
