@@ -66,8 +66,7 @@ def take(out: Path, width: int, height: int) -> str:
                     page.mouse.move(left + float(x), top + float(y), steps=2)
                 page.mouse.up()
             page.wait_for_function(READ_AND_SETTLED, timeout=60_000)
-            page.wait_for_function("() => document.querySelector('#model-view img')?.naturalWidth > 0",
-                                   timeout=30_000)
+            page.wait_for_function("() => document.querySelector('#model-view canvas').dataset.shown", timeout=30_000)
             page.wait_for_timeout(500)  # let the label bars finish their transition
             top = page.locator("#top5 dl dt").first.inner_text().strip()
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -471,3 +471,51 @@ def test_a_stopped_server_removes_its_uploads_and_cached_outputs(predictor, tmp_
     assert named.is_dir() and not [p for p in named.rglob("*") if not p.is_dir()]
     assert "Traceback" not in output, output[-2000:]
     assert "run with --share" in output and "share=True" not in output, output[-2000:]  # our flag, not launch()'s
+
+
+def test_the_page_reads_in_the_browser_only_with_the_checkpoints_own_export(tmp_path):
+    """The character canvas is given the reader's files only when the checkpoint's browser export is there and
+    was made from that very checkpoint (issue 29); otherwise the page reads on the server, as before."""
+    import json
+    import shutil
+
+    from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+    from emnist_core.export import web_paths
+    copy = tmp_path / "model.pt"
+    shutil.copy(DEFAULT_CHECKPOINT, copy)
+    assert demo.browser_reader(copy, "writing") is None  # never exported
+    manifest, weights = web_paths(copy)
+    for source, target in zip(web_paths(DEFAULT_CHECKPOINT), (manifest, weights)):
+        shutil.copy(source, target)
+    current = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**current, "weights": weights.name}))
+    props = demo.browser_reader(copy, "writing")
+    assert props["manifest"].endswith(f"file={manifest.resolve().as_posix()}")
+    assert props["reader"].endswith("web/reader/worker.js") and props["blank"] == demo.START_MESSAGE
+    with open(copy, "ab") as f:  # the checkpoint changed since: its export is stale
+        f.write(b"\0")
+    assert demo.browser_reader(copy, "writing") is None
+    manifest.write_text("{not json")
+    assert demo.browser_reader(copy, "writing") is None
+
+
+def test_the_servers_page_reading_is_784_values_not_an_image(predictor):
+    """Issue 29, item 6: the reading the page gets from the server carries the 28x28 as its 784 values (the
+    page draws them), with the verdict, the top-5, the phone's bar and where it was read."""
+    import base64
+    import json
+    drawing = {"width": 400, "height": 400, "brush": 16, "strokes": [[[200, 60], [200, 340]]]}
+    top5, verdict, image = demo.read_drawn_character(predictor, drawing, zoom=1)
+    reading = json.loads(demo.page_reading(top5, verdict, image, "drawing"))
+    pixels = np.frombuffer(base64.b64decode(reading["pixels"]), np.uint8).reshape(28, 28)
+    assert (pixels == predictor.predict(drawing_of(drawing)).image).all()
+    assert reading["top5"] == [[c, p] for c, p in top5.items()] and reading["verdict"] == verdict
+    assert reading["bar"] == demo.reading_bar(top5, verdict) and reading["where"] == "server"
+    empty = json.loads(demo.page_reading(*demo.read_drawn_character(predictor, {**drawing, "strokes": []}, zoom=1),
+                                         "drawing"))
+    assert empty["top5"] is None and empty["pixels"] is None and empty["verdict"] == demo.START_MESSAGE
+
+
+def drawing_of(value: dict):
+    from emnist_core.strokes import parse_drawing
+    return parse_drawing(value)
