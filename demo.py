@@ -504,7 +504,7 @@ def read_line(predictor: Predictor, value, only: str = ANY) -> tuple[str, str, n
         if isinstance(value, UnusableImage):
             raise value
         reading, rgba = LINE_READINGS.run(lambda: (
-            predictor.read_line(value, only=restriction(only), words=only == WORD),
+            predictor.read_line(value, only),
             to_rgba(value, decode_side=LINE_MAX_SIDE)))  # read once more, as segment did, to draw on
         drawing = ((rgba[:, :, :3] * rgba[:, :, 3:] + 1 - rgba[:, :, 3:]) * 255).astype(np.uint8)  # on white
     except (UnusableImage, WordListUnavailable, guards.Busy) as problem:
@@ -519,7 +519,7 @@ def read_drawn_line(predictor: Predictor, value, only: str = ANY):
     """Stroke JSON of a line from the page or an API client -> read_line's outputs."""
     try:
         drawing = parse_drawing(value, blank=LINE_START)
-        image, reading = LINE_READINGS.run(read_drawn, predictor, drawing, restriction(only), only == WORD)
+        image, reading = LINE_READINGS.run(read_drawn, predictor, drawing, only)
     except (UnusableImage, WordListUnavailable, guards.Busy) as problem:
         return "", str(problem), None, None
     except Exception as error:
@@ -528,10 +528,10 @@ def read_drawn_line(predictor: Predictor, value, only: str = ANY):
     return line_outputs(reading, cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
 
 
-def read_drawn(predictor: Predictor, drawing, only: str | None, words: bool):
+def read_drawn(predictor: Predictor, drawing, writing: str):
     """(the rendered drawing, its LineReading): the work LINE_READINGS bounds."""
     image = render_drawing(drawing)
-    return image, predictor.read_line_strokes(drawing, only, rendered=image, words=words)
+    return image, predictor.read_line_strokes(drawing, writing, rendered=image)
 
 
 def line_outputs(reading, drawing: np.ndarray) -> tuple[str, str, np.ndarray, np.ndarray]:

@@ -197,7 +197,7 @@ def test_a_huge_choice_is_refused_briefly_and_logs_stay_short(tiny, monkeypatch,
     assert len(str(refused.value)) < 300
     assert radio.preprocess("digits") == "digits"
 
-    def broken(value, only=None):
+    def broken(value, writing="any"):
         raise ValueError("y" * 10_000_000)
 
     monkeypatch.setattr(tiny, "predict", broken)
