@@ -138,7 +138,7 @@ def test_the_cli_without_wordfreq_says_how_to_get_it(tmp_path, capsys, monkeypat
 
 
 def test_the_page_offers_the_word_list_on_the_line_tab_only(predictor, monkeypatch):
-    assert demo.restriction(demo.WORD) == "letters"
+    assert classes_of(demo.WORD) == "letters"
     assert ("An English word", demo.WORD) in demo.LINE_WRITING_CHOICES
     assert demo.WORD not in {value for _, value in demo.WRITING_CHOICES}  # one character is no word
     drawing, _ = as_drawing("7L1")
