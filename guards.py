@@ -1,5 +1,7 @@
-"""What the page refuses or bounds before (or around) its own code, and why: the third hostile probe
-(issue 26, docs/HOSTILE_INPUT.md). demo.py puts these in place; `python -m bench.robustness` measures them.
+"""What the page refuses or bounds before (or around) its own code, and why: the hostile probes (issues 21
+and 26, docs/HOSTILE_INPUT.md). server.py puts these in place; `python -m bench.robustness` measures them.
+The only module that reaches into Gradio beyond its public API: short_request_errors and
+cap_files_per_request say which part, and why Gradio's own options do not do it.
 
 - BodyLimit: a request body is refused by its size before anything parses it. A 36 MB stroke body
   (3,000,000 points as JSON) used to be parsed, validated and queued before the 20,000-point check,
@@ -9,39 +11,39 @@
   4.75 GB and made another visitor wait 31 s.
 - RateLimit: one client's corrections per time window, so one sender cannot fill the store's cap
   (10,000: filled in about 10 minutes) and lock every real writer out.
-- short_request_errors: a request with too few values, a value an input cannot take, or naming an event
-  that is not on the page, gets a short message; Gradio's own repeats every value sent in the log (two
-  5 MB requests: 10 MB of log) or 200 characters of it, and answers {"error": null}, or a bare 500 and
-  a traceback.
+- short_request_errors: a request with too few values, a value an input cannot take, a file that was
+  not uploaded here, or naming an event that is not on the page, gets a short message; Gradio's own
+  repeats every value sent in the log (two 5 MB requests: 10 MB of log) or 200 characters of it, and
+  answers {"error": null}, or a bare 500 and a traceback.
+- uploaded: a file in a request is read only from Gradio's upload folder, where Gradio puts the files it
+  has checked; a path anywhere else on the server, or a string, is refused, never opened.
+- cap_files_per_request: one upload request carries a sketch's files at most, not Gradio's 1,000.
 """
 
 import collections
 import ipaddress
 import json
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from emnist_core.preprocess import quoted
+from emnist_core.preprocess import MAX_LAYERS, quoted
 
 log = logging.getLogger("demo")
 
 # The largest legal JSON request: a drawing of 20,000 points is under 1,000,000 characters of JSON
 # (emnist_core.strokes.MAX_JSON_CHARS), sent as a string or an object; twice that leaves room for the rest.
 MAX_BODY_BYTES = 2 << 20
-# An editor blob (demo.MAX_BLOB_BYTES, 5 MB) and its multipart framing.
-MAX_BLOB_BODY_BYTES = 6 << 20
 # Gradio's upload route bounds its files as they stream (max_file_size, files per request): not counted here.
 UNCOUNTED_SUFFIXES = ("/upload",)
+MAX_FILES_PER_REQUEST = MAX_LAYERS + 2  # one upload request: a sketch's layers, background and composite
 
 
 def body_limit(path: str) -> int | None:
     """The most bytes a request body to `path` may hold; None: the route bounds its own."""
-    path = path.rstrip("/")
-    if path.endswith(UNCOUNTED_SUFFIXES):
-        return None
-    return MAX_BLOB_BODY_BYTES if path.endswith("/component_server") else MAX_BODY_BYTES
+    return None if path.rstrip("/").endswith(UNCOUNTED_SUFFIXES) else MAX_BODY_BYTES
 
 
 def too_large_message(limit: int) -> str:
@@ -181,11 +183,65 @@ def client_of(request) -> str:
     return forwarded[-1][:64] if proxied and forwarded[-1] else peer
 
 
+# A file in a request that is not one uploaded here: what to do instead.
+DATA_URL_AS_FILE = ("A data: URL cannot be sent as a file here: send the image with gradio_client's handle_file "
+                    "(or POST it to /gradio_api/upload and send its path).")
+NOT_UPLOADED = ("A file in the request was not uploaded to this server: send images with gradio_client's "
+                "handle_file (or POST them to /gradio_api/upload first).")
+
+
+def refused_file(value) -> str:
+    """Why a file in a request's `value` cannot be read, in one message."""
+    return DATA_URL_AS_FILE if any(text[:5].lower() == "data:" for text in _strings(value)) else NOT_UPLOADED
+
+
+def _strings(value, depth: int = 0):
+    """Every string in a JSON-like value (to a bounded depth)."""
+    if isinstance(value, str):
+        yield value
+    elif depth < 8 and isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item, depth + 1)
+    elif depth < 8 and isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item, depth + 1)
+
+
+def uploaded(part, folder: str, error_class):
+    """One file of a request, as Gradio hands it on unprocessed ({"path", "url", ...}, or None) -> its path
+    when the file lies in `folder`, Gradio's upload folder, where Gradio puts every file it has checked
+    (uploaded to this server); or a base64 data: URL given as its `url` (emnist_core bounds its decoding).
+    Anything else gets a short `error_class` message and is never opened: Gradio checks only files marked
+    as its FileData, so a plain {"path": "/some/server/file.png"} would otherwise be read."""
+    if part is None:
+        return None
+    path, url = (part.get("path"), part.get("url")) if isinstance(part, dict) else (None, None)
+    if path is None and isinstance(url, str) and url[:5].lower() == "data:":
+        return url
+    if isinstance(path, str) and _inside(path, folder):
+        return path
+    raise error_class(refused_file(part), print_exception=False)
+
+
+def _inside(path: str, folder: str) -> bool:
+    if len(path) > 4096:
+        return False
+    try:
+        real, root = os.path.realpath(path), os.path.realpath(folder)
+    except (OSError, ValueError):  # a NUL byte: no file of ours
+        return False
+    return real != root and os.path.commonpath([real, root]) == root
+
+
 def short_request_errors(blocks, error_class):
-    """`blocks`, but an event sent too few values, a value one of its inputs cannot take, or an event index
-    that is not on the page, is answered with a short `error_class` message (gr.Error) or HTTP 404; the
-    log gets at most 80 characters of the request (docs/HOSTILE_INPUT.md)."""
-    from gradio.exceptions import ComponentProcessingError
+    """`blocks`, but an event sent too few values, a value one of its inputs cannot take, a file Gradio
+    refuses before any of the page's code runs (a data: URL or a path that was never uploaded, sent as
+    its FileData), or an event index that is not on the page, is answered with a short `error_class`
+    message (gr.Error) or HTTP 404; the log gets at most 80 characters of the request
+    (docs/HOSTILE_INPUT.md). Gradio 6 has no option for any of these, so its Blocks' validate_inputs and
+    preprocess_data are wrapped on this instance, and its event lookup for the process (_known_events_only)."""
+    from gradio.exceptions import ComponentProcessingError, InvalidPathError
+    from pydantic import ValidationError
 
     def inputs_of(block_fn) -> str:
         return ", ".join(type(block).__name__ for block in block_fn.inputs)
@@ -206,6 +262,8 @@ def short_request_errors(blocks, error_class):
                         quoted(str(cause), 80))
             raise error_class(f"A value in the request is not one this event's inputs ({inputs_of(block_fn)}) "
                               f"take.", print_exception=False) from None
+        except (InvalidPathError, ValidationError, FileNotFoundError, IsADirectoryError):
+            raise error_class(refused_file(inputs), print_exception=False) from None
 
     blocks.validate_inputs = validate_inputs
     blocks.preprocess_data = preprocess_data
@@ -231,3 +289,21 @@ def _known_events_only() -> None:
 
     get_fn.guarded = True
     route_utils.get_fn = get_fn
+
+
+def cap_files_per_request(limit: int = MAX_FILES_PER_REQUEST) -> None:
+    """Refuse an upload request with more than `limit` files ("Too many files", HTTP 400): Gradio's own
+    limit is 1,000, each written to its temp folder. Gradio 6 takes no option for it (its upload route
+    writes max_files=1000), so its multipart parser is narrowed, once, for every app in the process."""
+    from gradio import route_utils, routes
+    parser = route_utils.GradioMultiPartParser
+    if getattr(parser, "capped", None) == limit:
+        return
+
+    class Capped(getattr(parser, "uncapped", parser)):
+        capped, uncapped = limit, getattr(parser, "uncapped", parser)
+
+        def __init__(self, *args, max_files=1000, **kwargs):
+            super().__init__(*args, max_files=min(max_files, limit), **kwargs)
+
+    route_utils.GradioMultiPartParser = routes.GradioMultiPartParser = Capped

@@ -1,9 +1,9 @@
 """How well whole lines are read: `python -m bench.line_reading`.
 
 Words: letters of one Omniglot dev drawer (their online strokes replayed), set side by side at varied
-letter heights and brush sizes, read with only="letters", as an image (a photo's path) and as strokes
+letter heights and brush sizes, read with writing "letters", as an image (a photo's path) and as strokes
 (the page's line canvas). Numbers: EMNIST validation digits (the shipped checkpoint's own split, never
-trained on) in a row, read with only="digits". Spacings, as shares of the letter height:
+trained on) in a row, read with writing "digits". Spacings, as shares of the letter height:
   wide      gaps 0.15-0.45
   close     gaps 0.04-0.12 (letters as close as people write them)
   touching  close, and one neighbouring pair pushed together until their ink touches
@@ -139,28 +139,28 @@ def number_line(digits: list[np.ndarray], rng: np.random.Generator, kind: str = 
     return place(pieces, spacing(len(digits), kind, rng), height)
 
 
-def read_text(predictor: Predictor, line, only: str, words: bool = False) -> str:
+def read_text(predictor: Predictor, line, writing: str) -> str:
     try:
         if isinstance(line, StrokeDrawing):
-            return predictor.read_line_strokes(line, only=only, words=words).text
-        return predictor.read_line(line, only=only, words=words).text
+            return predictor.read_line_strokes(line, writing).text
+        return predictor.read_line(line, writing).text
     except UnusableImage:
         return ""
 
 
-def score(predictor: Predictor, lines: list[tuple[str, object]], only: str, words: bool = False) -> dict:
-    texts = [read_text(predictor, line, only, words) for _, line in lines]
+def score(predictor: Predictor, lines: list[tuple[str, object]], writing: str) -> dict:
+    texts = [read_text(predictor, line, writing) for _, line in lines]
     truths = [truth for truth, _ in lines]
     return {"lines": len(lines), "count_right": float(np.mean([len(t) == len(r) for t, r in zip(truths, texts)])),
             "char_accuracy": float(np.mean([char_accuracy(t, r) for t, r in zip(truths, texts)])),
             "unusable": texts.count(""), "misread": [f"{t}->{r}" for t, r in zip(truths, texts) if t.lower() != r.lower()]}
 
 
-def median_ms(predictor: Predictor, lines: list, only: str, words: bool = False) -> float:
+def median_ms(predictor: Predictor, lines: list, writing: str) -> float:
     times = []
     for line in lines:
         started = time.perf_counter()
-        read_text(predictor, line, only, words)
+        read_text(predictor, line, writing)
         times.append(1000 * (time.perf_counter() - started))
     return float(np.median(times))
 
@@ -181,7 +181,7 @@ def word_list_figures(predictor: Predictor, folder: Path, drawers: list[str], wo
             chosen = [(line[0], line[pick]) for line in lines]
             if name.startswith("non-words"):
                 figures[f"{name}{path}"] = score(predictor, chosen, "letters")
-            figures[f"{name}{path}, word list"] = score(predictor, chosen, "letters", words=True)
+            figures[f"{name}{path}, word list"] = score(predictor, chosen, "word")
     return figures
 
 
@@ -225,8 +225,8 @@ def main(argv=None) -> int:
                                            "strokes": median_ms(predictor, [d for _, d in ten], "letters")}
         if args.words:
             report["ms per 10-letter line"].update(
-                {"image, word list": median_ms(predictor, [i for i, _ in ten], "letters", True),
-                 "strokes, word list": median_ms(predictor, [d for _, d in ten], "letters", True)})
+                {"image, word list": median_ms(predictor, [i for i, _ in ten], "word"),
+                 "strokes, word list": median_ms(predictor, [d for _, d in ten], "word")})
     else:
         print(f"skipped words: {args.omniglot} not found")
     if Path(args.emnist).is_dir():

@@ -5,8 +5,8 @@ answering one visitor while another sends large files.
     python -m bench.robustness --no-page                    # the inputs only
     python -m bench.robustness --case "page: the 7 with 16 blank 4096x4096 layers" --input DIR  # one case
 
-The page cases also cover the second probe (issue 21): a sketch's layers beside its composite, the
-editor's blob storage, and what uploads leave in the temp folder after the server stops.
+The page cases also cover the second probe (issue 21): a sketch's layers beside its composite, and what
+uploads leave in the temp folder after the server stops.
 
     python -m bench.robustness --flood-only                 # the third probe (issue 26) alone
     python -m bench.robustness --flood-only --demo-dir ../old-checkout   # the same against another copy
@@ -116,19 +116,19 @@ ARRAY_CASES = {
 }
 
 
-def run_page_case(path: str):
-    """A sketchpad value as the page receives it: Gradio's editor preprocessing, then read_character."""
-    import gradio as gr
-    from gradio.components.image_editor import EditorData
-    from gradio.data_classes import FileData
+def uploaded(path: str) -> dict:
+    """A file as Gradio hands an API request's on, once uploaded (its folder standing for Gradio's)."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
 
+
+def run_page_case(path: str):
+    """A sketchpad value as /predict receives it (demo.sketch_files), then read_character."""
     import demo
     from emnist_core.predict import Predictor
     predictor = Predictor()
-    pad = demo.forgiving(gr.Sketchpad(type="numpy", render=False))
-    payload = EditorData(background=None, layers=[], composite=FileData(path=path))
+    payload = {"background": None, "layers": [], "composite": uploaded(path)}
     start_mb, start = peak_mb(), time.perf_counter()
-    label, verdict, _ = demo.read_character(predictor, pad.preprocess(payload))
+    label, verdict, _ = demo.read_character(predictor, demo.sketch_files(payload, str(Path(path).parent)))
     outcome = f"reads {max(label, key=label.get)}" if label else f"refused: {verdict[:60]}"
     return start_mb, time.perf_counter() - start, outcome
 
@@ -156,48 +156,16 @@ def layers_folder(folder: Path) -> str:
 
 
 def run_layers_case(folder: str, n: int):
-    import gradio as gr
-    from gradio.components.image_editor import EditorData
-    from gradio.data_classes import FileData
-
     import demo
     from emnist_core.predict import Predictor
     predictor = Predictor()
-    pad = demo.forgiving(gr.Sketchpad(type="numpy", render=False))
-    blank = FileData(path=str(Path(folder) / "blank.png"))
-    composite = FileData(path=str(Path(folder) / "seven.png")) if n > 0 else None
-    payload = EditorData(background=None, layers=[blank] * abs(n), composite=composite)
+    blank = uploaded(str(Path(folder) / "blank.png"))
+    composite = uploaded(str(Path(folder) / "seven.png")) if n > 0 else None
+    payload = {"background": None, "layers": [blank] * abs(n), "composite": composite}
     start_mb, start = peak_mb(), time.perf_counter()
-    label, verdict, _ = demo.read_character(predictor, pad.preprocess(payload))
+    label, verdict, _ = demo.read_character(predictor, demo.sketch_files(payload, folder))
     outcome = f"reads {max(label, key=label.get)}" if label else f"refused: {verdict[:60]}"
     return start_mb, time.perf_counter() - start, outcome
-
-
-def blob_check() -> list[str]:
-    """The editor's blob storage (POST /gradio_api/component_server, fn_name=accept_blobs), in process:
-    what the second probe sent, and what stays held."""
-    import gradio as gr
-    from fastapi import HTTPException
-    from gradio.data_classes import DataWithFiles
-
-    import demo
-    pad = demo.forgiving(gr.Sketchpad(type="numpy", render=False))
-
-    def send(blob_id, kind, index, size):
-        try:
-            pad.accept_blobs(DataWithFiles(data={"id": blob_id, "type": kind, "index": str(index)},
-                                           files=[("blob.png", b"\0" * size)]))
-            return "accepted"
-        except HTTPException as refused:
-            return f"HTTP {refused.status_code} ({refused.detail})"
-
-    lines = [f"layer index 10,000,000, 1 byte: {send('far', 'layer', 10_000_000, 1)}",
-             f"a 6 MB layer: {send('big', 'layer', 0, 6 << 20)}"]
-    answers = [send(f"unused{n}", "composite", "null", demo.MAX_BLOB_BYTES) for n in range(20)]
-    lines.append(f"20 unused 5 MB blobs: {answers.count('accepted')} accepted; held afterwards "
-                 f"{pad.blob_storage.held_bytes() / 1e6:.1f} MB in {len(pad.blob_storage.entries)} "
-                 f"(bound {demo.MAX_BLOB_STORE / 1e6:.1f} MB, each dropped {demo.BLOB_LIFETIME_S} s after it came)")
-    return lines
 
 
 DATA_CASE = "data folder: gzip bomb, 3.4 MB -> 3.5 GB"
@@ -533,9 +501,6 @@ def main(argv=None) -> int:
         flag = " OVER BUDGET" if over_budget and name != DATA_CASE else ""
         over += bool(flag)
         print(f"{name:<48} {r['baseline_mb']:>6} MB {r['peak_mb']:>6} MB {r['seconds']:>6.2f}s  {r['outcome']}{flag}")
-    print("\nthe sketchpad's blob storage (in process):")
-    for line in blob_check():
-        print("  " + line)
     if not args.no_page:
         with tempfile.TemporaryDirectory() as tmp:
             print("\nthe page (python demo.py), one visitor drawing while another sends large files:")

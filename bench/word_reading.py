@@ -4,8 +4,8 @@ Words written by people: UNIPEN category 7 (isolated words) of the dev folder (.
 each drawn on the page's line canvas as a person would write it there (its strokes scaled to a height of
 150-250 px keeping their aspect, shrunk further only to fit, from a left margin, brush radius 10) and read
 as the line tab reads it: `Predictor.read_line_strokes`, in both modes the page offers:
-  letters  "Letters only" (only="letters")
-  word     "An English word" (words=True: the word list of emnist_core.words decides between close readings)
+  letters  "Letters only"
+  word     "An English word" (the word list of emnist_core.words decides between close readings)
 Only words of letters a-z/A-Z are used (a word with a digit or a mark cannot be read as letters). kai's
 labels mark letter boundaries with '@' (the reader removes them); lav's "words" are random letter strings,
 so the word list cannot help there. Every site is a dev site here: this is measurement, not training.
@@ -62,7 +62,7 @@ LINE_BRUSH_RADIUS = 10.0  # its default brush (demo.LINE_BRUSH_RADIUS)
 HEIGHTS = (150, 250)  # a written word's height on the canvas, drawn uniformly (as people write there)
 LEFT_MARGIN = (20, 80)  # where the word starts, canvas pixels from the left edge
 EDGE = 12  # the word's ink keeps at least this far from the other edges (more than the brush)
-MODES = {"letters": {"only": "letters"}, "word": {"words": True}}
+MODES = ("letters", "word")  # what is written, as the page's line tab says it (Predictor's `writing`)
 STYLES = ("PRINTED", "MIXED", "CURSIVE", "not given")
 LETTERS = re.compile("[A-Za-z]+")
 EXAMPLES = 8  # misreadings kept per group in the report
@@ -131,7 +131,7 @@ def read_word(predictor: Predictor, drawing: StrokeDrawing, mode: str) -> tuple[
     """(the text read, milliseconds, the message when the drawing could not be read, else "")."""
     started = time.perf_counter()
     try:
-        text, message = predictor.read_line_strokes(drawing, **MODES[mode]).text, ""
+        text, message = predictor.read_line_strokes(drawing, mode).text, ""
     except UnusableImage as error:
         text, message = "", str(error)
     return text, 1000 * (time.perf_counter() - started), message
@@ -307,7 +307,7 @@ def ruled_figures(predictor: Predictor, chosen: dict[str, list], seed: int) -> d
     photo), letters only: how often the two readings agree, the ruled one is refused, each is right."""
     def read(image):
         try:
-            return predictor.read_line(image, only="letters").text
+            return predictor.read_line(image, "letters").text
         except UnusableImage:
             return None
 

@@ -21,7 +21,11 @@ from .checkpoint import DIGIT_SOURCES, InputSpec
 from .labels import NUM_DIGITS
 from .model import EmnistCNN
 
-ONLY_CHOICES = ("digits", "letters")  # what a writer can say they are writing
+# What a writer says they are writing: one set of values for the page's choices, the API's arguments and
+# Predictor's `writing` (classes_of is the one place it becomes the classes a reading is among).
+ANY, DIGITS, LETTERS, WORD = "any", "digits", "letters", "word"
+WRITINGS = (ANY, DIGITS, LETTERS, WORD)
+ONLY_CHOICES = (DIGITS, LETTERS)  # the classes a reading can be kept to (probabilities' `only`)
 JUST_UNDER_HALF = float(torch.tensor(0.5).nextafter(torch.tensor(0.0)))  # a tie that still reads as a letter
 
 
@@ -42,6 +46,15 @@ def model_outputs(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
     if not logits:
         return torch.empty(0, model.config.num_classes), torch.empty(0)
     return torch.cat(logits), torch.cat(digit_logits)
+
+
+def classes_of(writing: str | None) -> str | None:
+    """What is written -> the classes it is read among: None (all 47), "digits" or "letters". A word is
+    letters (the word list spells words in letters); None is any character. Anything else is refused
+    (a programming error: the page checks what a visitor sent against its own choices first)."""
+    if writing is not None and writing not in WRITINGS:
+        raise ValueError(f"writing must be one of {WRITINGS}, got {str(writing)[:40]!r}")
+    return None if writing in (None, ANY) else LETTERS if writing == WORD else writing
 
 
 def check_only(only: str | None) -> None:

@@ -5,6 +5,9 @@
     python -m emnist_core.predict --line postcode.jpg --only digits --json
     [{"file": "postcode.jpg", "text": "75011", "characters": [{"box": [x0, y0, x1, y1], "top5": ...}, ...]}]
     python -m emnist_core.predict --line word.png --words     # an English word: a word list helps
+
+What is written is one value everywhere, the page's and the API's too (inference.WRITINGS): "any",
+"digits", "letters", or for a line "word", an English word; Predictor's methods take it as `writing`.
 """
 
 import argparse
@@ -19,7 +22,7 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ONLY_CHOICES, check_only, model_outputs, probabilities, ranked, readings
+from .inference import ANY, DIGITS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked, readings
 from .labels import are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
@@ -35,10 +38,10 @@ class Prediction:
     """One coherent reading: top5[0] is the character read, and `kind` and `p_digit` agree with it.
 
     Each character carries one probability, the same wherever it is shown (inference.probabilities' q):
-    top5 is the reading, then the likeliest other classes of all 47, digits and letters alike. With
-    `only` the other kind is left out and q is renormalised over the kind chosen. Under the "sum" and
-    "head" rules the reading can be less likely than a class of the other kind (`passed_over`): digit
-    or letter was decided first, by the kinds' totals."""
+    top5 is the reading, then the likeliest other classes of all 47, digits and letters alike. Where only
+    digits or only letters are written, the other kind is left out and q renormalised over the one
+    written. Under the "sum" and "head" rules the reading can be less likely than a class of the other
+    kind (`passed_over`): digit or letter was decided first, by the kinds' totals."""
     top5: list[tuple[str, float]]  # (character, probability), the reading first, then the likeliest others
     p_digit: float  # probability that the character is a digit: >= 0.5 exactly when the reading is one
     image: np.ndarray = field(repr=False)  # (28, 28) uint8: what the model saw, shown upright
@@ -95,7 +98,7 @@ def why_passed_over(prediction: Prediction) -> str | None:
 @dataclass
 class LineReading:
     characters: list[tuple[tuple[int, int, int, int], Prediction]]  # (box x0, y0, x1, y1; reading), left to right
-    word: str | None = None  # read as a word of the word list (words=True), one per character
+    word: str | None = None  # read as a word of the word list (writing "word"), one per character
     words_asked: bool = False  # whether the word list was asked for (the reading may be no word of it)
 
     @property
@@ -132,18 +135,18 @@ class Predictor:
         self.model = self.checkpoint.build_model(str(self.checkpoint_path)).to(device)
         self.labels = self.checkpoint.labels
 
-    def predict_emnist(self, images: np.ndarray, only: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_emnist(self, images: np.ndarray, writing: str = ANY) -> tuple[np.ndarray, np.ndarray]:
         """(N, 28, 28) uint8 already in the model's orientation -> (coherent class probabilities (N, C),
-        P(digit) (N,)); `only` ("digits" / "letters") renormalises over those classes."""
+        P(digit) (N,)); `writing` "digits" or "letters" (or "word") renormalises over those classes."""
         logits, digit_logits = model_outputs(self.model, torch.from_numpy(np.ascontiguousarray(images)),
                                              self.checkpoint.input_spec)
-        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, only)
+        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, classes_of(writing))
         return probs.numpy(), p_digit.numpy()
 
-    def predict_many(self, values: list, only: str | None = None) -> list[Prediction | UnusableImage]:
+    def predict_many(self, values: list, writing: str = ANY) -> list[Prediction | UnusableImage]:
         """Each input read, preprocessed and classified in one batch; unusable ones come back as errors.
-        `only`: "digits" or "letters" when the writer says which they wrote, else None."""
-        check_only(only)  # before any input is read, not after
+        `writing`: "digits" or "letters" when the writer says which they wrote, else "any"."""
+        classes_of(writing)  # checked before any input is read, not after
         items = []
         for value in values:
             try:
@@ -153,7 +156,7 @@ class Predictor:
             except Exception as error:  # one broken input must not cost the others their readings
                 items.append(unreadable(error))
         usable = iter(self.classify([p.model_input for p in items if not isinstance(p, UnusableImage)],
-                                    [p.upright for p in items if not isinstance(p, UnusableImage)], only))
+                                    [p.upright for p in items if not isinstance(p, UnusableImage)], writing))
         return [item if isinstance(item, UnusableImage) else next(usable) for item in items]
 
     def prepare(self, value) -> Prepared:
@@ -165,11 +168,11 @@ class Predictor:
         return prepare(value, transposed)
 
     def classify(self, model_inputs: list[np.ndarray], uprights: list[np.ndarray],
-                 only: str | None = None) -> list[Prediction]:
+                 writing: str = ANY) -> list[Prediction]:
         """28x28 images in the model's orientation (and as shown upright) -> one Prediction each."""
         if not model_inputs:
             return []
-        return self._predictions(*self.predict_emnist(np.stack(model_inputs), only), uprights)
+        return self._predictions(*self.predict_emnist(np.stack(model_inputs), writing), uprights)
 
     def _predictions(self, probs: np.ndarray, p_digit: np.ndarray, uprights: list[np.ndarray]) -> list[Prediction]:
         """Each image's reading first, then its likeliest other classes, with their probabilities."""
@@ -177,28 +180,28 @@ class Predictor:
         return [Prediction(top5=[(self.labels[i], float(probs[k, i])) for i in order[k, :5]],
                            p_digit=float(p_digit[k]), image=upright) for k, upright in enumerate(uprights)]
 
-    def read_line(self, value, only: str | None = None, words: bool = False) -> "LineReading":
+    def read_line(self, value, writing: str = ANY) -> "LineReading":
         """One handwritten line -> its characters, left to right, each read as predict reads one;
-        `only` ("digits" or "letters") as for predict_many; `words`: the line is an English word, most
-        likely (letters only; emnist_core.words). Raises UnusableImage with a message for people."""
-        only = _line_only(only, words)
+        `writing` as for predict_many, or "word": the line is an English word, most likely (letters,
+        and the word list decides close calls; emnist_core.words). Raises UnusableImage with a message
+        for people."""
+        classes_of(writing)
         try:
             line = line_from_image(value)
         except UnusableImage:
             raise
         except Exception as error:  # as predict_many does: a broken input gets a message, never a traceback
             raise unreadable(error) from error
-        return self._read_pieces(line, only, words)
+        return self._read_pieces(line, writing)
 
-    def read_line_strokes(self, drawing, only: str | None = None, rendered: np.ndarray | None = None,
-                          words: bool = False) -> "LineReading":
+    def read_line_strokes(self, drawing, writing: str = ANY, rendered: np.ndarray | None = None) -> "LineReading":
         """A line drawn on the page (a strokes.StrokeDrawing) -> its characters, as read_line; the
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
-        only = _line_only(only, words)
-        return self._read_pieces(line_from_drawing(drawing, rendered), only, words)
+        classes_of(writing)
+        return self._read_pieces(line_from_drawing(drawing, rendered), writing)
 
-    def _read_pieces(self, line: LinePieces, only: str | None, words: bool = False) -> "LineReading":
+    def _read_pieces(self, line: LinePieces, writing: str) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best."""
         candidates, uprights = line.readable, []
         for candidate in candidates:
@@ -211,12 +214,12 @@ class Predictor:
             raise UnusableImage("No characters found: write a word or a number.")
         transposed = self.checkpoint.input_spec.transposed
         inputs = np.stack([prepared(uprights[k], transposed).model_input for k in usable])
-        probs, p_digit = self.predict_emnist(inputs, only)
+        probs, p_digit = self.predict_emnist(inputs, writing)
         reading = readings(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
         scores = np.full(len(candidates), -np.inf)
         scores[usable] = np.log(np.maximum(probs[np.arange(len(usable)), reading], 1e-30))
         chosen = line.choose(scores)
-        word = None
+        word, words = None, writing == WORD
         if words:  # the line read again as each word of the list; the likelier reading wins
             letter_scores = np.full((len(candidates), len(ALPHABET)), -np.inf)
             letter_scores[usable] = letter_log_probs(probs, self.labels)
@@ -243,20 +246,13 @@ class Predictor:
         return [float(np.log(max(p[index[c.upper()]], 1e-30) / max(p[index[c]], 1e-30)))
                 if c in index and c.upper() in index and c != c.upper() else None for c, p in zip(word, probs)]
 
-    def predict(self, value, only: str | None = None) -> Prediction:
-        """One input -> Prediction; raises UnusableImage with a message for people."""
-        result = self.predict_many([value], only)[0]
+    def predict(self, value, writing: str = ANY) -> Prediction:
+        """One input -> Prediction (`writing` as for predict_many); raises UnusableImage with a message
+        for people."""
+        result = self.predict_many([value], writing)[0]
         if isinstance(result, UnusableImage):
             raise result
         return result
-
-
-def _line_only(only: str | None, words: bool) -> str | None:
-    """`only` checked; a word of the word list is letters only."""
-    check_only(only)
-    if words and only == "digits":
-        raise ValueError("words=True reads letters: it cannot go with only='digits'")
-    return "letters" if words else only
 
 
 def printable(text: str) -> str:
@@ -309,8 +305,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(parser.argv)
     if args.words and not args.line:
         parser.error("--words reads whole lines: add --line")
-    if args.words and args.only == "digits":
+    if args.words and args.only == DIGITS:
         parser.error("--words reads letters: it cannot go with --only digits")
+    writing = WORD if args.words else args.only or ANY
     try:
         predictor = Predictor(args.checkpoint)
     except CheckpointError as error:
@@ -322,9 +319,9 @@ def main(argv=None) -> int:
         except WordListUnavailable as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        results = [_read_line_or_error(predictor, image, args.only, args.words) for image in args.images]
+        results = [_read_line_or_error(predictor, image, writing) for image in args.images]
     else:
-        results = predictor.predict_many(args.images, args.only)
+        results = predictor.predict_many(args.images, writing)
     names = [printable(f) for f in args.images]
     if args.json:
         print(json.dumps([{"file": f, "error": printable(str(r))} if isinstance(r, UnusableImage)
@@ -335,10 +332,9 @@ def main(argv=None) -> int:
     return 0 if any(not isinstance(r, UnusableImage) for r in results) else 1
 
 
-def _read_line_or_error(predictor: Predictor, image, only: str | None, words: bool = False
-                        ) -> LineReading | UnusableImage:
+def _read_line_or_error(predictor: Predictor, image, writing: str) -> LineReading | UnusableImage:
     try:
-        return predictor.read_line(image, only=only, words=words)
+        return predictor.read_line(image, writing)
     except UnusableImage as error:
         return error
     except Exception as error:  # as in predict_many: one broken file must not end the batch

@@ -244,22 +244,20 @@ def test_cli_prints_undecodable_names_under_utf8(tiny_checkpoint, tmp_path):
         assert b"caf\\xe9.png" in run.stdout.replace(b"\\\\", b"\\")
 
 
-# ---- the page (its predict function and its components' preprocessing) -----------------------------
+# ---- the page (its readings of what an upload or an API request hands on) ---------------------------
 
-def file_data(tmp, content: bytes, name="upload.png"):
-    from gradio.data_classes import FileData
-    return FileData(path=write(tmp, name, content), orig_name=name)
-
-
-def editor(composite):
-    from gradio.components.image_editor import EditorData
-    return EditorData(background=None, layers=[], composite=composite)
+def file_data(tmp, content: bytes, name="upload.png") -> dict:
+    """A file as Gradio hands it on once uploaded (here `tmp` stands for Gradio's upload folder)."""
+    return {"path": write(tmp, name, content), "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 
 
-def data_url(content: bytes):
+def editor(composite) -> dict:
+    return {"background": None, "layers": [], "composite": composite}
+
+
+def data_url(content: bytes) -> dict:
     import base64
-    from gradio.components.image import ImageData
-    return ImageData(url="data:image/png;base64," + base64.b64encode(content).decode(), path=None)
+    return {"url": "data:image/png;base64," + base64.b64encode(content).decode(), "path": None}
 
 
 PAGE_CASES = {
@@ -278,21 +276,22 @@ PAGE_CASES = {
 @pytest.mark.parametrize("component, payload, says", PAGE_CASES.values(), ids=PAGE_CASES.keys())
 def test_page_reads_or_explains(predictor, tmp_path, component, payload, says):
     import gradio as gr
-    made = (gr.Sketchpad(type="numpy", render=False) if component == "sketchpad"
-            else gr.Image(type="filepath", image_mode=None, render=False))
-    value = demo.forgiving(made).preprocess(payload(tmp_path))
+    import guards
+    value = (demo.sketch_files(payload(tmp_path), str(tmp_path)) if component == "sketchpad"
+             else guards.uploaded(payload(tmp_path), str(tmp_path), gr.Error))
     label, verdict, seen = demo.read_character(predictor, value)
     assert says.lower() in verdict.lower(), verdict
     assert (label is None) == (says != "Reads as")
 
 
 def test_page_refuses_large_arrays_and_caps_uploads(predictor, monkeypatch):
+    import server
     label, verdict, _ = demo.read_character(predictor, huge_array(20000))
     assert label is None and "too large" in verdict
     launched = {}
     monkeypatch.setattr(demo.gr.Blocks, "launch", lambda self, **options: launched.update(options))
     demo.serve(demo.build_demo(predictor))
-    assert launched["max_file_size"] == demo.MAX_UPLOAD
+    assert launched["max_file_size"] == server.MAX_UPLOAD
 
 
 # ---- checkpoint contents -------------------------------------------------------------------------------

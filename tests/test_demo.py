@@ -3,7 +3,6 @@
 The checkpoint is $EMNIST_CHECKPOINT if set, else the shipped one; the tests skip, saying why, without it.
 """
 
-import copy
 import math
 import os
 import re
@@ -13,15 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import gradio as gr
-from gradio.components.image_editor import EditorData
-from gradio.data_classes import FileData
 
 import demo
-from emnist_core.predict import Prediction
-from emnist_core.preprocess import UnusableImage, to_rgba
+from emnist_core.predict import Prediction, percent
+from emnist_core.wording import describe, reading_bar
 from helpers import SEVEN, draw, free_port, page_image, save_png, sketch_value
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
+# Blank sketchpad values, as API clients of /predict and /read_line send them.
+BLANK_CANVAS = {"background": np.full((demo.CANVAS, demo.CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
+BLANK_LINE = {"background": np.full((demo.LINE_CANVAS[1], demo.LINE_CANVAS[0], 3), 255, np.uint8), "layers": [],
+              "composite": None}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_nothing_drawn_is_a_friendly_message(predictor, value):
 
 
 def test_blank_canvas_is_a_friendly_message(predictor):
-    assert_friendly(demo.read_character(predictor, demo.BLANK_CANVAS), "one flat colour")
+    assert_friendly(demo.read_character(predictor, BLANK_CANVAS), "one flat colour")
 
 
 FAINT_L = [[(0.35, 0.2), (0.35, 0.8), (0.65, 0.8)]]
@@ -100,24 +101,30 @@ def test_garbage_upload_is_a_friendly_message(predictor, tmp_path):
     garbage = tmp_path / "photo.png"
     garbage.write_bytes(np.random.default_rng(0).bytes(3000))
     assert_friendly(demo.read_character(predictor, str(garbage)), "photo.png is not an image this tool can read")
-    assert_friendly(demo.read_character(predictor, demo.UNREADABLE), "not an image this demo can read")
     assert_friendly(demo.read_character(predictor, {"composite": 42}), "cannot read a int")
     assert_friendly(demo.read_character(predictor, str(tmp_path / "gone.png")), "no such image file: gone.png")
 
 
-def test_forgiving_components_pass_unreadable_files_on(tmp_path):
-    garbage = tmp_path / "x.png"
+def test_an_upload_is_read_from_gradios_upload_folder_only(predictor, tmp_path):
+    """The photo upload's event takes the file as Gradio hands it on: a file Gradio put in its upload folder
+    is read (an undecodable one gets the message), a path anywhere else on the server is refused unread.
+    (Gradio checks only files marked as its FileData; a plain {"path": ...} used to be opened.)"""
+    blocks = demo.build_demo(predictor)
+    read_upload = next(f.fn for f in blocks.fns.values() if f.name == "read_upload")
+    folder = Path(next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "photo-upload").GRADIO_CACHE)
+    folder.mkdir(parents=True, exist_ok=True)
+    garbage = folder / "garbage.png"
     garbage.write_bytes(b"not a png")
-    upload = demo.forgiving(gr.Image(type="filepath", render=False))
-    assert upload.preprocess(FileData(path=str(garbage))) is demo.UNREADABLE
-    # The sketchpad hands its files on undecoded (demo.editor_input): reading them gives the message.
-    sketchpad = demo.forgiving(gr.Sketchpad(render=False))
-    drawing = EditorData(background=None, layers=[], composite=FileData(path=str(garbage)))
-    for pad in (sketchpad, copy.deepcopy(sketchpad)):  # and in a session's copy
-        value = pad.preprocess(drawing)
-        assert value["composite"] == str(garbage)
-        with pytest.raises(UnusableImage, match="not an image"):
-            to_rgba(value)
+    label, verdict, _, bar = read_upload({"path": str(garbage)}, "any")
+    assert label == {} and "not an image" in verdict and verdict == bar
+    seven = folder / "seven.png"
+    seven.write_bytes(Path(demo.EXAMPLES[0]).read_bytes())
+    assert read_upload({"path": str(seven)}, "any")[0]["label"]  # a control: an image there is read
+    for elsewhere in (demo.EXAMPLES[0], "/etc/hostname", "../" * 20 + "etc/hostname", "x\0y"):
+        with pytest.raises(gr.Error, match="not uploaded to this server"):
+            read_upload({"path": elsewhere, "meta": {"_type": "gradio.FileData"}}, "any")
+    with pytest.raises(gr.Error, match="Unknown choice"):
+        read_upload({"path": str(garbage)}, "word")  # one character is no word
 
 
 def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value):
@@ -133,7 +140,7 @@ def test_a_bug_is_a_message_not_a_traceback(predictor, monkeypatch, seven_value)
 def test_examples_read_as_named(predictor, path, writing):
     """`7.png` reads 7 under any character (a `CHAR_letters.png` would be read under "letters only"), as the page
     shows it when the example is clicked."""
-    label, verdict, _ = demo.read_character(predictor, path, demo.restriction(writing))
+    label, verdict, _ = demo.read_character(predictor, path, writing)
     named = Path(path).stem.partition("_")[0]
     assert max(label, key=label.get) == named and f"Reads as **{named}**" in verdict, (path, label, verdict)
 
@@ -146,19 +153,18 @@ def test_every_example_is_its_own_drawing():
 
 
 def test_examples_show_each_kind_and_a_lookalike_warning(predictor):
-    readings = [predictor.predict(path, demo.restriction(writing)) for path, writing in demo.example_rows(demo.EXAMPLES)]
+    readings = [predictor.predict(path, writing) for path, writing in demo.example_rows(demo.EXAMPLES)]
     assert {r.kind for r in readings} == {"digit", "letter"}
     warned = [r for (path, writing), r in zip(demo.example_rows(demo.EXAMPLES), readings)
               if writing == demo.ANY and r.lookalikes]
     assert warned, "no example shows the look-alike warning"
-    assert all("⚠️" in demo.describe(r) and "Digits only" in demo.describe(r) for r in warned)
+    assert all("⚠️" in describe(r) and "Digits only" in describe(r) for r in warned)
 
 
 def test_example_rows_take_the_restriction_from_the_name():
     rows = demo.example_rows(["ex/7.png", "ex/O_letters.png", "ex/0_digits.png"])
     assert rows == [["ex/7.png", "any"], ["ex/O_letters.png", "letters"], ["ex/0_digits.png", "digits"]]
     assert {value for _, value in demo.WRITING_CHOICES} == {"any", "digits", "letters"}
-    assert [demo.restriction(w) for w in ("any", None, "digits", "letters")] == [None, None, "digits", "letters"]
 
 
 def prediction(top5, p_digit) -> Prediction:
@@ -167,18 +173,18 @@ def prediction(top5, p_digit) -> Prediction:
 
 def test_verdict_says_when_it_cannot_tell_lookalikes_apart():
     unsure = prediction([("0", 0.5), ("O", 0.4), ("Q", 0.05), ("D", 0.03), ("U", 0.01)], p_digit=0.55)
-    text = demo.describe(unsure)
+    text = describe(unsure)
     assert text.startswith("## Reads as **0** (50%) — a digit")
     assert "0 or o/O" in text and "(50% against 40%)" in text and "Digits only" in text  # the control settles it
     sure = prediction([("7", 0.995), ("1", 0.002), ("T", 0.001), ("2", 0.001), ("9", 0.001)], p_digit=0.999)
-    text = demo.describe(sure)
+    text = describe(sure)
     assert text == "## Reads as **7** (over 99%) — a digit"
     low = prediction([("h", 0.3), ("n", 0.2), ("b", 0.1), ("k", 0.1), ("K", 0.1)], p_digit=0.1)
-    assert "(30%) — a letter" in demo.describe(low) and "Not sure: its best guess gets only 30%" in demo.describe(low)
+    assert "(30%) — a letter" in describe(low) and "Not sure: its best guess gets only 30%" in describe(low)
     just_under = prediction([("0", 0.85), ("O", 0.09), ("6", 0.01), ("U", 0.01), ("7", 0.01)], p_digit=0.87)
-    assert "⚠️" not in demo.describe(just_under)  # a runner-up under LOOKALIKE_MIN_PROB is no doubt
+    assert "⚠️" not in describe(just_under)  # a runner-up under LOOKALIKE_MIN_PROB is no doubt
     same_kind = prediction([("g", 0.5), ("q", 0.4), ("9", 0.05), ("a", 0.03), ("y", 0.01)], p_digit=0.06)
-    text = demo.describe(same_kind)
+    text = describe(same_kind)
     assert "g or q" in text and "Digits only" not in text  # both letters: the control cannot settle it
 
 
@@ -186,11 +192,11 @@ def test_verdict_speaks_of_one_probability_per_character():
     """Issue 26: the verdict, the warning and the top-5 showed three numbers for one reading (p of the
     kind, p overall, p within the kind). Now every number on show is one character's probability."""
     drawn_a = prediction([("9", 0.71), ("g", 0.16), ("4", 0.01), ("a", 0.01), ("3", 0.005)], p_digit=0.73)
-    text = demo.describe(drawn_a)
+    text = describe(drawn_a)
     numbers = re.findall(r"\d+%", text)
     assert text.startswith("## Reads as **9** (71%) — a digit") and "(71% against 16%)" in text, text
     assert set(numbers) == {"71%", "16%"}, text  # no 73% (P(digit)) anywhere
-    bar = demo.reading_bar(dict(drawn_a.top5), text)
+    bar = reading_bar(dict(drawn_a.top5), text)
     assert bar.startswith("Reads as **9** (71%)") and "g 16%" in bar
 
 
@@ -199,7 +205,7 @@ def test_a_reading_less_likely_than_another_class_says_why_in_words():
     the reading stays first, and the verdict says why, with no second number for the Z."""
     z = prediction([("Z", 0.28), ("2", 0.42), ("S", 0.12), ("7", 0.02), ("L", 0.02)], p_digit=0.45)
     assert z.passed_over == ("2", 0.42) and z.lookalikes == ("Z", "2")
-    text = demo.describe(z)
+    text = describe(z)
     assert text.startswith("## Reads as **Z** (28%) — a letter"), text
     assert "although 2 alone is likelier" in text and "letters together are likelier" in text
     assert "(28% against 42%)" in text and "Digits only" in text
@@ -208,19 +214,18 @@ def test_a_reading_less_likely_than_another_class_says_why_in_words():
 
 def test_the_top5_label_keeps_the_reading_first():
     """gr.Label sorts by probability; the page's top-5 shows the reading first, as the verdict does."""
-    label = demo.reading_first(gr.Label(num_top_classes=5, render=False))
-    shown = label.postprocess({"Z": 0.28, "2": 0.42, "S": 0.12, "7": 0.02, "L": 0.02, "T": 0.01})
-    assert shown.label == "Z" and [c.label for c in shown.confidences] == ["Z", "2", "S", "7", "L"]
-    assert [c.confidence for c in shown.confidences][:2] == [0.28, 0.42]
-    assert label.postprocess(None) == {}
+    shown = demo.label_value({"Z": 0.28, "2": 0.42, "S": 0.12, "7": 0.02, "L": 0.02})
+    assert shown["label"] == "Z" and [c["label"] for c in shown["confidences"]] == ["Z", "2", "S", "7", "L"]
+    assert [c["confidence"] for c in shown["confidences"]][:2] == [0.28, 0.42]
+    assert demo.label_value(None) == {}
 
 
 def test_percent_rounds_as_the_top5_shows_it():
     """Gradio's Label shows Math.round(p * 100)%: the verdict's number for the reading is the same
     (between 1% and 99%; beyond, the verdict says "over 99%" / "under 1%", never a certainty)."""
     for p in [k / 1000 for k in range(5, 995)] + [0.125, 0.345, 0.985]:
-        assert demo.percent(p) == f"{math.floor(p * 100 + 0.5)}%", p
-    assert demo.percent(0.995) == "over 99%" and demo.percent(0.004) == "under 1%" and demo.percent(1.0) == "100%"
+        assert percent(p) == f"{math.floor(p * 100 + 0.5)}%", p
+    assert percent(0.995) == "over 99%" and percent(0.004) == "under 1%" and percent(1.0) == "100%"
 
 
 def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
@@ -228,11 +233,11 @@ def test_verdict_of_a_toss_up_and_of_a_restricted_reading():
     for char, p_digit in (("0", 0.5), ("O", JUST_UNDER_HALF)):
         tie = prediction([(char, 0.4), ("0" if char == "O" else "O", 0.3), ("D", 0.1), ("C", 0.1), ("Q", 0.05)],
                          p_digit)
-        text = demo.describe(tie)
+        text = describe(tie)
         assert text.startswith(f"## Reads as **{char}** (40%) — a toss-up between digit and letter"), text
         assert text.count("Digits only") == 1
     digits = prediction([("0", 0.9), ("6", 0.05), ("8", 0.02), ("9", 0.02), ("3", 0.01)], p_digit=1.0)
-    text = demo.describe(digits, "digits")
+    text = describe(digits, "digits")
     assert text.startswith("## Reads as **0** (90%) — a digit") and "digits only" in text and "Digits only" not in text
 
 
@@ -337,7 +342,7 @@ def test_api_composes_layers_when_composite_is_none(client, seven_value, tmp_pat
 
 def test_api_blank_and_garbage_give_friendly_results(client, tmp_path):
     from gradio_client import handle_file
-    blank = save_png(demo.BLANK_CANVAS["background"], tmp_path / "blank.png")
+    blank = save_png(BLANK_CANVAS["background"], tmp_path / "blank.png")
     label, verdict, seen = client.predict({"background": None, "layers": [], "composite": handle_file(blank)},
                                           api_name="/predict")
     assert not label.get("label") and "one flat colour" in verdict.lower() and seen is None
@@ -368,7 +373,7 @@ def test_read_line_gives_text_top3_boxes_and_what_the_model_saw(predictor, line_
     assert seen.shape == (28 * demo.LINE_ZOOM, (4 * 28 + 3 * 2) * demo.LINE_ZOOM)
 
 
-@pytest.mark.parametrize("value", [None, demo.BLANK_LINE, demo.UNREADABLE])
+@pytest.mark.parametrize("value", [None, BLANK_LINE, {"composite": 42}])
 def test_read_line_problems_are_messages(predictor, value):
     text, details, boxes, seen = demo.read_line(predictor, value)
     assert text == "" and boxes is None and seen is None and details and "Traceback" not in details
@@ -396,10 +401,10 @@ def test_api_takes_what_is_written(client):
     assert writing["parameter_has_default"] and writing["parameter_default"] == "any", writing
 
 
-def test_every_api_value_has_a_name(predictor, tmp_path):
+def test_every_api_endpoint_says_what_it_takes_and_gives(predictor, tmp_path):
     """gradio_client's view_api named the line details `value_33` and the correction message `value_25`
-    (and inputs `parameter_46`): every input and output now has a label saying what it is; endpoint and
-    argument names are as before."""
+    (and inputs `parameter_46`): endpoint and argument names are as before, each endpoint's description
+    says what it takes and gives (gr.api numbers its values: 1st, 2nd...), and every value has a type."""
     from gradio_client import Client
     from emnist_core.corrections import CorrectionStore
     blocks = demo.build_demo(predictor, CorrectionStore(tmp_path / "c.db"))
@@ -415,7 +420,11 @@ def test_every_api_value_has_a_name(predictor, tmp_path):
         "/correct_strokes": ["value", "meant"], "/correct": ["value", "meant"]}
     names = [v["label"] for e in endpoints.values() for v in (*e["parameters"], *e["returns"])]
     assert not [n for n in names if not n or re.fullmatch(r"(value|parameter)_\d+", n)], names
-    assert [r["label"] for r in endpoints["/read_line"]["returns"]][1] == "Each character's top 3"
+    assert all(v["type"] for e in endpoints.values() for v in (*e["parameters"], *e["returns"])), endpoints
+    assert "top 3" in endpoints["/read_line_strokes"]["description"] and "top 5" in endpoints["/read_strokes"]["description"]
+    assert all(e["description"] for e in endpoints.values()), endpoints
+    writing = endpoints["/read_line"]["parameters"][1]
+    assert writing["type"]["enum"] == ["any", "digits", "letters", "word"] and writing["parameter_default"] == "any"
 
 
 # ---- a stopped server leaves nothing behind (issue 21) ------------------------------------------

@@ -41,7 +41,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     pytest.importorskip("setuptools", minversion="70.1", reason="building the wheel offline needs setuptools>=70.1")
     source = tmp_path_factory.mktemp("clone")
     ignore = shutil.ignore_patterns("runs", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".git")
-    for name in ("pyproject.toml", "requirements.txt", "README.md", "demo.py"):
+    for name in ("pyproject.toml", "requirements.txt", "README.md", "demo.py", "server.py", "guards.py"):
         shutil.copy(ROOT / name, source / name)
     for name in ("emnist_core", "train", "checkpoints", "web", "examples"):
         shutil.copytree(ROOT / name, source / name, ignore=ignore)
@@ -58,7 +58,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 
 def test_wheel_holds_the_code_the_checkpoint_and_the_pages_files(wheel):
     names = set(wheel.namelist())
-    assert {"demo.py", "emnist_core/predict.py", "emnist_core/shipped.py", "train/train.py",
+    assert {"demo.py", "server.py", "guards.py", "emnist_core/predict.py", "emnist_core/shipped.py", "train/train.py",
             "train/__main__.py"} <= names
     data = shipped.INSTALLED.name
     assert f"{data}/checkpoints/{DEFAULT_CHECKPOINT.name}" in names

@@ -3,7 +3,6 @@ fails without its fix; bench/robustness.py measures the memory, time and storage
 
 import base64
 import io
-import time
 from pathlib import Path
 
 import cv2
@@ -17,9 +16,10 @@ import demo
 from bench.hostile import drawing
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.inference import readings
-from emnist_core.predict import Predictor
+from emnist_core.predict import Predictor, percent
 from emnist_core.preprocess import MAX_DATA_URL, MAX_LAYERS, UnusableImage, prepare
 from emnist_core.segment import line_from_image
+from emnist_core.wording import describe
 
 from conftest import shared_path
 from helpers import write_line
@@ -54,24 +54,18 @@ def test_reading_is_first_and_most_probable_everywhere_on_real_images(shipped):
         others = sorted((float(p) for i, p in enumerate(q[k]) if shipped.labels[i] != reading), reverse=True)
         assert np.allclose(rest, others[:4]) and np.isclose(prediction.top5[0][1], float(q[k, shipped.labels.index(reading)]))
         mixed += len({c.isdigit() for c in label}) == 2
-        verdict = demo.describe(prediction)
-        assert verdict.startswith(f"## Reads as **{reading}** ({demo.percent(prediction.top5[0][1])})")
+        verdict = describe(prediction)
+        assert verdict.startswith(f"## Reads as **{reading}** ({percent(prediction.top5[0][1])})")
         assert ("alone is likelier" in verdict) == (max(label.values()) > label[reading])
     assert mixed > len(predictions) / 2, f"only {mixed} top-5s hold both digits and letters"
 
 
-# ---- the page's sketchpad input: its payload reaches emnist_core undecoded ------------------------------
+# ---- the API's sketchpad value: its files reach emnist_core undecoded -----------------------------------
 
-def sketchpad():
-    return demo.forgiving(gr.Sketchpad(type="numpy", render=False))
-
-
-def sketch(composite=None, layers=(), background=None):
-    from gradio.components.image_editor import EditorData
-    from gradio.data_classes import FileData
-    as_file = lambda path: None if path is None else FileData(path=str(path))  # noqa: E731
-    return EditorData(background=as_file(background), layers=[as_file(p) for p in layers],
-                      composite=as_file(composite))
+def sketch(composite=None, layers=(), background=None) -> dict:
+    """A sketchpad value of files, as Gradio hands an API request's on (FileData of uploaded files)."""
+    as_file = lambda path: None if path is None else {"path": str(path), "meta": {"_type": "gradio.FileData"}}  # noqa: E731
+    return {"background": as_file(background), "layers": [as_file(p) for p in layers], "composite": as_file(composite)}
 
 
 def save(folder: Path, name: str, image: Image.Image, **options) -> Path:
@@ -79,8 +73,9 @@ def save(folder: Path, name: str, image: Image.Image, **options) -> Path:
     return folder / name
 
 
-def seen_on_page(predictor, payload):
-    label, verdict, seen = demo.read_character(predictor, sketchpad().preprocess(payload))
+def seen_on_page(predictor, payload, folder):
+    """What /predict answers for `payload`, whose files Gradio has in `folder` (its upload folder)."""
+    label, verdict, seen = demo.read_character(predictor, demo.sketch_files(payload, str(folder)))
     return label, verdict, None if seen is None else seen[::demo.ZOOM, ::demo.ZOOM]
 
 
@@ -91,20 +86,13 @@ def test_layers_beside_a_composite_are_not_decoded_and_their_number_is_bounded(t
     opened = []
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda fp, *a, **k: (opened.append(str(fp)), real_open(fp, *a, **k))[1])
-    label, verdict, _ = seen_on_page(tiny, sketch(seven, [blank] * MAX_LAYERS))
+    label, verdict, _ = seen_on_page(tiny, sketch(seven, [blank] * MAX_LAYERS), tmp_path)
     assert label and "Reads as" in verdict and str(blank) not in opened
-    _, verdict, _ = seen_on_page(tiny, sketch(seven, [blank] * (MAX_LAYERS + 1)))
+    _, verdict, _ = seen_on_page(tiny, sketch(seven, [blank] * (MAX_LAYERS + 1)), tmp_path)
     assert "Too many layers" in verdict
     opened.clear()
-    _, verdict, _ = seen_on_page(tiny, sketch(None, [blank] * 2, background=blank))
+    _, verdict, _ = seen_on_page(tiny, sketch(None, [blank] * 2, background=blank), tmp_path)
     assert "too large together" in verdict
-
-
-# 3. blobs: bounded index, size, total and age; each used once
-def blob(pad, blob_id, kind, content, index=None):
-    from gradio.data_classes import DataWithFiles
-    pad.accept_blobs(DataWithFiles(data={"id": blob_id, "type": kind, "index": "null" if index is None else str(index)},
-                                   files=[(f"{kind}.png", content)]))
 
 
 def png(array) -> bytes:
@@ -113,38 +101,24 @@ def png(array) -> bytes:
     return buffer.getvalue()
 
 
-def test_blobs_are_bounded_and_a_sketch_sent_as_blobs_still_reads(tiny, monkeypatch):
-    from fastapi import HTTPException
-    from gradio.components.image_editor import EditorData
-    pad = sketchpad()
-    for index, content in ((10_000_000, b"x"), (-1, b"x"), (0, b"\0" * (demo.MAX_BLOB_BYTES + 1))):
-        with pytest.raises(HTTPException):
-            blob(pad, "a", "layer", content, index)
-    for n in range(20):  # 20 unused 5 MB blobs: the oldest make way
-        blob(pad, f"unused{n}", "composite", b"\0" * demo.MAX_BLOB_BYTES)
-    assert pad.blob_storage.held_bytes() <= demo.MAX_BLOB_STORE
-    blob(pad, "sketch", "composite", png(drawing()))
-    blob(pad, "sketch", "layer", png(np.full((400, 400), 255, np.uint8)), 0)
-    label, verdict, _ = demo.read_character(tiny, pad.preprocess(EditorData(id="sketch")))
-    assert label and "Reads as" in verdict
-    _, verdict, _ = demo.read_character(tiny, pad.preprocess(EditorData(id="sketch")))
-    assert "gone" in verdict  # used once
-    blob(pad, "late", "composite", png(drawing()))
-    later = time.monotonic() + demo.BLOB_LIFETIME_S + 1
-    monkeypatch.setattr(demo.time, "monotonic", lambda: later)
-    blob(pad, "other", "composite", b"x")
-    assert "late" not in pad.blob_storage.entries
-    api_only = demo.editor_input(gr.Sketchpad(render=False), accept_blobs=False)
-    with pytest.raises(HTTPException):
-        blob(api_only, "a", "composite", png(drawing()))
-
-
 # 4. uploads: a cache lifetime, and a cap on files per request (and the frame policy), on a launched page
 @pytest.fixture(scope="module")
 def page_url(tiny):
     from helpers import served
     with served(tiny) as url:
         yield url
+
+
+# 3. blobs: no component on the page takes any (its canvases send stroke JSON, the API takes files), so
+# nothing is held for a request that may never come
+def test_no_component_on_the_page_takes_blobs(page_url):
+    import httpx
+    components = httpx.get(f"{page_url}config", timeout=30).json()["components"]
+    for component in components:
+        sent = httpx.post(f"{page_url}gradio_api/component_server/", timeout=30,
+                          json={"data": {"id": "a", "type": "composite", "index": "null"}, "session_hash": "s",
+                                "component_id": component["id"], "fn_name": "accept_blobs"})
+        assert sent.status_code == 404, (component["type"], sent.text[:200])
 
 
 def test_uploads_expire_and_one_request_carries_few_files(tiny, page_url):
@@ -179,7 +153,7 @@ DEEP = {
 @pytest.mark.parametrize("make", DEEP.values(), ids=DEEP.keys())
 def test_page_reads_deep_and_turned_images_as_the_cli(tiny, tmp_path, make):
     path = make(tmp_path)
-    _, verdict, seen = seen_on_page(tiny, sketch(path))
+    _, verdict, seen = seen_on_page(tiny, sketch(path), tmp_path)
     assert seen is not None, verdict
     assert np.array_equal(seen, tiny.predict(str(path)).image)  # one path for every surface
     assert similarity(seen, prepare(drawing()).upright) > 0.9  # and that path reads it upright
@@ -191,13 +165,12 @@ def similarity(a, b) -> float:
 
 # 7. what a visitor sent is repeated, in messages and logs, only in part
 def test_a_huge_choice_is_refused_briefly_and_logs_stay_short(tiny, monkeypatch, caplog):
-    radio = demo.bounded_choice(gr.Radio(demo.WRITING_CHOICES, value=demo.ANY, render=False))
     with pytest.raises(gr.Error) as refused:
-        radio.preprocess("x" * 10_000_000)
+        demo.chosen("x" * 10_000_000, demo.WRITING_CHOICES)
     assert len(str(refused.value)) < 300
-    assert radio.preprocess("digits") == "digits"
+    assert demo.chosen("digits", demo.WRITING_CHOICES) == "digits" and demo.chosen(None, demo.WRITING_CHOICES) == "any"
 
-    def broken(value, only=None):
+    def broken(value, writing="any"):
         raise ValueError("y" * 10_000_000)
 
     monkeypatch.setattr(tiny, "predict", broken)
@@ -215,10 +188,8 @@ def test_data_urls_are_read_or_refused_with_a_message(tiny, tmp_path):
                       ("data:image/png;base64," + "A" * MAX_DATA_URL, "too long")):
         with pytest.raises(UnusableImage, match=says):
             tiny.predict(bad)
-    from gradio.data_classes import FileData
-    from gradio.components.image_editor import EditorData
-    payload = EditorData(composite=FileData(path=good, url=good))  # as an API client may send it
-    label, verdict, _ = demo.read_character(tiny, sketchpad().preprocess(payload))
+    payload = {"background": None, "layers": [], "composite": {"path": None, "url": good}}  # as an API client may send it
+    label, verdict, _ = demo.read_character(tiny, demo.sketch_files(payload, str(tmp_path)))
     assert label and "Reads as" in verdict
 
 
@@ -233,7 +204,8 @@ def test_a_file_gradio_refuses_gets_a_message(page_url):
     url = "data:image/png;base64," + base64.b64encode(png(drawing())).decode()
     for composite, says in (({"path": url, "url": url, "meta": {"_type": "gradio.FileData"}}, "data: URL"),
                             ({"path": url}, "data: URL"),
-                            ({"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "not uploaded")):
+                            ({"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "not uploaded"),
+                            ({"path": demo.EXAMPLES[0]}, "not uploaded"), ("x.png", "not uploaded")):
         answer = call_predict(page_url, [{"background": None, "layers": [], "composite": composite}, "any"])
         assert "event: error" in answer and says in answer, answer
 

@@ -15,10 +15,10 @@ from helpers import as_drawing, write_line
 
 
 
-def boxes(predictor, line, only=None) -> list[tuple[int, int, int, int]]:
+def boxes(predictor, line, writing="any") -> list[tuple[int, int, int, int]]:
     """The characters' boxes, left to right, read from an image or a StrokeDrawing."""
     read = predictor.read_line_strokes if isinstance(line, StrokeDrawing) else predictor.read_line
-    return [box for box, _ in read(line, only=only).characters]
+    return [box for box, _ in read(line, writing).characters]
 
 
 BOTH = pytest.mark.parametrize("strokes", [False, True], ids=["image", "strokes"])
@@ -69,7 +69,7 @@ def test_wide_characters_are_not_cut(predictor, strokes):
 @BOTH
 def test_touching_characters_are_parted(predictor, strokes):
     line, lefts = line_of("7001", strokes, touching="00")
-    found = boxes(predictor, line, only="digits")
+    found = boxes(predictor, line, writing="digits")
     assert len(found) == 4
     cut = found[2][0]
     assert lefts[2] - 0.3 * 80 <= cut <= lefts[2] + 4, (cut, lefts)  # in the stroke joining the rings
@@ -187,7 +187,7 @@ def test_a_drawer_written_word_is_read(predictor, kind):
     word = "zebra"
     image, drawing = word_line([read_strokes(folder / f"{c}_drawer03.txt") for c in word],
                                np.random.default_rng(0), kind)
-    for reading in (predictor.read_line(image, only="letters"), predictor.read_line_strokes(drawing, only="letters")):
+    for reading in (predictor.read_line(image, writing="letters"), predictor.read_line_strokes(drawing, writing="letters")):
         assert len(reading.characters) == len(word) and char_accuracy(word, reading.text) >= 0.6, reading.text
         assert all(p.kind == "letter" for _, p in reading.characters)
         found = [box for box, _ in reading.characters]

@@ -216,12 +216,11 @@ def test_the_generated_pen_characters_read_as_drawn_with_every_brush(predictor):
             expected = "0" if char == "o" else char  # a ring is EMNIST's 0 unless letters only
             assert letter_matches(expected, read), f"{char} with brush {brush} reads {read}"
     ring = drawing_from_strokes(pen_strokes("o"), char_size=0.55)
-    assert predictor.predict(ring, only="letters").top5[0][0] == "O"
+    assert predictor.predict(ring, "letters").top5[0][0] == "O"
 
 
-@pytest.mark.parametrize("word, gap, only, words", [("cat", 0.35, "letters", False), ("house", 0.08, None, True),
-                                                    ("cat", 0.3, None, True)])
-def test_the_generated_words_read_on_the_line_canvas(predictor, word, gap, only, words):
+@pytest.mark.parametrize("word, gap, writing", [("cat", 0.35, "letters"), ("house", 0.08, "word"), ("cat", 0.3, "word")])
+def test_the_generated_words_read_on_the_line_canvas(predictor, word, gap, writing):
     import demo
     from helpers import word_strokes
 
@@ -229,5 +228,5 @@ def test_the_generated_words_read_on_the_line_canvas(predictor, word, gap, only,
     size = min(0.45 * height, 0.9 * width / (len(word) * (0.8 + gap)))  # as tests/test_browser.py writes them
     strokes = word_strokes(word, size, gap, 0.05 * width, 0.25 * height)
     reading = predictor.read_line_strokes(StrokeDrawing(width, height, demo.LINE_BRUSHES[1], tuple(strokes)),
-                                          only=only, words=words)
+                                          writing)
     assert reading.text.lower() == word, reading.text

@@ -10,6 +10,7 @@ import pytest
 from helpers import save_png
 
 import demo
+from emnist_core.wording import reading_bar
 from emnist_core.strokes import fit_strokes
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
@@ -52,9 +53,9 @@ def test_bad_or_empty_strokes_give_a_message_not_an_error(predictor, value, word
 
 def test_the_reading_bar_says_the_verdict_and_runners_up(predictor):  # noqa: F811
     top5, verdict, _ = demo.read_drawn_character(predictor, seven_drawing())
-    bar = demo.reading_bar(top5, verdict)
+    bar = reading_bar(top5, verdict)
     assert bar.startswith("Reads as **7**") and "· then" in bar and "\n" not in bar
-    assert demo.reading_bar(None, demo.START_MESSAGE) == demo.START_MESSAGE
+    assert reading_bar(None, demo.START_MESSAGE) == demo.START_MESSAGE
 
 
 def test_a_drawn_line_reads_from_strokes(predictor):  # noqa: F811

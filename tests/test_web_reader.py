@@ -322,10 +322,9 @@ def wording_cases(checkpoint) -> list[tuple[list, float, str | None]]:
 
 
 def test_the_javascript_words_a_reading_as_python_does(harness, checkpoint):
-    """wording.js's verdict and phone bar are demo.describe's and demo.reading_bar's, character for character,
-    for the same numbers; its constants are Python's."""
-    import demo
-    from emnist_core import labels, predict
+    """wording.js's verdict and phone bar are emnist_core.wording's describe and reading_bar, character for
+    character, for the same numbers; its constants are Python's."""
+    from emnist_core import labels, predict, wording
     from emnist_core.predict import Prediction
     constants = harness.evaluate("() => [EmnistWording.LOOKALIKE_MIN_PROB, EmnistWording.LOOKALIKE_GROUPS, "
                                  "EmnistWording.MERGED_LOWERCASE]")
@@ -337,9 +336,9 @@ def test_the_javascript_words_a_reading_as_python_does(harness, checkpoint):
     kinds = set()
     for (top5, p_digit, only), (verdict, bar) in zip(cases, js):
         prediction = Prediction([tuple(e) for e in top5], p_digit, np.zeros((28, 28), np.uint8))
-        expected = demo.describe(prediction, only)
+        expected = wording.describe(prediction, only or "any")
         assert verdict == expected, (top5, p_digit, only)
-        assert bar == demo.reading_bar(dict(prediction.top5), expected)
+        assert bar == wording.reading_bar(dict(prediction.top5), expected)
         kinds.update(k for k, there in (("look-alike", prediction.lookalikes), ("passed over", prediction.passed_over),
                                         ("toss-up", "toss-up" in expected), ("unsure", "Not sure" in expected)) if there)
     assert kinds == {"look-alike", "passed over", "toss-up", "unsure"}, kinds

@@ -119,7 +119,7 @@ def test_a_word_of_rendered_strokes_is_read_in_both_modes(predictor):
 
 def test_a_misread_word_is_diagnosed(predictor):
     drawing = word_drawing(pen_word("kitx"), np.random.default_rng(0))
-    read = predictor.read_line_strokes(drawing, only="letters").text
+    read = predictor.read_line_strokes(drawing, writing="letters").text
     assert len(read) == 4
     same = diagnose(predictor, drawing, "kitx", read, refused=False)
     assert same["forced"] == read and same["cause"] == "letters"  # the free grouping is the best of its count
@@ -293,7 +293,7 @@ def read_or_message(predictor, drawing, **mode) -> str:
     return text
 
 
-MODES = [{"only": "letters"}, {"words": True}]
+MODES = [{"writing": "letters"}, {"writing": "word"}]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=["letters", "word"])
@@ -378,4 +378,4 @@ def test_a_line_drawn_vertically_is_a_message(predictor, mode):
 def test_too_many_pieces_is_a_message_not_a_long_wait(predictor):
     dots = tuple(np.array([[x, y]], np.float32) for x in range(20, 990, 22) for y in (60, 150, 240))
     assert len(dots) > MAX_PIECES // 2
-    read_or_message(predictor, StrokeDrawing(*LINE_CANVAS, 3.0, dots), only="letters")
+    read_or_message(predictor, StrokeDrawing(*LINE_CANVAS, 3.0, dots), writing="letters")

@@ -1,4 +1,4 @@
-"""The opt-in word list for lines (emnist_core.words, read_line(words=True), --words, the line tab's
+"""The opt-in word list for lines (emnist_core.words, read_line(..., "word"), --words, the line tab's
 "An English word"): the dynamic programming against brute force, the mixture's two ways out (a close
 call goes to the word, a clear non-word stays as read), and every surface that offers it."""
 
@@ -11,6 +11,7 @@ import pytest
 
 import demo
 from emnist_core import words
+from emnist_core.inference import WRITINGS, classes_of
 from emnist_core.predict import LineReading, main
 from emnist_core.segment import line_from_image
 from emnist_core.words import ALPHABET, WordList, WordListUnavailable, best_word
@@ -109,10 +110,13 @@ def test_a_line_reading_says_when_it_is_a_word():
     assert asked["in_word_list"] is False and asked["letters"] == ""
 
 
-def test_digits_and_the_word_list_do_not_mix(predictor):
+def test_what_is_written_is_one_of_four_values(predictor):
+    """any, digits, letters or word (inference.WRITINGS): the page's values are Predictor's; a word is letters."""
+    assert [classes_of(w) for w in (None, *WRITINGS)] == [None, None, "digits", "letters", "letters"]
     image, _ = write_line("71")
-    with pytest.raises(ValueError, match="letters"):
-        predictor.read_line(image, only="digits", words=True)
+    for unknown in ("digits+word", "Digits", ""):
+        with pytest.raises(ValueError, match="writing must be one of"):
+            predictor.read_line(image, unknown)
 
 
 def test_the_cli_refuses_words_without_a_line_or_with_digits(tmp_path, capsys):
@@ -134,7 +138,7 @@ def test_the_cli_without_wordfreq_says_how_to_get_it(tmp_path, capsys, monkeypat
 
 
 def test_the_page_offers_the_word_list_on_the_line_tab_only(predictor, monkeypatch):
-    assert demo.restriction(demo.WORD) == "letters"
+    assert classes_of(demo.WORD) == "letters"
     assert ("An English word", demo.WORD) in demo.LINE_WRITING_CHOICES
     assert demo.WORD not in {value for _, value in demo.WRITING_CHOICES}  # one character is no word
     drawing, _ = as_drawing("7L1")
@@ -163,9 +167,9 @@ def test_a_word_written_with_a_touching_pair_is_read_with_the_word_list(predicto
     folder = shared_path("omniglot-latin-dev")
     image, _ = word_line([read_strokes(folder / f"{c}_drawer05.txt") for c in "house"],
                          np.random.default_rng(3), "touching")
-    plain = predictor.read_line(image, only="letters")
+    plain = predictor.read_line(image, "letters")
     assert plain.text.lower() != "house"  # letter by letter, the touching pair is misread...
-    reading = predictor.read_line(image, words=True)
+    reading = predictor.read_line(image, "word")
     assert reading.text == "house" and len(reading.characters) == 5  # ...the word list settles it
     assert reading.word == "house" and reading.letters != "house"
     path = tmp_path / "house.png"
@@ -188,5 +192,5 @@ def test_a_word_keeps_the_case_it_was_written_in():
 def test_the_example_line_reads_hello_with_its_capital(predictor):
     pytest.importorskip("wordfreq", reason="the word list is the wordfreq package (requirements.txt)")
     from emnist_core.shipped import shipped_file
-    reading = predictor.read_line(str(shipped_file("examples/lines/hello.png")), words=True)
+    reading = predictor.read_line(str(shipped_file("examples/lines/hello.png")), "word")
     assert reading.text == "Hello" and reading.letters.lower().startswith("he"), reading

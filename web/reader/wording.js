@@ -1,5 +1,5 @@
-/* A reading in words, as the page shows it: a mirror of the Python wording (demo.describe, headline,
- * reading_bar; emnist_core/predict.py: percent, why_passed_over, Prediction.lookalikes). The reader's worker
+/* A reading in words, as the page shows it: a mirror of emnist_core/wording.py (describe, headline,
+ * reading_bar) and emnist_core/predict.py (percent, why_passed_over, Prediction.lookalikes). The reader's worker
  * builds the page's reading with it, so a drawing read in the browser is worded as the server words it;
  * tests/test_web_reader.py holds the two to the same text, and these constants to Python's.
  * Plain script, no DOM.
@@ -61,7 +61,7 @@
     return `## Reads as **${char}** (${percent(p)}) — a ${kindOf(top5)}`;
   }
 
-  /** demo.describe: the verdict as Markdown. `only`: null, "digits" or "letters". */
+  /** wording.describe: the verdict as Markdown. `only`: null, "digits" or "letters". */
   function describe(top5, pDigit, only) {
     const [char, p] = top5[0];
     const lines = [headline(top5, pDigit, only)];
@@ -92,7 +92,7 @@
     return lines.join('\n\n');
   }
 
-  /** demo.reading_bar: the verdict's first line and the runners-up, for the phone's bar. */
+  /** wording.reading_bar: the verdict's first line and the runners-up, for the phone's bar. */
   function readingBar(top5, verdict) {
     let first = verdict.split('\n\n')[0];
     if (first.startsWith('## ')) first = first.slice(3);
