@@ -14,7 +14,7 @@
 3. Crowds of N visitors drawing at once (N in --crowds), as the server sees them:
    - reading in the browser: nothing while drawing (the figure of 1.); the server's remaining work is each
      visitor's page load: N visitors fetch every file of a page load at once (6 at a time each, as browsers
-     do), p50/p90 of a whole page load;
+     do), p50/p90 of a whole page load, with and without the reader's files (what the reader adds);
    - reading on the server: N visitors each asking for a reading every 150 ms after the last answer, as the
      canvas does while drawing (bench.robustness.Visitor, READINGS each), p50/p90 of a reading.
 The drawings are generated pen paths (bench.drawings.GLYPHS), so no data files are needed.
@@ -46,8 +46,9 @@ CHARACTERS = ["W", "A", "k", "2", "S", "E", "4", "P", "7", "j", "N", "C"]
 
 # Every change of the reading panel (and the phone's bar), timed at the next frame; and the last pointer-up.
 ARM = """() => {
-  const log = window.panel = {up: null, changes: []};
+  const log = window.panel = {up: null, changes: [], readings: []};
   window.addEventListener('pointerup', () => { log.up = performance.now(); }, {capture: true});
+  document.addEventListener('emnist-reading', () => log.readings.push(performance.now()));
   const seen = () => requestAnimationFrame(() => log.changes.push(performance.now()));
   new MutationObserver(seen).observe(document.querySelector('#reading'),
     {subtree: true, childList: true, characterData: true, attributes: true});
@@ -100,8 +101,9 @@ def draw(page, char: str, size: float = 0.6) -> None:
         page.mouse.up()
 
 
-def one_drawing(page, char: str) -> tuple[float, int]:
-    """(ms from the last pointer-up to the final reading on show, server requests while drawing)."""
+def one_drawing(page, char: str) -> tuple[float, float | None, int]:
+    """(ms from the last pointer-up to the final reading on show, to the browser's reading of it reaching the
+    page (None when read on the server), server requests while drawing)."""
     page.locator("#sketchpad .pad-clear").click() if page.locator("#sketchpad .pad-clear").is_enabled() else None
     page.wait_for_timeout(QUIET_MS)
     requests = []
@@ -120,7 +122,8 @@ def one_drawing(page, char: str) -> tuple[float, int]:
     after = [t for t in log["changes"] if t >= log["up"]]
     if not after:
         raise RuntimeError(f"{char}: no reading came after the last pointer-up")
-    return after[-1] - log["up"], len(requests)
+    came = [t for t in log["readings"] if t >= log["up"]]
+    return after[-1] - log["up"], (came[-1] - log["up"]) if came else None, len(requests)
 
 
 def quantiles(values: list[float]) -> dict:
@@ -138,21 +141,25 @@ def latency(url: str, conditions: list[str], n: int) -> dict:
             one_drawing(page, "T")  # untimed: first-use costs
         for condition in conditions:
             busy = burners(BUSY_PROCESSES) if condition == "load" else []
-            runs = {reads: ([], []) for reads in pages}
+            runs = {reads: ([], [], []) for reads in pages}
             try:
                 for k in range(n):
                     for reads, page in pages.items():  # in turns: a busy spell hits both alike
-                        ms, requests = one_drawing(page, CHARACTERS[k % len(CHARACTERS)])
+                        ms, came, requests = one_drawing(page, CHARACTERS[k % len(CHARACTERS)])
                         runs[reads][0].append(ms)
                         runs[reads][1].append(requests)
+                        if came is not None:
+                            runs[reads][2].append(came)
                         print(f"{time.strftime('%H:%M:%S')} {condition} {reads} {CHARACTERS[k % len(CHARACTERS)]}: "
-                              f"{ms:.0f} ms, {requests} requests", flush=True)
+                              f"{ms:.0f} ms on show" + (f" ({came:.0f} ms to the reading's arrival)" if came else "")
+                              + f", {requests} requests", flush=True)
             finally:
                 for burner in busy:
                     burner.kill()
                     burner.wait()
-            results[condition] = {reads: {**quantiles(ms), "requests_per_drawing": statistics.mean(req)}
-                                  for reads, (ms, req) in runs.items()}
+            results[condition] = {reads: {**quantiles(ms), "requests_per_drawing": statistics.mean(req),
+                                          "arrived": quantiles(came) if came else None}
+                                  for reads, (ms, req, came) in runs.items()}
         browser.close()
     return results
 
@@ -223,7 +230,7 @@ def crowd_drawing(url: str, n: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--drawings", type=int, default=12, help="drawings per path and condition")
+    parser.add_argument("--drawings", type=int, default=12, help="drawings per path and condition (0: no latency)")
     parser.add_argument("--conditions", default="idle,load")
     parser.add_argument("--crowds", default="10,40,100", help="visitors drawing at once (empty: none)")
     parser.add_argument("--json", type=Path, default=None)
@@ -237,11 +244,14 @@ def main(argv=None) -> int:
     results = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     try:
         results["page_load"] = page_load(url)
-        results["latency"] = latency(url, args.conditions.split(","), args.drawings)
+        if args.drawings:
+            results["latency"] = latency(url, args.conditions.split(","), args.drawings)
         crowds = [int(c) for c in args.crowds.split(",") if c]
         paths = [p for p in results["page_load"]["files"] if not p.startswith("/gradio_api/queue")]
-        results["crowds"] = {n: {"browser": crowd_loading(url, paths, n), "server": crowd_drawing(url, n)}
-                             for n in crowds}
+        without_reader = [p for p in paths if "/web/reader/" not in p and ".web." not in p]
+        results["crowds"] = {n: {"browser": crowd_loading(url, paths, n),
+                                 "page_without_reader": crowd_loading(url, without_reader, n),
+                                 "server": crowd_drawing(url, n)} for n in crowds}
     finally:
         server.kill()
     print(report(results))
@@ -255,21 +265,28 @@ def report(results: dict) -> str:
     load = results["page_load"]
     lines = ["pointer-up -> final reading on show (ms; median / p90 / max), server requests per drawing",
              "| condition | read in the browser | read on the server | ratio (median) |", "| --- | --- | --- | --- |"]
-    for condition, paths in results["latency"].items():
+    for condition, paths in results.get("latency", {}).items():
         b, s = paths["browser"], paths["server"]
         name = "idle" if condition == "idle" else f"{BUSY_PROCESSES} CPU burners"
         lines.append(f"| {name} ({b['n']} drawings) | {b['median']:.0f} / {b['p90']:.0f} / {b['max']:.0f}, "
                      f"{b['requests_per_drawing']:.1f} requests | {s['median']:.0f} / {s['p90']:.0f} / {s['max']:.0f}, "
                      f"{s['requests_per_drawing']:.1f} requests | {s['median'] / max(b['median'], 0.1):.1f}x |")
+    for condition, paths in results.get("latency", {}).items():
+        came = paths["browser"].get("arrived")
+        if came:
+            lines.append(f"{condition}: of which the browser's reading reached the page after {came['median']:.0f} / "
+                         f"{came['p90']:.0f} ms (median / p90); the rest is the panel drawn and the next frame")
     lines += ["", f"page load -> first possible reading in the browser: {load['ready_ms']:.0f} ms (fresh context, "
               f"local server); the page: {load['page']['files']} files, {load['page']['bytes']:,} bytes as sent, "
               f"{load['page']['gzip']:,} gzip -9; of which the reader: {load['reader']['files']} files, "
               f"{load['reader']['bytes']:,} bytes, {load['reader']['gzip']:,} gzip -9"]
     if results.get("crowds"):
-        lines += ["", "| visitors at once | browser: a whole page load (p50 / p90) | server: a reading while drawing "
-                      "(p50 / p90) |", "| --- | --- | --- |"]
+        lines += ["", "| visitors at once | reading in the browser: a whole page load, reader included (p50 / p90) | "
+                      "the page without the reader's files | reading on the server: a reading while drawing (p50 / p90) |",
+                  "| --- | --- | --- | --- |"]
         for n, c in results["crowds"].items():
             lines.append(f"| {n} | {c['browser']['p50_s']:.2f} / {c['browser']['p90_s']:.2f} s | "
+                         f"{c['page_without_reader']['p50_s']:.2f} / {c['page_without_reader']['p90_s']:.2f} s | "
                          f"{1000 * c['server']['p50_s']:.0f} / {1000 * c['server']['p90_s']:.0f} ms |")
     return "\n".join(lines)
 
