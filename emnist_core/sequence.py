@@ -9,8 +9,9 @@ gives, for each, log P(blank or letter); the CTC path collapses to letters.
 
 Two readings:
   greedy     the best letter (or blank) per column, repeats and blanks removed
-  word list  every word of emnist_core.words.english() within LENGTH_SLACK letters of the greedy
-             reading's length, scored exactly by its CTC log-likelihood plus WORD_WEIGHT * log P(word),
+  word list  the NEAREST words of emnist_core.words.english() to the greedy reading (by edit distance,
+             within LENGTH_SLACK letters of its length; the commoner first among equals), each scored
+             exactly by its CTC log-likelihood plus WORD_WEIGHT * log P(word),
              in a mixture with "any string of letters" (the greedy path's log-probability plus a uniform
              letter prior), as words.best_word's: the more probable wins.
 
@@ -42,7 +43,8 @@ PAD = 2  # blank pixels left and right of the ink crop
 STRIDE = 4  # image columns per output column
 INK = 0.25  # a pixel is ink above this (0..1)
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
-LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are scored
+LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
+NEAREST = 200  # of those, the nearest to the greedy reading by edit distance (then the commoner) are scored
 WORD_WEIGHT = 1.0  # log P(word) counts this much against the CTC log-likelihood
 IN_LIST = 0.9  # how often a word is a word of the list
 DEFAULT_WORD_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "word_ctc.pt"
@@ -167,6 +169,21 @@ def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
     return np.logaddexp(alpha[:, -1], alpha[:, -2])
 
 
+def edit_distances(text: str, words: np.ndarray) -> np.ndarray:
+    """Levenshtein distance from `text` to each of N words of one length ((N, L) letter indices), all at once."""
+    n, length = words.shape
+    codes = np.array([ALPHABET.index(c) for c in text], np.int64)
+    previous = np.broadcast_to(np.arange(length + 1), (n, length + 1)).copy()
+    for i, code in enumerate(codes, 1):
+        row = np.empty_like(previous)
+        row[:, 0] = i
+        change = previous[:, :-1] + (words != code)
+        for j in range(1, length + 1):
+            row[:, j] = np.minimum(np.minimum(previous[:, j] + 1, row[:, j - 1] + 1), change[:, j - 1])
+        previous = row
+    return previous[:, -1]
+
+
 @dataclass
 class WordReading:
     text: str  # what was read (lowercase)
@@ -188,14 +205,22 @@ def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
     if word_list is None:
         return best
     t_len = len(log_probs)
+    near = []  # (distance, -log prior, length, row)
     for length in range(max(1, len(text) - LENGTH_SLACK), len(text) + LENGTH_SLACK + 1):
         if length not in word_list.by_length or length > t_len:
             continue
+        letters, log_prior, _ = word_list.by_length[length]
+        distance = edit_distances(text, letters)
+        keep = np.lexsort((-log_prior, distance))[:NEAREST]
+        near += [(int(distance[k]), -float(log_prior[k]), length, int(k)) for k in keep]
+    chosen = sorted(near)[:NEAREST]
+    for length in sorted({c[2] for c in chosen}):
         letters, log_prior, words = word_list.by_length[length]
-        totals = ctc_log_likelihood(log_probs, letters) + WORD_WEIGHT * log_prior + math.log(IN_LIST)
+        rows = np.array([c[3] for c in chosen if c[2] == length])
+        totals = ctc_log_likelihood(log_probs, letters[rows]) + WORD_WEIGHT * log_prior[rows] + math.log(IN_LIST)
         k = int(np.argmax(totals))
         if totals[k] > best.score:
-            best = WordReading(words[k], text, True, float(totals[k]), length)
+            best = WordReading(words[rows[k]], text, True, float(totals[k]), length)
     return best
 
 
