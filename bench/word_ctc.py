@@ -14,6 +14,7 @@ whole word; count right), and the median time of a 10-letter word (1 thread).
     python -m bench.word_ctc --words 150 --ctc-only --json /tmp/ctc.json
     python -m bench.word_reading --sites ugi,par,rim --words 200 --json /tmp/seg.json   # then, the same words:
     python -m bench.word_ctc --words 200 --seg-json /tmp/seg.json
+    python -m bench.word_ctc --words 200 --choice        # a per-line choice by score between the two, measured
 """
 
 import argparse
@@ -106,6 +107,51 @@ def compare(reader, chosen: dict, seed: int, segmentation=None, seg_json=None) -
     return {"figures": found, "rows": rows}
 
 
+MARGINS = (-0.2, 0.0, 0.2, 0.5)  # nats: segmentation is chosen when its confidence beats the CTC reader's by more
+
+
+def choice(reader, predictor, chosen: dict, seed: int) -> dict:
+    """A per-line choice by score, measured: each word read by both (CTC + word list; segmentation, English
+    word), and segmentation's reading taken when its mean log-probability per character (the characters'
+    top readings) beats the CTC reading's (sequence.letter_confidence) by more than a margin. Characters per
+    style for each margin, always CTC, always segmentation, and the better of the two per word (an oracle)."""
+    import math
+
+    from bench.word_reading import characters
+    from emnist_core.preprocess import UnusableImage
+    from emnist_core.sequence import letter_confidence, line_image, read_with_words
+    from emnist_core.words import english
+
+    word_list, rows = english(), []
+    for site, sample, drawing in drawings(chosen, seed):
+        try:
+            (log_probs,) = reader.log_probs([line_image(drawing)])
+            ctc, ctc_conf = read_with_words(log_probs, word_list).text, letter_confidence(log_probs)
+        except UnusableImage:
+            ctc, ctc_conf = "", -math.inf
+        try:
+            line = predictor.read_line_strokes(drawing, "word")
+            seg = line.text
+            seg_conf = float(np.mean([math.log(max(p.top5[0][1], 1e-12)) for _, p in line.characters]))
+        except UnusableImage:
+            seg, seg_conf = "", -math.inf
+        rows.append({"style": style_of(sample), "word": sample.label, "ctc": ctc, "seg": seg,
+                     "ctc_conf": ctc_conf, "seg_conf": seg_conf})
+    found = {}
+    for style in ("all", *STYLES):
+        mine = [r for r in rows if style == "all" or r["style"] == style]
+        if not mine:
+            continue
+        score = lambda pick: float(np.mean([characters(r["word"], pick(r)) for r in mine]))
+        found[style] = {"words": len(mine), "always ctc": score(lambda r: r["ctc"]),
+                        "always segmentation": score(lambda r: r["seg"]),
+                        **{f"margin {m:+.1f}": score(lambda r, m=m: r["seg"] if r["seg_conf"] > r["ctc_conf"] + m
+                                                     else r["ctc"]) for m in MARGINS},
+                        "oracle": float(np.mean([max(characters(r["word"], r["ctc"]), characters(r["word"], r["seg"]))
+                                                 for r in mine]))}
+    return {"figures": found, "rows": rows}
+
+
 def print_table(result: dict) -> None:
     found = result["figures"]
     groups = [g for g in next(iter(found.values())) if g]
@@ -136,6 +182,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sites", default=",".join(VAL_SITES))
     parser.add_argument("--words", type=int, default=200, help="words per site, drawn at random (0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--choice", action="store_true",
+                        help="only this: a per-line choice between the two readers by their confidence, measured")
     parser.add_argument("--ctc-only", action="store_true", help="leave segmentation out")
     parser.add_argument("--seg-json", help="segmentation's readings saved by python -m bench.word_reading --json "
                         "with the same --sites, --words and --seed (instead of reading them again)")
@@ -166,6 +214,16 @@ def main(argv=None) -> int:
         from emnist_core.predict import Predictor
         predictor = Predictor(args.checkpoint or DEFAULT_CHECKPOINT)
     started = time.time()
+    if args.choice:
+        if predictor is None:
+            parser.error("--choice reads with segmentation: leave out --ctc-only and --seg-json")
+        result = choice(reader, predictor, chosen, args.seed)
+        print("characters when segmentation's reading is taken where its confidence is higher by more than a margin")
+        for style, f in result["figures"].items():
+            print(f"{style + ' (' + str(f['words']) + ')':<16}" + "  ".join(f"{k} {v:.1%}" for k, v in f.items() if k != "words"))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1))
+        return 0
     try:
         result = compare(reader, chosen, args.seed, predictor, args.seg_json)
     except (ValueError, OSError, KeyError) as error:

@@ -169,6 +169,20 @@ def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
     return np.logaddexp(alpha[:, -1], alpha[:, -2])
 
 
+def letter_confidence(log_probs: np.ndarray) -> float:
+    """The mean, over the greedy reading's letters, of each letter's highest log-probability in its columns:
+    a confidence comparable with segmentation's mean log-probability of its characters' readings
+    (-inf when nothing is read)."""
+    best, peaks, previous = log_probs.argmax(1), [], 0
+    for t, k in enumerate(best):
+        if k and k != previous:
+            peaks.append(float(log_probs[t, k]))
+        elif k:
+            peaks[-1] = max(peaks[-1], float(log_probs[t, k]))
+        previous = k
+    return float(np.mean(peaks)) if peaks else -math.inf
+
+
 def edit_distances(text: str, words: np.ndarray) -> np.ndarray:
     """Levenshtein distance from `text` to each of N words of one length ((N, L) letter indices), all at once."""
     n, length = words.shape

@@ -12,8 +12,9 @@ import torch
 
 from emnist_core.preprocess import UnusableImage
 from emnist_core.sequence import (ALPHABET, DEFAULT_WORD_CHECKPOINT, HEIGHT, MAX_WIDTH, STRIDE, SequenceCheckpointError,
-                                  SequenceConfig, SequenceReader, WordCTC, ctc_log_likelihood, greedy, line_image,
-                                  load_sequence_checkpoint, read_with_words, save_sequence_checkpoint)
+                                  SequenceConfig, SequenceReader, WordCTC, ctc_log_likelihood, greedy,
+                                  letter_confidence, line_image, load_sequence_checkpoint, read_with_words,
+                                  save_sequence_checkpoint)
 from emnist_core.strokes import StrokeDrawing
 from emnist_core.words import WordList
 
@@ -53,6 +54,8 @@ def test_greedy_decoding_collapses_repeats_and_blanks():
     log_probs[np.arange(len(rows)), rows] = np.log(0.74)
     text, score = greedy(log_probs)
     assert text == "hello" and score == pytest.approx(len(rows) * np.log(0.74))
+    assert letter_confidence(log_probs) == pytest.approx(np.log(0.74))  # each letter's peak, averaged
+    assert letter_confidence(np.log(np.eye(27)[[0, 0, 0]] + 1e-9)) == -np.inf  # nothing read
 
 
 def test_the_ctc_likelihood_is_torchs():
