@@ -1,0 +1,310 @@
+"""Joined-up words read whole: a small sequence model (CNN over the line image, a bidirectional GRU, CTC
+over the 26 case-folded letters), issue 30 item 3. Not wired into the page: `read_word` reads one drawn
+word, `SequenceReader.word_scores` gives what a per-line choice beside segmentation would compare.
+
+The image is the page's own: the drawing rendered by strokes.render_drawing (the brush the writer used,
+on the canvas they drew on), cropped to its ink, scaled to HEIGHT px and stretched across by WIDEN (squeezed
+across only where it would be wider than MAX_WIDTH). The model reads it left to right in columns of 4 px and
+gives, for each, log P(blank or letter); the CTC path collapses to letters.
+
+Two readings:
+  greedy     the best letter (or blank) per column, repeats and blanks removed
+  word list  the NEAREST words of emnist_core.words.english() to the greedy reading (by edit distance,
+             within LENGTH_SLACK letters of its length; the commoner first among equals), each scored
+             exactly by its CTC log-likelihood plus WORD_WEIGHT * log P(word),
+             in a mixture with "any string of letters" (the greedy path's log-probability plus a uniform
+             letter prior), as words.best_word's: the more probable wins.
+
+Checkpoint: a torch file {"format": FORMAT, "config": {...}, "alphabet": "abc...", "state_dict": {...},
+"training": {...}}, tensors and plain data only (loaded with weights_only=True).
+"""
+
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .preprocess import NOTHING_DRAWN, UnusableImage
+from .strokes import StrokeDrawing, render_drawing
+
+FORMAT = "emnist-sketchpad-word-ctc-v1"
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"  # index 0 is CTC's blank; letter k is index k + 1
+HEIGHT = 32  # the line image's height, pixels
+MAX_WIDTH = 384  # wider words are squeezed across to this
+MIN_WIDTH = 16
+WIDEN = 1.5  # the word is stretched across this much: more columns per letter (a cursive letter is narrow)
+PAD = 2  # blank pixels left and right of the ink crop
+STRIDE = 4  # image columns per output column
+INK = 0.25  # a pixel is ink above this (0..1)
+# The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
+LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
+NEAREST = 200  # of those, the nearest to the greedy reading by edit distance (then the commoner) are scored
+WORD_WEIGHT = 1.0  # log P(word) counts this much against the CTC log-likelihood
+IN_LIST = 0.9  # how often a word is a word of the list
+DEFAULT_WORD_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "word_ctc.pt"
+
+
+class SequenceCheckpointError(RuntimeError):
+    """The file is no word CTC checkpoint, or garbles one: the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    channels: tuple = (16, 32, 64, 96, 128)
+    hidden: int = 128  # GRU units each way
+    layers: int = 1
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SequenceConfig":
+        return cls(channels=tuple(int(c) for c in d["channels"]), hidden=int(d["hidden"]),
+                   layers=int(d["layers"]), dropout=float(d["dropout"]))
+
+
+class WordCTC(nn.Module):
+    """(N, 1, HEIGHT, W) ink in 0..1 -> (W / STRIDE, N, 27) log-probabilities (blank first)."""
+
+    def __init__(self, config: SequenceConfig = SequenceConfig(), classes: int = len(ALPHABET) + 1):
+        super().__init__()
+        c = config.channels
+        pools = [(2, 2), (2, 2), (2, 1), (2, 1), (1, 1)]  # height 32 -> 2, width / 4
+        layers, previous = [], 1
+        for out, pool in zip(c, pools):
+            layers += [nn.Conv2d(previous, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            if pool != (1, 1):
+                layers.append(nn.MaxPool2d(pool))
+            previous = out
+        self.cnn = nn.Sequential(*layers)
+        self.project = nn.Linear(c[-1] * (HEIGHT // 16), 2 * config.hidden)
+        self.dropout = nn.Dropout(config.dropout)
+        self.rnn = nn.GRU(2 * config.hidden, config.hidden, num_layers=config.layers, bidirectional=True,
+                          dropout=config.dropout if config.layers > 1 else 0.0)
+        self.out = nn.Linear(2 * config.hidden, classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.cnn(images)  # (N, C, 2, W/4)
+        n, c, h, w = features.shape
+        features = features.permute(3, 0, 1, 2).reshape(w, n, c * h)
+        hidden, _ = self.rnn(self.dropout(torch.relu(self.project(features))))
+        return self.out(self.dropout(hidden)).log_softmax(-1)
+
+
+# ---- the image ------------------------------------------------------------------------------------------
+
+def line_image(drawing: StrokeDrawing) -> np.ndarray:
+    """A drawn word -> (HEIGHT, W) float32 ink in 0..1, W a multiple of STRIDE: rendered as the page renders
+    it, cropped to its ink, scaled to HEIGHT keeping the aspect. Raises UnusableImage with nothing drawn."""
+    if not drawing.strokes:
+        raise UnusableImage(NOTHING_DRAWN)
+    ink = 1.0 - render_drawing(drawing).astype(np.float32) / 255.0
+    return ink_to_line(ink)
+
+
+def ink_to_line(ink: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero((ink > INK).any(1)), np.flatnonzero((ink > INK).any(0))
+    if not len(rows):
+        raise UnusableImage(NOTHING_DRAWN)
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    inner = HEIGHT - 2 * PAD
+    width = int(np.clip(round(WIDEN * w * inner / h), MIN_WIDTH - 2 * PAD, MAX_WIDTH - 2 * PAD))
+    small = cv2.resize(crop, (width, inner), interpolation=cv2.INTER_AREA)
+    total = max(MIN_WIDTH, math.ceil((width + 2 * PAD) / STRIDE) * STRIDE)
+    out = np.zeros((HEIGHT, total), np.float32)
+    out[PAD:PAD + inner, PAD:PAD + width] = np.clip(small, 0, 1)
+    return out
+
+
+def batch(images: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images of one height, any widths -> (N, 1, HEIGHT, max W) zero-padded, and each one's output length."""
+    width = max(i.shape[1] for i in images)
+    out = np.zeros((len(images), 1, HEIGHT, width), np.float32)
+    for k, image in enumerate(images):
+        out[k, 0, :, :image.shape[1]] = image
+    return torch.from_numpy(out), torch.tensor([i.shape[1] // STRIDE for i in images], dtype=torch.long)
+
+
+# ---- decoding ---------------------------------------------------------------------------------------------
+
+def greedy(log_probs: np.ndarray) -> tuple[str, float]:
+    """(T, 27) -> (the best path collapsed to letters, the best path's log-probability)."""
+    best = log_probs.argmax(1)
+    score = float(log_probs[np.arange(len(best)), best].sum())
+    text, previous = [], 0
+    for k in best:
+        if k and k != previous:
+            text.append(ALPHABET[k - 1])
+        previous = k
+    return "".join(text), score
+
+
+def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """(T, 27) log-probabilities and (N, L) letter indices (0..25) of N words of one length L -> (N,)
+    log P(word | image), the CTC forward sum over every path, all N words at once."""
+    t_len = len(log_probs)
+    n, length = words.shape
+    states = 2 * length + 1
+    labels = np.zeros((n, states), np.int64)  # blank, w0, blank, w1, ..., blank
+    labels[:, 1::2] = words + 1
+    # a letter may follow the letter two states back unless it repeats it
+    skip = np.zeros((n, states), bool)
+    skip[:, 3::2] = labels[:, 3::2] != labels[:, 1:-2:2]
+    alpha = np.full((n, states), -np.inf)
+    alpha[:, 0] = log_probs[0, 0]
+    alpha[:, 1] = log_probs[0, labels[:, 1]]
+    for t in range(1, t_len):
+        stay = alpha
+        step = np.concatenate([np.full((n, 1), -np.inf), alpha[:, :-1]], 1)
+        jump = np.where(skip, np.concatenate([np.full((n, 2), -np.inf), alpha[:, :-2]], 1), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + log_probs[t][labels]
+    return np.logaddexp(alpha[:, -1], alpha[:, -2])
+
+
+def letter_confidence(log_probs: np.ndarray) -> float:
+    """The mean, over the greedy reading's letters, of each letter's highest log-probability in its columns:
+    a confidence comparable with segmentation's mean log-probability of its characters' readings
+    (-inf when nothing is read)."""
+    best, peaks, previous = log_probs.argmax(1), [], 0
+    for t, k in enumerate(best):
+        if k and k != previous:
+            peaks.append(float(log_probs[t, k]))
+        elif k:
+            peaks[-1] = max(peaks[-1], float(log_probs[t, k]))
+        previous = k
+    return float(np.mean(peaks)) if peaks else -math.inf
+
+
+def edit_distances(text: str, words: np.ndarray) -> np.ndarray:
+    """Levenshtein distance from `text` to each of N words of one length ((N, L) letter indices), all at once."""
+    n, length = words.shape
+    codes = np.array([ALPHABET.index(c) for c in text], np.int64)
+    previous = np.broadcast_to(np.arange(length + 1), (n, length + 1)).copy()
+    for i, code in enumerate(codes, 1):
+        row = np.empty_like(previous)
+        row[:, 0] = i
+        change = previous[:, :-1] + (words != code)
+        for j in range(1, length + 1):
+            row[:, j] = np.minimum(np.minimum(previous[:, j] + 1, row[:, j - 1] + 1), change[:, j - 1])
+        previous = row
+    return previous[:, -1]
+
+
+@dataclass
+class WordReading:
+    text: str  # what was read (lowercase)
+    greedy: str  # the greedy reading
+    in_list: bool  # the word list's word won
+    score: float  # the winner's log-score in the mixture (the greedy path's when the list was not used)
+    letters: int = field(default=0)  # len(text)
+
+    def per_letter(self) -> float:
+        """The reading's log-score per letter: what a choice beside segmentation could compare."""
+        return self.score / max(1, len(self.text))
+
+
+def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
+    """The greedy reading, replaced by the best word of the list when the mixture prefers it."""
+    text, path_score = greedy(log_probs)
+    free = path_score + len(text) * math.log(1 / len(ALPHABET)) + math.log(1 - IN_LIST)
+    best = WordReading(text, text, False, free, len(text))
+    if word_list is None:
+        return best
+    t_len = len(log_probs)
+    near = []  # (distance, -log prior, length, row)
+    for length in range(max(1, len(text) - LENGTH_SLACK), len(text) + LENGTH_SLACK + 1):
+        if length not in word_list.by_length or length > t_len:
+            continue
+        letters, log_prior, _ = word_list.by_length[length]
+        distance = edit_distances(text, letters)
+        keep = np.lexsort((-log_prior, distance))[:NEAREST]
+        near += [(int(distance[k]), -float(log_prior[k]), length, int(k)) for k in keep]
+    chosen = sorted(near)[:NEAREST]
+    for length in sorted({c[2] for c in chosen}):
+        letters, log_prior, words = word_list.by_length[length]
+        rows = np.array([c[3] for c in chosen if c[2] == length])
+        totals = ctc_log_likelihood(log_probs, letters[rows]) + WORD_WEIGHT * log_prior[rows] + math.log(IN_LIST)
+        k = int(np.argmax(totals))
+        if totals[k] > best.score:
+            best = WordReading(words[rows[k]], text, True, float(totals[k]), length)
+    return best
+
+
+# ---- the reader and its checkpoint ----------------------------------------------------------------------
+
+def save_sequence_checkpoint(model: WordCTC, config: SequenceConfig, path, training: dict | None = None,
+                             half: bool = True) -> None:
+    """Write atomically; `half` stores the weights as float16 (half the size, the same readings to ~1e-3)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "config": config.to_dict(), "alphabet": ALPHABET, "height": HEIGHT,
+               "stride": STRIDE, "widen": WIDEN, "state_dict": state, "training": training or {}}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_sequence_checkpoint(path=DEFAULT_WORD_CHECKPOINT) -> tuple[WordCTC, SequenceConfig, dict]:
+    """-> (the model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SequenceCheckpointError(f"{path}: no such word checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise SequenceCheckpointError(f"{path}: not a readable word checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SequenceCheckpointError(f"{path}: not a {FORMAT} checkpoint")
+    if payload.get("alphabet") != ALPHABET or payload.get("height") != HEIGHT or payload.get("stride") != STRIDE \
+            or payload.get("widen") != WIDEN:
+        raise SequenceCheckpointError(f"{path}: made for another alphabet or image size")
+    try:
+        config = SequenceConfig.from_dict(payload["config"])
+        model = WordCTC(config)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise SequenceCheckpointError(f"{path}: the weights do not fit the model: {str(error)[:200]}") from None
+    return model.eval(), config, payload.get("training", {})
+
+
+class SequenceReader:
+    """A trained WordCTC and the word list, reading drawn words."""
+
+    def __init__(self, path=DEFAULT_WORD_CHECKPOINT, model: WordCTC | None = None):
+        if model is None:
+            model, self.config, self.training = load_sequence_checkpoint(path)
+        self.model = model.eval()
+
+    def log_probs(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Line images -> each one's (T, 27) log-probabilities (its padding's columns cut off)."""
+        x, lengths = batch(images)
+        with torch.inference_mode():
+            out = self.model(x).numpy()
+        return [out[:n, k] for k, n in enumerate(lengths.tolist())]
+
+    def read(self, drawing: StrokeDrawing, words: bool = True) -> WordReading:
+        """A drawn word -> its reading; with `words`, the word list decides (if wordfreq is there)."""
+        (log_probs,) = self.log_probs([line_image(drawing)])
+        word_list = None
+        if words:
+            from .words import WordListUnavailable, english
+            try:
+                word_list = english()
+            except WordListUnavailable:
+                word_list = None
+        return read_with_words(log_probs, word_list)

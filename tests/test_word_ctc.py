@@ -1,0 +1,176 @@
+"""The joined-up word reader (emnist_core/sequence.py, train/word_ctc.py, bench/word_ctc.py; issue 30 item 3):
+the image made from a drawing, CTC decoding (greedy, and the word list scoring words by their exact CTC
+likelihood), the checkpoint's save and load, the training CLI for a few steps on a tiny UNIPEN folder
+written here, and bad input (an empty drawing, a 300-stroke scribble, one long horizontal stroke): a
+reading or a clear message. The bench on real dev words skips without ../shared or the trained weights."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emnist_core.preprocess import UnusableImage
+from emnist_core.sequence import (ALPHABET, DEFAULT_WORD_CHECKPOINT, HEIGHT, MAX_WIDTH, STRIDE, SequenceCheckpointError,
+                                  SequenceConfig, SequenceReader, WordCTC, ctc_log_likelihood, greedy,
+                                  letter_confidence, line_image, load_sequence_checkpoint, read_with_words,
+                                  save_sequence_checkpoint)
+from emnist_core.strokes import StrokeDrawing
+from emnist_core.words import WordList
+
+from conftest import shared_path
+
+CANVAS = (1000, 300)
+
+
+def loop_word(letters: int = 5, left: float = 60, height: float = 120) -> np.ndarray:
+    """One joined stroke of `letters` loops, as cursive 'e's or 'l's, on the line canvas."""
+    t = np.linspace(0, 2 * np.pi * letters, 60 * letters)
+    x = left + 30 * t / (2 * np.pi) + 14 * np.sin(t)
+    y = 150 - height / 2 * np.cos(t) * 0.5
+    return np.stack([x, y], 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    torch.manual_seed(0)
+    return SequenceReader(model=WordCTC(SequenceConfig(channels=(4, 8, 8, 8, 8), hidden=8)))
+
+
+# ---- the image and the decoding -------------------------------------------------------------------------
+
+def test_a_drawing_becomes_a_line_image_of_its_ink_at_the_models_height():
+    image = line_image(StrokeDrawing(*CANVAS, 10.0, (loop_word(),)))
+    assert image.shape[0] == HEIGHT and image.shape[1] % STRIDE == 0 and image.shape[1] <= MAX_WIDTH
+    assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1 and image.max() > 0.9
+    assert image[:, :2].max() == 0 and image[:2].max() == 0  # cropped to the ink, a little margin kept
+    wide = line_image(StrokeDrawing(*CANVAS, 10.0, (loop_word(30, left=10, height=40),)))
+    assert wide.shape[1] <= MAX_WIDTH  # squeezed across, never wider
+
+
+def test_greedy_decoding_collapses_repeats_and_blanks():
+    rows = [0, 8, 8, 0, 5, 0, 12, 12, 0, 12, 15, 15, 0]  # -, h, h, -, e, -, l, l, -, l, o, o, -
+    log_probs = np.log(np.full((len(rows), 27), 0.01))
+    log_probs[np.arange(len(rows)), rows] = np.log(0.74)
+    text, score = greedy(log_probs)
+    assert text == "hello" and score == pytest.approx(len(rows) * np.log(0.74))
+    assert letter_confidence(log_probs) == pytest.approx(np.log(0.74))  # each letter's peak, averaged
+    assert letter_confidence(np.log(np.eye(27)[[0, 0, 0]] + 1e-9)) == -np.inf  # nothing read
+
+
+def test_the_ctc_likelihood_is_torchs():
+    torch.manual_seed(0)
+    log_probs = torch.randn(12, 1, 27, dtype=torch.float64).log_softmax(-1)
+    words = np.array([[0, 1, 1], [19, 7, 4], [4, 4, 4]])  # abb, the, eee (repeats need a blank between)
+    mine = ctc_log_likelihood(log_probs[:, 0].numpy(), words)
+    for k, word in enumerate(words):
+        theirs = -torch.nn.functional.ctc_loss(log_probs, torch.from_numpy(word[None] + 1), torch.tensor([12]),
+                                               torch.tensor([3]), reduction="sum")
+        assert mine[k] == pytest.approx(float(theirs), abs=1e-6)
+
+
+def test_the_word_list_mends_a_near_miss_and_keeps_a_clear_string():
+    words = WordList.from_frequencies({"the": 0.05, "then": 0.01, "tree": 0.001})
+    log_probs = np.log(np.full((7, 27), 0.005))
+    for t, (first, second) in enumerate([(20, 0), (0, 20), (8, 0), (0, 8), (23, 5), (0, 23), (0, 0)]):
+        log_probs[t, first], log_probs[t, second] = np.log(0.55), np.log(0.3)  # "thw": 'e' the runner-up
+    log_probs -= np.logaddexp.reduce(log_probs, 1, keepdims=True)
+    reading = read_with_words(log_probs, words)
+    assert reading.greedy == "thw" and reading.text == "the" and reading.in_list
+    clear = np.log(np.full((6, 27), 1e-4))
+    clear[np.arange(6), [24, 0, 17, 0, 26, 0]] = 0  # "xqz", read clearly
+    assert read_with_words(clear, words).text == "xqz"
+    assert read_with_words(clear, None).text == "xqz"
+
+
+# ---- the checkpoint -------------------------------------------------------------------------------------
+
+def test_the_model_saves_loads_and_reads_a_drawing(tmp_path, reader):
+    path = tmp_path / "w.pt"
+    config = SequenceConfig(channels=(4, 8, 8, 8, 8), hidden=8)
+    save_sequence_checkpoint(reader.model, config, path, {"steps": 3})
+    model, loaded, training = load_sequence_checkpoint(path)
+    assert loaded == config and training == {"steps": 3}
+    again = SequenceReader(path)
+    drawing = StrokeDrawing(*CANVAS, 10.0, (loop_word(),))
+    first, second = reader.read(drawing, words=False), again.read(drawing, words=False)
+    assert set(first.text) <= set(ALPHABET) and first.text == first.greedy
+    assert second.text == first.text  # float16 weights read as the float32 ones (a random model: near ties aside)
+
+
+def test_a_file_that_is_no_word_checkpoint_is_named(tmp_path):
+    with pytest.raises(SequenceCheckpointError, match="no such"):
+        load_sequence_checkpoint(tmp_path / "absent.pt")
+    (tmp_path / "x.pt").write_bytes(b"\x89PNG not weights")
+    with pytest.raises(SequenceCheckpointError, match="not a readable"):
+        load_sequence_checkpoint(tmp_path / "x.pt")
+    torch.save({"format": "something else"}, tmp_path / "y.pt")
+    with pytest.raises(SequenceCheckpointError, match="not a"):
+        load_sequence_checkpoint(tmp_path / "y.pt")
+
+
+# ---- bad input --------------------------------------------------------------------------------------------
+
+def test_an_empty_drawing_is_a_message(reader):
+    with pytest.raises(UnusableImage, match="Nothing"):
+        reader.read(StrokeDrawing(*CANVAS, 10.0, ()))
+    with pytest.raises(UnusableImage, match="Nothing"):
+        reader.read(StrokeDrawing(*CANVAS, 10.0, (np.array([[-500.0, -500.0]], np.float32),)))  # off the canvas
+
+
+def test_a_300_stroke_scribble_and_a_long_line_give_a_bounded_reading(reader):
+    rng = np.random.default_rng(0)
+    scribble = tuple(rng.uniform((0, 0), CANVAS, (int(rng.integers(2, 8)), 2)).astype(np.float32) for _ in range(300))
+    line = (np.array([[50, 150], [950, 150]], np.float32),)
+    for strokes in (scribble, line):
+        for brush in (1.0, 10.0):
+            reading = reader.read(StrokeDrawing(*CANVAS, brush, strokes), words=False)
+            assert set(reading.text) <= set(ALPHABET) and len(reading.text) <= MAX_WIDTH // STRIDE
+
+
+# ---- training and the bench --------------------------------------------------------------------------------
+
+def word_folder(root, words: dict[str, list[str]]):
+    """A UNIPEN folder (original layout) of category 7: each site's words as joined loops, one per letter."""
+    for site, texts in words.items():
+        pen, segments = "", ""
+        for k, text in enumerate(texts):
+            stroke = loop_word(len(text))
+            pen += ".PEN_DOWN\n" + "".join(f"{x:.1f} {-y:.1f}\n" for x, y in stroke) + ".PEN_UP\n"  # y up
+            segments += f'.SEGMENT WORD {k} ? "{text}"\n'
+        (root / "data" / "7" / site).mkdir(parents=True)
+        (root / "include" / site).mkdir(parents=True)
+        (root / "include" / site / "w.inc").write_text(f".STYLE CURSIVE\n.X_POINTS_PER_MM 1\n.Y_POINTS_PER_MM 1\n{pen}")
+        (root / "data" / "7" / site / "w.dat").write_text(f".VERSION 1.0\n.INCLUDE {site}/w.inc\n{segments}")
+    return root
+
+
+def test_the_training_cli_runs_a_few_steps_and_reports_by_style(tmp_path, capsys):
+    from train import word_ctc
+
+    folder = word_folder(tmp_path / "unipen", {"trn": ["eel", "lee", "eye", "leel"], "val": ["eel", "le"]})
+    out = tmp_path / "run"
+    assert word_ctc.main(["--unipen-dir", str(folder), "--out", str(out), "--steps", "3", "--val-sites", "val",
+                          "--variants", "2", "--cache", str(tmp_path / "cache")]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["steps"] == 3 and report["training"]["train_sites"] == ["trn"]
+    assert report["validation"]["figures"]["ctc greedy"]["CURSIVE"]["words"] == 2
+    model, _, training = load_sequence_checkpoint(out / "word_ctc.pt")
+    assert training["val_sites"] == ["val"]
+    assert list((tmp_path / "cache").glob("*.npz"))  # the renderings are kept for the next run
+    assert "ctc greedy" in capsys.readouterr().out
+    assert word_ctc.main(["--unipen-dir", str(tmp_path), "--out", str(out), "--steps", "1"]) == 2  # no UNIPEN
+
+
+def test_the_bench_compares_with_segmentation_on_real_dev_words(tmp_path, capsys):
+    from bench import word_ctc
+
+    folder = shared_path("unipen-dev")
+    if not DEFAULT_WORD_CHECKPOINT.is_file():
+        pytest.skip(f"no trained word reader at {DEFAULT_WORD_CHECKPOINT}: python -m train.word_ctc")
+    out = tmp_path / "ctc.json"
+    assert word_ctc.main(["--unipen", str(folder), "--sites", "ugi", "--words", "5", "--ctc-only",
+                          "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["figures"]
+    assert figures["ctc greedy"]["CURSIVE"]["words"] == 5 == figures["ctc words"]["all"]["words"]
+    assert "CURSIVE" in capsys.readouterr().out

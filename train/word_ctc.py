@@ -1,0 +1,205 @@
+"""Train the joined-up word reader (emnist_core.sequence, issue 30 item 3) on UNIPEN category 7 words.
+
+    python -m train.word_ctc --unipen-dir ../shared/data/unipen-dev --out runs/ctc1 --minutes 20
+
+Words of letters only (bench.word_reading.sample_words), split BY SITE: the validation sites (VAL_SITES,
+never trained on) are read as the bench draws them (bench.word_reading.word_drawing, the page's line
+canvas, brush 10, the bench's seeds: the same drawings bench.word_ctc and bench.word_reading read); every
+other site trains. Each training word is drawn VARIANTS times through the same path with cheap changes
+(a brush radius of BRUSHES, a slant, a stretch across; word_drawing draws the height), rendered by the
+page's renderer and cached under .data/word_ctc/. Training runs for --minutes of wall time (or --steps),
+then the validation words are read (greedy and with the word list) and figures printed per style;
+OUT/word_ctc.pt holds the weights (float16), OUT/report.json the figures.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+# ---- hyperparameters, all in one place ----------------------------------------------------------------
+VAL_SITES = ("ugi", "par", "rim")  # unseen writers: ugi (cursive, 3 writers), par (cursive + mixed, 5),
+# rim (printed, 21 writers): every style is measured; int, kar, kai, cea keep ~4,800 cursive words to train on
+VARIANTS = 3  # drawings of each training word
+BRUSHES = (6.0, 10.0, 15.0)  # brush radii of the variants, canvas pixels
+SLANT = 0.35  # shear x -= s * y, s uniform in +-SLANT (in units of the word's own height)
+STRETCH = (0.8, 1.25)  # the word stretched across by this factor before it is drawn
+BATCH = 32
+LR = 2e-3
+WEIGHT_DECAY = 1e-4
+WARMUP = 0.05  # of the run, then cosine to zero
+MINUTES = 20.0
+SEED = 0
+CACHE = Path(__file__).resolve().parent.parent / ".data" / "word_ctc"
+
+
+def shaped(strokes, rng: np.random.Generator) -> list[np.ndarray]:
+    """A word's strokes slanted and stretched across at random (y down, any units)."""
+    points = np.concatenate(strokes)
+    height = max(float(np.ptp(points[:, 1])), 1e-6)
+    slant, stretch = rng.uniform(-SLANT, SLANT), rng.uniform(*STRETCH)
+    out = []
+    for s in strokes:
+        s = np.asarray(s, np.float64).copy()
+        s[:, 0] = (s[:, 0] - slant * (s[:, 1] - points[:, 1].min())) * stretch
+        out.append(s)
+    return out
+
+
+def targets(word: str) -> list[int]:
+    from emnist_core.sequence import ALPHABET
+    return [ALPHABET.index(c) + 1 for c in word.lower()]
+
+
+def render_training(words: list, variants: int, seed: int, progress=None) -> tuple[list, list]:
+    """Training samples -> (line images, their words), `variants` drawings of each."""
+    from bench.word_reading import word_drawing
+    from emnist_core.preprocess import UnusableImage
+    from emnist_core.sequence import line_image
+
+    images, labels = [], []
+    rng = np.random.default_rng([seed, 30])
+    for k, sample in enumerate(words):
+        for v in range(variants):
+            try:
+                drawing = word_drawing(shaped(sample.strokes, rng), rng, brush=BRUSHES[v % len(BRUSHES)])
+                images.append((line_image(drawing) * 255).astype(np.uint8))
+                labels.append(sample.label.lower())
+            except (ValueError, UnusableImage):
+                pass
+        if progress and k % 2000 == 0:
+            progress(f"rendered {k}/{len(words)} words")
+    return images, labels
+
+
+def cached(key: dict, make, cache: Path):
+    """make() -> (images, labels), kept in cache/<hash of key>.npz."""
+    name = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache / f"{name}.npz"
+    if path.is_file():
+        data = np.load(path)
+        cuts = np.cumsum(data["widths"])[:-1]
+        return np.split(data["pixels"], cuts, axis=1), [str(w) for w in data["labels"]]
+    images, labels = make()
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, pixels=np.concatenate(images, 1), widths=np.array([i.shape[1] for i in images]),
+             labels=np.array(labels))
+    return images, labels
+
+
+def batches(widths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Indices in batches of similar width (little padding), the batches in random order."""
+    order = np.argsort(widths + rng.uniform(0, 8, len(widths)), kind="stable")
+    groups = [order[k:k + size] for k in range(0, len(order), size)]
+    return [groups[k] for k in rng.permutation(len(groups))]
+
+
+def train(model, images: list, labels: list, minutes: float, steps: int | None, seed: int, log=print) -> dict:
+    from emnist_core.sequence import batch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng([seed, 31])
+    widths = np.array([i.shape[1] for i in images])
+    optimiser = torch.optim.AdamW(model.parameters(), LR, weight_decay=WEIGHT_DECAY)
+    ctc = nn.CTCLoss(zero_infinity=True)
+    budget = minutes * 60
+    started, step, seen, losses = time.time(), 0, 0, []
+    done = False
+    while not done:
+        for chosen in batches(widths, BATCH, rng):
+            progress = step / steps if steps else (time.time() - started) / budget
+            if progress >= 1:
+                done = True
+                break
+            rate = LR * (progress / WARMUP if progress < WARMUP else 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP))))
+            for group in optimiser.param_groups:
+                group["lr"] = rate
+            x, lengths = batch([images[k].astype(np.float32) / 255 for k in chosen])
+            words = [targets(labels[k]) for k in chosen]
+            model.train()
+            log_probs = model(x)
+            loss = ctc(log_probs, torch.tensor([c for w in words for c in w]), lengths,
+                       torch.tensor([len(w) for w in words]))
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            losses.append(loss.item())
+            step, seen = step + 1, seen + len(chosen)
+            if step % 200 == 0:
+                log(f"step {step}  {seen / len(images):.2f} epochs  loss {np.mean(losses[-200:]):.3f}  "
+                    f"lr {rate:.2e}  {time.time() - started:.0f} s")
+    return {"steps": step, "samples": seen, "epochs": seen / max(1, len(images)), "seconds": time.time() - started,
+            "final_loss": float(np.mean(losses[-200:])) if losses else None}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--unipen-dir", required=True, help="a UNIPEN folder (original layout) with category 7")
+    parser.add_argument("--out", required=True, help="folder for word_ctc.pt and report.json")
+    parser.add_argument("--minutes", type=float, default=MINUTES, help="training wall time")
+    parser.add_argument("--steps", type=int, help="train this many steps instead of --minutes")
+    parser.add_argument("--val-sites", default=",".join(VAL_SITES), help="comma-separated, never trained on")
+    parser.add_argument("--variants", type=int, default=VARIANTS)
+    parser.add_argument("--val-words", type=int, default=0, help="validation words per site (0: all)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--cache", default=str(CACHE), help="rendered training images are kept here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    from bench.word_ctc import compare, print_table
+    from bench.word_reading import sample_words
+    from emnist_core.sequence import SequenceConfig, SequenceReader, WordCTC, save_sequence_checkpoint
+    from train.unipen import NotUnipen, read_unipen
+
+    started = time.time()
+    log = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
+    try:
+        samples, _ = read_unipen(args.unipen_dir, categories=("7",))
+    except (NotUnipen, FileNotFoundError, OSError) as error:
+        print(f"error: cannot read {args.unipen_dir}: {error}", file=sys.stderr)
+        return 2
+    val_sites = {s for s in args.val_sites.split(",") if s}
+    every = sample_words(samples, None, args.seed)
+    train_words = [w for site, words in every.items() if site not in val_sites for w in words]
+    val = sample_words(samples, args.val_words or None, args.seed, val_sites) if val_sites else {}
+    if not train_words:
+        print("error: no training words (every site is a validation site?)", file=sys.stderr)
+        return 2
+    log(f"{len(train_words)} training words from {sorted(set(every) - val_sites)}; validation "
+        + ", ".join(f"{site} {len(words)}" for site, words in val.items()))
+
+    key = {"unipen": str(Path(args.unipen_dir).resolve()), "words": len(train_words), "val": sorted(val_sites),
+           "variants": args.variants, "seed": args.seed, "brushes": BRUSHES, "slant": SLANT, "stretch": STRETCH,
+           "version": 1}
+    images, labels = cached(key, lambda: render_training(train_words, args.variants, args.seed, log), Path(args.cache))
+    log(f"{len(images)} training images, widths median {np.median([i.shape[1] for i in images]):.0f}")
+
+    config = SequenceConfig()
+    model = WordCTC(config)
+    log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
+    record = train(model, images, labels, args.minutes, args.steps, args.seed, log)
+    log(f"trained: {record['steps']} steps, {record['epochs']:.2f} epochs in {record['seconds']:.0f} s")
+    out = Path(args.out)
+    record.update({"train_sites": sorted(set(every) - val_sites), "val_sites": sorted(val_sites),
+                   "train_words": len(train_words), "variants": args.variants, "batch": BATCH, "lr": LR})
+    save_sequence_checkpoint(model, config, out / "word_ctc.pt", record)
+    report = {"training": record}
+    if val:
+        reader = SequenceReader(out / "word_ctc.pt")  # the saved (float16) weights, as they will be used
+        report["validation"] = compare(reader, val, args.seed, segmentation=None)
+        print_table(report["validation"])
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    log(f"saved {out / 'word_ctc.pt'} ({(out / 'word_ctc.pt').stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
