@@ -108,6 +108,9 @@ def compare(reader, chosen: dict, seed: int, segmentation=None, seg_json=None) -
 
 
 MARGINS = (-0.2, 0.0, 0.2, 0.5)  # nats: segmentation is chosen when its confidence beats the CTC reader's by more
+# nats: the CTC model as the judge: segmentation's reading is kept unless the CTC reading is this much likelier
+# under the CTC model (log-likelihoods of the two texts, case-folded)
+JUDGE_MARGINS = (0.0, 1.0, 2.3, 5.0, 10.0)
 
 
 def choice(reader, predictor, chosen: dict, seed: int) -> dict:
@@ -119,11 +122,12 @@ def choice(reader, predictor, chosen: dict, seed: int) -> dict:
 
     from bench.word_reading import characters
     from emnist_core.preprocess import UnusableImage
-    from emnist_core.sequence import letter_confidence, line_image, read_with_words
+    from emnist_core.sequence import judged_log_likelihood, letter_confidence, line_image, read_with_words
     from emnist_core.words import english
 
     word_list, rows = english(), []
     for site, sample, drawing in drawings(chosen, seed):
+        log_probs = None
         try:
             (log_probs,) = reader.log_probs([line_image(drawing)])
             ctc, ctc_conf = read_with_words(log_probs, word_list).text, letter_confidence(log_probs)
@@ -135,8 +139,11 @@ def choice(reader, predictor, chosen: dict, seed: int) -> dict:
             seg_conf = float(np.mean([math.log(max(p.top5[0][1], 1e-12)) for _, p in line.characters]))
         except UnusableImage:
             seg, seg_conf = "", -math.inf
+        judged = {"ctc_ll": -math.inf, "seg_ll": -math.inf}
+        if log_probs is not None:
+            judged = {"ctc_ll": judged_log_likelihood(log_probs, ctc), "seg_ll": judged_log_likelihood(log_probs, seg)}
         rows.append({"style": style_of(sample), "word": sample.label, "ctc": ctc, "seg": seg,
-                     "ctc_conf": ctc_conf, "seg_conf": seg_conf})
+                     "ctc_conf": ctc_conf, "seg_conf": seg_conf, **judged})
     found = {}
     for style in ("all", *STYLES):
         mine = [r for r in rows if style == "all" or r["style"] == style]
@@ -147,6 +154,8 @@ def choice(reader, predictor, chosen: dict, seed: int) -> dict:
                         "always segmentation": score(lambda r: r["seg"]),
                         **{f"margin {m:+.1f}": score(lambda r, m=m: r["seg"] if r["seg_conf"] > r["ctc_conf"] + m
                                                      else r["ctc"]) for m in MARGINS},
+                        **{f"judge {m:.1f}": score(lambda r, m=m: r["seg"] if r["seg_ll"] >= r["ctc_ll"] - m
+                                                   else r["ctc"]) for m in JUDGE_MARGINS},
                         "oracle": float(np.mean([max(characters(r["word"], r["ctc"]), characters(r["word"], r["seg"]))
                                                  for r in mine]))}
     return {"figures": found, "rows": rows}

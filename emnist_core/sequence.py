@@ -169,6 +169,16 @@ def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
     return np.logaddexp(alpha[:, -1], alpha[:, -2])
 
 
+def judged_log_likelihood(log_probs: np.ndarray, text: str) -> float:
+    """log P(text | image) under the CTC model, the text case-folded: how a reading of the same line by another
+    reader (segmentation) is judged beside this model's own. -inf for a text with anything but letters, an empty
+    one, or one longer than the columns can hold."""
+    folded = text.lower()
+    if not folded or any(c not in ALPHABET for c in folded) or len(folded) > len(log_probs):
+        return -math.inf
+    return float(ctc_log_likelihood(log_probs, np.array([[ALPHABET.index(c) for c in folded]]))[0])
+
+
 def letter_confidence(log_probs: np.ndarray) -> float:
     """The mean, over the greedy reading's letters, of each letter's highest log-probability in its columns:
     a confidence comparable with segmentation's mean log-probability of its characters' readings
