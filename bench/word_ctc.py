@@ -135,7 +135,7 @@ def choice(reader, predictor, chosen: dict, seed: int) -> dict:
             ctc, ctc_conf = "", -math.inf
         try:
             line = predictor.read_line_strokes(drawing, "word")
-            seg = line.text
+            seg = line.word or line.letters  # segmentation's own reading (line.text may be the chosen whole one)
             seg_conf = float(np.mean([math.log(max(p.top5[0][1], 1e-12)) for _, p in line.characters]))
         except UnusableImage:
             seg, seg_conf = "", -math.inf

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ANY, DIGITS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked, readings
+from .inference import ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked, readings
 from .labels import are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
@@ -100,6 +100,7 @@ class LineReading:
     characters: list[tuple[tuple[int, int, int, int], Prediction]]  # (box x0, y0, x1, y1; reading), left to right
     word: str | None = None  # read as a word of the word list (writing "word"), one per character
     words_asked: bool = False  # whether the word list was asked for (the reading may be no word of it)
+    joined: str | None = None  # the line read whole by the word model (sequence.py), chosen over the characters
 
     @property
     def letters(self) -> str:
@@ -108,13 +109,16 @@ class LineReading:
 
     @property
     def text(self) -> str:
-        """The word, when the line was read as one; else the characters' own readings."""
-        return self.word or self.letters
+        """The line read whole, when that reading was chosen; else the word, when the line was read as one;
+        else the characters' own readings."""
+        return self.joined or self.word or self.letters
 
     def to_json(self) -> dict:
         found = {"text": self.text}
         if self.words_asked:
             found.update(in_word_list=self.word is not None, letters=self.letters)
+        if self.joined:
+            found.update(read_whole=True, letters=self.letters)
         return {**found, "characters": [{"box": list(box), **prediction.to_json()} for box, prediction in self.characters]}
 
 
@@ -134,6 +138,7 @@ class Predictor:
         self.checkpoint = load_checkpoint(self.checkpoint_path)
         self.model = self.checkpoint.build_model(str(self.checkpoint_path)).to(device)
         self.labels = self.checkpoint.labels
+        self._whole: list = []  # the word model (sequence.SequenceReader), loaded at the first drawn line
 
     def predict_emnist(self, images: np.ndarray, writing: str = ANY) -> tuple[np.ndarray, np.ndarray]:
         """(N, 28, 28) uint8 already in the model's orientation -> (coherent class probabilities (N, C),
@@ -199,7 +204,23 @@ class Predictor:
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         classes_of(writing)
-        return self._read_pieces(line_from_drawing(drawing, rendered), writing)
+        reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
+        if writing in (LETTERS, WORD) and self.word_reader() is not None:
+            reading.joined = self.word_reader().choose(drawing, reading, words=writing == WORD, rendered=rendered)
+        return reading
+
+    def word_reader(self):
+        """The word model that reads a drawn line of letters whole (sequence.SequenceReader: joined-up
+        writing, which segmentation cannot part), or None where its checkpoint is absent or unreadable
+        (then lines are read by segmentation alone, as before; the log says why, once)."""
+        if not self._whole:
+            from .sequence import SequenceCheckpointError, SequenceReader
+            try:
+                self._whole.append(SequenceReader())
+            except SequenceCheckpointError as error:
+                log.warning("lines are read by segmentation alone: %s", error)
+                self._whole.append(None)
+        return self._whole[0]
 
     def _read_pieces(self, line: LinePieces, writing: str) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best."""

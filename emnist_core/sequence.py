@@ -1,6 +1,7 @@
 """Joined-up words read whole: a small sequence model (CNN over the line image, a bidirectional GRU, CTC
-over the 26 case-folded letters), issue 30 item 3. Not wired into the page: `read_word` reads one drawn
-word, `SequenceReader.word_scores` gives what a per-line choice beside segmentation would compare.
+over the 26 case-folded letters), issue 30 item 3. `SequenceReader.read` reads one drawn word; the line tab
+asks `SequenceReader.choose` (through predict.Predictor.read_line_strokes, for "letters only" and "an English
+word") whether its reading should replace segmentation's, judging both readings by this model.
 
 The image is the page's own: the drawing rendered by strokes.render_drawing (the brush the writer used,
 on the canvas they drew on), cropped to its ink, scaled to HEIGHT px and stretched across by WIDEN (squeezed
@@ -42,6 +43,12 @@ WIDEN = 1.5  # the word is stretched across this much: more columns per letter (
 PAD = 2  # blank pixels left and right of the ink crop
 STRIDE = 4  # image columns per output column
 INK = 0.25  # a pixel is ink above this (0..1)
+# The line tab's choice between this model's reading of a drawn line of letters and segmentation's (predict.py):
+# segmentation's reading is kept unless this model finds its own reading JUDGE_MARGIN nats likelier than
+# segmentation's, both texts case-folded and scored by this model (judged_log_likelihood). Chosen on the
+# validation sites (docs/RESULTS.md, joined-up words).
+JUDGE_MARGIN = 2.3
+TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
 NEAREST = 200  # of those, the nearest to the greedy reading by edit distance (then the commoner) are scored
@@ -100,12 +107,13 @@ class WordCTC(nn.Module):
 
 # ---- the image ------------------------------------------------------------------------------------------
 
-def line_image(drawing: StrokeDrawing) -> np.ndarray:
+def line_image(drawing: StrokeDrawing, rendered: np.ndarray | None = None) -> np.ndarray:
     """A drawn word -> (HEIGHT, W) float32 ink in 0..1, W a multiple of STRIDE: rendered as the page renders
-    it, cropped to its ink, scaled to HEIGHT keeping the aspect. Raises UnusableImage with nothing drawn."""
+    it (`rendered`: that rendering, if the caller has it), cropped to its ink, scaled to HEIGHT keeping the
+    aspect. Raises UnusableImage with nothing drawn."""
     if not drawing.strokes:
         raise UnusableImage(NOTHING_DRAWN)
-    ink = 1.0 - render_drawing(drawing).astype(np.float32) / 255.0
+    ink = 1.0 - (render_drawing(drawing) if rendered is None else rendered).astype(np.float32) / 255.0
     return ink_to_line(ink)
 
 
@@ -307,14 +315,49 @@ class SequenceReader:
             out = self.model(x).numpy()
         return [out[:n, k] for k, n in enumerate(lengths.tolist())]
 
+    def choose(self, drawing: StrokeDrawing, segmented, words: bool, rendered: np.ndarray | None = None) -> str | None:
+        """This model's reading of a drawn line of letters, where it should replace segmentation's reading
+        (`segmented`, a predict.LineReading): when this model finds its own reading more than JUDGE_MARGIN
+        nats likelier than segmentation's. In segmentation's case where that is known (in_case); else None."""
+        try:
+            (log_probs,) = self.log_probs([line_image(drawing, rendered)])
+        except UnusableImage:
+            return None
+        return judged(log_probs, segmented.text, self.word_list() if words else None)
+
+    @staticmethod
+    def word_list():
+        from .words import WordListUnavailable, english
+        try:
+            return english()
+        except WordListUnavailable:
+            return None
+
     def read(self, drawing: StrokeDrawing, words: bool = True) -> WordReading:
         """A drawn word -> its reading; with `words`, the word list decides (if wordfreq is there)."""
         (log_probs,) = self.log_probs([line_image(drawing)])
-        word_list = None
-        if words:
-            from .words import WordListUnavailable, english
-            try:
-                word_list = english()
-            except WordListUnavailable:
-                word_list = None
-        return read_with_words(log_probs, word_list)
+        return read_with_words(log_probs, self.word_list() if words else None)
+
+
+def judged(log_probs: np.ndarray, theirs: str, word_list=None) -> str | None:
+    """This model's reading of a line (with `word_list`, the list's word where the mixture prefers it) where it is
+    more than JUDGE_MARGIN nats likelier, under this model, than `theirs` (another reader's text, case-folded),
+    in their case (in_case); None where theirs stands."""
+    whole = read_with_words(log_probs, word_list).text
+    if not whole or whole == theirs.lower():
+        return None
+    if judged_log_likelihood(log_probs, whole) <= judged_log_likelihood(log_probs, theirs) + JUDGE_MARGIN:
+        return None
+    return in_case(whole, theirs)
+
+
+def in_case(text: str, segmented: str) -> str:
+    """`text` (lowercase) in the case segmentation read the line in, where that is known: all capitals when
+    every letter of `segmented` that ByMerge reads in both cases (TWO_CASES) is a capital, and a capital first
+    letter when segmentation's first letter is one of those in capitals; else as it is."""
+    known = [c for c in segmented if c.lower() in TWO_CASES]
+    if len(known) >= 2 and all(c.isupper() for c in known):
+        return text.upper()
+    if segmented[:1].lower() in TWO_CASES and segmented[:1].isupper():
+        return text[:1].upper() + text[1:]
+    return text

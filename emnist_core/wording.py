@@ -77,7 +77,10 @@ def reading_bar(top5: dict | None, verdict: str) -> str:
 def line_details(reading: LineReading) -> str:
     """A line's reading as a table: each character read and its top 3, and the word when read as one."""
     rows = ["| # | reads | top 3 |", "| --- | --- | --- |"]
-    if reading.word:
+    if reading.joined:
+        rows.insert(0, f"Read whole, as joined-up writing: **{reading.joined}**. Character by character (the "
+                       f"boxes) the model reads **{reading.word or reading.letters}**.\n")
+    elif reading.word:
         rows.insert(0, f"Read as the word **{reading.word}**; letter by letter the model reads "
                        f"**{reading.letters}**.\n")
     elif reading.words_asked:

@@ -174,3 +174,52 @@ def test_the_bench_compares_with_segmentation_on_real_dev_words(tmp_path, capsys
     figures = json.loads(out.read_text())["figures"]
     assert figures["ctc greedy"]["CURSIVE"]["words"] == 5 == figures["ctc words"]["all"]["words"]
     assert "CURSIVE" in capsys.readouterr().out
+
+
+# ---- the line tab's choice between the two readers (predict.Predictor.read_line_strokes) -------------------
+
+def spelled_out(text: str, columns_per_letter: int = 3, sure: float = 0.98) -> np.ndarray:
+    """(T, 27) log-probabilities that spell `text`: each letter for some columns, a blank between."""
+    rows = []
+    for c in text:
+        rows += [ALPHABET.index(c) + 1] * columns_per_letter + [0]
+    out = np.full((len(rows), len(ALPHABET) + 1), (1 - sure) / len(ALPHABET))
+    out[np.arange(len(rows)), rows] = sure
+    return np.log(out)
+
+
+def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_likelier():
+    from emnist_core.sequence import JUDGE_MARGIN, judged, judged_log_likelihood
+    cat = spelled_out("cat")
+    assert judged(cat, "LV") == "cat"  # a reading the word model finds far less likely: replaced
+    assert judged(cat, "CAT") is None and judged(cat, "cat") is None  # the same letters: segmentation's stands
+    assert judged(cat, "HELLO") == "CAT"  # replaced, in the case segmentation read the line in
+    assert judged(spelled_out("hallo"), "HELLO") == "HALLO"  # in the case segmentation read (all capitals)
+    assert judged(spelled_out("hallo"), "Hxllo") == "Hallo"  # a capital first letter
+    # two readings the word model finds about as likely: segmentation's stands
+    close = np.log(np.exp(spelled_out("cot")) * 0.5 + np.exp(spelled_out("cat")) * 0.5)
+    assert abs(judged_log_likelihood(close, "cot") - judged_log_likelihood(close, "cat")) < JUDGE_MARGIN
+    assert judged(close, "cot") is None
+    assert judged(cat, "c4t") == "cat"  # a reading with a digit is no reading of letters: -inf
+
+
+def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, monkeypatch, caplog):
+    """Where the word model's file is absent or broken, drawn lines read as before (one warning in the log);
+    with it, only "letters only" and "an English word" consult it, never "any" or "digits"."""
+    import emnist_core.sequence as sequence
+    from emnist_core.predict import Predictor
+    from emnist_core.strokes import parse_drawing
+    drawing = parse_drawing({"width": 1000, "height": 300, "brush": 10,
+                             "strokes": [[[100, 100], [100, 250]], [[150, 150], [200, 250], [250, 150]]]})
+    asked = []
+    monkeypatch.setattr(sequence.SequenceReader, "choose", lambda self, *a, **k: asked.append(k["words"]) or None)
+    for writing in ("any", "digits", "letters", "word"):
+        predictor.read_line_strokes(drawing, writing)
+    assert asked == ([False, True] if DEFAULT_WORD_CHECKPOINT.is_file() else [])
+    monkeypatch.setattr(sequence, "DEFAULT_WORD_CHECKPOINT", DEFAULT_WORD_CHECKPOINT.parent / "no-such-file.pt")
+    monkeypatch.setattr(sequence.SequenceReader.__init__, "__defaults__", (sequence.DEFAULT_WORD_CHECKPOINT, None))
+    fresh = Predictor(predictor.checkpoint_path)
+    with caplog.at_level("WARNING"):
+        reading = fresh.read_line_strokes(drawing, "letters")
+    assert fresh.word_reader() is None and reading.joined is None and reading.text == reading.letters
+    assert "segmentation alone" in caplog.text
