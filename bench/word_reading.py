@@ -12,7 +12,7 @@ so the word list cannot help there. Every site is a dev site here: this is measu
 
 Figures, per site, per style (.STYLE of the sample: PRINTED, MIXED, CURSIVE, or "not given") and per mode,
 and per style again for the writers the grouping's weights were not fitted on ("unseen": every writer but
-those of train.grouping.TUNING: art, hpb and 11 of rim's 21):
+those train.grouping.tuning names: art, hpb and 11 of rim's 21):
   count right   the number of characters read equals the word's length
   characters    1 - edit distance / length, floored at 0, case-insensitive (as bench.line_reading)
   whole word    the reading equals the word, case-insensitive
