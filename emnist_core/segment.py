@@ -57,9 +57,10 @@ CUT_COST = 1.0  # parting two parts of one blob or stroke where it was cut
 DROP_MINOR, DROP_MAJOR = 1.0, 25.0  # leaving a piece out: cheap for a small mark, a last resort otherwise
 FLOOR_LOG_PROB = -14.0  # a candidate the model cannot read at all scores this
 HOPELESS = -3.0  # a candidate whose shape alone costs more than this is not read (it never won on the dev lines)
-# Drawn lines: the shape prior and the parting cost as weighted sums of features, the weights fitted on
-# real printed words by train/grouping.py (a structured perceptron; python -m train.grouping, its docstring
-# says on which sites). Widths, gaps and spaces are shares of the line's character height.
+# Drawn lines: the shape prior and the parting cost as weighted sums of features, the weights fitted by
+# python -m train.grouping (a structured perceptron) on printed UNIPEN words of its tuning writers and on
+# Omniglot dev letter lines; refit them when the model changes (the energy is the model's). Widths, gaps
+# and spaces are shares of the line's character height. docs/RESULTS.md, real words, has what they gain.
 GROUPING_FEATURES = (
     "bonus",     # 1 per character
     "gap",       # empty columns inside the character
@@ -68,8 +69,8 @@ GROUPING_FEATURES = (
     "wide 1.4",  # ... beyond 1.4
     "narrow",    # width short of NARROW
     "short",     # height short of SHORT
-    "clusters",  # side-by-side clusters of its strokes, less one: strokes apart by more than CLUSTER_GAP...
-    "strokes",   # ...its strokes, less one
+    "clusters",  # side-by-side clusters of its strokes, less one (strokes overlapping less than CLUSTER_GAP)
+    "strokes",   # its strokes, less one
     "pieces",    # its pieces, less one
     "between",   # strokes drawn between its first and last stroke that are not its own (at most 3)
 )
