@@ -110,14 +110,16 @@ def compare(reader, chosen: dict, seed: int, segmentation=None, seg_json=None) -
 MARGINS = (-0.2, 0.0, 0.2, 0.5)  # nats: segmentation is chosen when its confidence beats the CTC reader's by more
 # nats: the CTC model as the judge: segmentation's reading is kept unless the CTC reading is this much likelier
 # under the CTC model (log-likelihoods of the two texts, case-folded)
-JUDGE_MARGINS = (0.0, 1.0, 2.3, 5.0, 10.0)
+JUDGE_MARGINS = (0.0, 1.0, 2.3, 5.0, 10.0, 20.0)
 
 
 def choice(reader, predictor, chosen: dict, seed: int) -> dict:
-    """A per-line choice by score, measured: each word read by both (CTC + word list; segmentation, English
-    word), and segmentation's reading taken when its mean log-probability per character (the characters'
-    top readings) beats the CTC reading's (sequence.letter_confidence) by more than a margin. Characters per
-    style for each margin, always CTC, always segmentation, and the better of the two per word (an oracle)."""
+    """A per-line choice by score, measured in both of the line tab's modes for letters: each word read by both
+    readers (letters: CTC greedy, segmentation letter by letter; word: CTC + word list, segmentation's English
+    word), then (a) segmentation's reading taken when its confidence (mean log-probability of its characters'
+    top readings) beats the CTC reading's (sequence.letter_confidence) by more than a margin, (b) the CTC model
+    as the judge: segmentation's reading kept unless the CTC reading is JUDGE_MARGINS nats likelier under the
+    CTC model. Characters per style for each, always CTC, always segmentation, and the better per word (oracle)."""
     import math
 
     from bench.word_reading import characters
@@ -127,37 +129,43 @@ def choice(reader, predictor, chosen: dict, seed: int) -> dict:
 
     word_list, rows = english(), []
     for site, sample, drawing in drawings(chosen, seed):
-        log_probs = None
         try:
             (log_probs,) = reader.log_probs([line_image(drawing)])
-            ctc, ctc_conf = read_with_words(log_probs, word_list).text, letter_confidence(log_probs)
         except UnusableImage:
+            log_probs = None
+        for mode in ("letters", "word"):
             ctc, ctc_conf = "", -math.inf
-        try:
-            line = predictor.read_line_strokes(drawing, "word")
-            seg = line.word or line.letters  # segmentation's own reading (line.text may be the chosen whole one)
-            seg_conf = float(np.mean([math.log(max(p.top5[0][1], 1e-12)) for _, p in line.characters]))
-        except UnusableImage:
-            seg, seg_conf = "", -math.inf
-        judged = {"ctc_ll": -math.inf, "seg_ll": -math.inf}
-        if log_probs is not None:
-            judged = {"ctc_ll": judged_log_likelihood(log_probs, ctc), "seg_ll": judged_log_likelihood(log_probs, seg)}
-        rows.append({"style": style_of(sample), "word": sample.label, "ctc": ctc, "seg": seg,
-                     "ctc_conf": ctc_conf, "seg_conf": seg_conf, **judged})
+            if log_probs is not None:
+                ctc = read_with_words(log_probs, word_list if mode == "word" else None).text
+                ctc_conf = letter_confidence(log_probs)
+            try:
+                line = predictor.read_line_strokes(drawing, mode)
+                seg = line.word or line.letters  # segmentation's own reading (line.text may be the chosen whole one)
+                seg_conf = float(np.mean([math.log(max(p.top5[0][1], 1e-12)) for _, p in line.characters]))
+            except UnusableImage:
+                seg, seg_conf = "", -math.inf
+            judged = {"ctc_ll": -math.inf, "seg_ll": -math.inf}
+            if log_probs is not None:
+                judged = {"ctc_ll": judged_log_likelihood(log_probs, ctc),
+                          "seg_ll": judged_log_likelihood(log_probs, seg)}
+            rows.append({"mode": mode, "style": style_of(sample), "word": sample.label, "ctc": ctc, "seg": seg,
+                         "ctc_conf": ctc_conf, "seg_conf": seg_conf, **judged})
     found = {}
-    for style in ("all", *STYLES):
-        mine = [r for r in rows if style == "all" or r["style"] == style]
-        if not mine:
-            continue
-        score = lambda pick: float(np.mean([characters(r["word"], pick(r)) for r in mine]))
-        found[style] = {"words": len(mine), "always ctc": score(lambda r: r["ctc"]),
-                        "always segmentation": score(lambda r: r["seg"]),
-                        **{f"margin {m:+.1f}": score(lambda r, m=m: r["seg"] if r["seg_conf"] > r["ctc_conf"] + m
-                                                     else r["ctc"]) for m in MARGINS},
-                        **{f"judge {m:.1f}": score(lambda r, m=m: r["seg"] if r["seg_ll"] >= r["ctc_ll"] - m
-                                                   else r["ctc"]) for m in JUDGE_MARGINS},
-                        "oracle": float(np.mean([max(characters(r["word"], r["ctc"]), characters(r["word"], r["seg"]))
-                                                 for r in mine]))}
+    for mode in ("letters", "word"):
+        for style in ("all", *STYLES):
+            mine = [r for r in rows if r["mode"] == mode and (style == "all" or r["style"] == style)]
+            if not mine:
+                continue
+            score = lambda pick: float(np.mean([characters(r["word"], pick(r)) for r in mine]))  # noqa: E731
+            found[f"{mode} {style}"] = {
+                "words": len(mine), "always ctc": score(lambda r: r["ctc"]),
+                "always segmentation": score(lambda r: r["seg"]),
+                **{f"margin {m:+.1f}": score(lambda r, m=m: r["seg"] if r["seg_conf"] > r["ctc_conf"] + m
+                                             else r["ctc"]) for m in MARGINS},
+                **{f"judge {m:.1f}": score(lambda r, m=m: r["seg"] if r["seg_ll"] >= r["ctc_ll"] - m
+                                           else r["ctc"]) for m in JUDGE_MARGINS},
+                "oracle": float(np.mean([max(characters(r["word"], r["ctc"]), characters(r["word"], r["seg"]))
+                                         for r in mine]))}
     return {"figures": found, "rows": rows}
 
 
@@ -229,7 +237,7 @@ def main(argv=None) -> int:
         result = choice(reader, predictor, chosen, args.seed)
         print("characters when segmentation's reading is taken where its confidence is higher by more than a margin")
         for style, f in result["figures"].items():
-            print(f"{style + ' (' + str(f['words']) + ')':<16}" + "  ".join(f"{k} {v:.1%}" for k, v in f.items() if k != "words"))
+            print(f"{style + ' (' + str(f['words']) + ')':<22}" + "  ".join(f"{k} {v:.1%}" for k, v in f.items() if k != "words"))
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1))
         return 0

@@ -10,7 +10,9 @@ Only words of letters a-z/A-Z are used (a word with a digit or a mark cannot be 
 labels mark letter boundaries with '@' (the reader removes them); lav's "words" are random letter strings,
 so the word list cannot help there. Every site is a dev site here: this is measurement, not training.
 
-Figures, per site, per style (.STYLE of the sample: PRINTED, MIXED, CURSIVE, or "not given") and per mode:
+Figures, per site, per style (.STYLE of the sample: PRINTED, MIXED, CURSIVE, or "not given") and per mode,
+and per style again for the writers the grouping's weights were not fitted on ("unseen": every writer but
+those train.grouping.tuning names: art, hpb and 11 of rim's 21):
   count right   the number of characters read equals the word's length
   characters    1 - edit distance / length, floored at 0, case-insensitive (as bench.line_reading)
   whole word    the reading equals the word, case-insensitive
@@ -55,6 +57,7 @@ from emnist_core.predict import Predictor
 from emnist_core.preprocess import UnusableImage, emnist_from_mask
 from emnist_core.segment import FLOOR_LOG_PROB, LinePieces, line_from_drawing
 from emnist_core.strokes import StrokeDrawing
+from train.grouping import tuning
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 LINE_CANVAS = (1000, 300)  # the page's line canvas (demo.LINE_CANVAS), width x height in canvas pixels
@@ -224,10 +227,11 @@ def diagnose(predictor: Predictor, drawing: StrokeDrawing, word: str, read: str,
     scores, labels = np.full(len(candidates), -np.inf), [""] * len(candidates)
     if crops:
         images = np.stack([c.T if predictor.checkpoint.input_spec.transposed else c for c in crops])
-        probs, p_digit = predictor.predict_emnist(images, "letters")
+        probs, p_digit, energy = predictor.predict_with_energy(images, "letters")
         reading = readings(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
+        bonus = line.reading_bonus(energy)
         for r, k in enumerate(rows):
-            scores[k] = np.log(max(probs[r, reading[r]], 1e-30))
+            scores[k] = np.log(max(probs[r, reading[r]], 1e-30)) + bonus[r]
             labels[k] = predictor.labels[reading[r]]
     index = {id(c): k for k, c in enumerate(candidates)}
     path = forced_count(line, scores, len(word))
@@ -364,7 +368,8 @@ def measure(predictor: Predictor, chosen: dict[str, list], modes: list[str], see
             for mode in modes:
                 read, ms, message = read_word(predictor, drawing, mode)
                 row = {"site": site, "number": number, "style": style_of(sample), "writer": sample.writer,
-                       "mode": mode, "word": sample.label, "read": read, "ms": ms, "message": message}
+                       "tuning": tuning(sample), "mode": mode, "word": sample.label, "read": read, "ms": ms,
+                       "message": message}
                 if why and mode == "letters" and read.lower() != sample.label.lower():
                     row["why"] = diagnose(predictor, drawing, sample.label, read, bool(message))
                 rows.append(row)
@@ -374,9 +379,12 @@ def measure(predictor: Predictor, chosen: dict[str, list], modes: list[str], see
     for mode in modes:
         mine = [r for r in rows if r["mode"] == mode]
         groups = {"all": mine, **{style: [r for r in mine if r["style"] == style] for style in STYLES}}
+        unseen = [r for r in mine if not r["tuning"]]
         report[mode] = {
             "all": figures(mine),
             "by_style": {style: figures(group) for style, group in groups.items() if style != "all" and group},
+            "unseen_by_style": {style: figures(group) for style in STYLES
+                                if (group := [r for r in unseen if r["style"] == style])},
             "by_site": {site: figures([r for r in mine if r["site"] == site]) for site in chosen},
         }
         if why and mode == "letters":
@@ -464,6 +472,8 @@ def main(argv=None) -> int:
         print(line("all", report[mode]["all"]))
         for style, f in report[mode]["by_style"].items():
             print(line(style, f))
+        for style, f in report[mode]["unseen_by_style"].items():
+            print(line(f"{style}, unseen", f))
         for site, f in report[mode]["by_site"].items():
             print(line(f"  {site}", f))
         for style, f in report[mode]["by_style"].items():

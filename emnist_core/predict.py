@@ -23,13 +23,22 @@ import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .inference import ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked, readings
-from .labels import are_lookalikes
+from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
 from .strokes import StrokeDrawing, emnist_from_drawing
 from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
+# A line of letters is written in one case, its first letter aside ("It", "THE", "the"). ByMerge keeps 11
+# letters in both cases (TWO_CASES); the line's case is the side their readings lean to, over every
+# character but the first, each counting log((P(capitals) + CASE_SMOOTHING) / (P(small) + CASE_SMOOTHING)).
+# Then the other case's 11 letters weigh CASE_OTHER nats less in each later character's reading, and in
+# capitals a stick reads as I rather than l (EMNIST's merged l/L class takes most sticks: 1.5 nats more
+# for I). Chosen on dev writers (docs/RESULTS.md, real words); the grouping is not changed by it.
+TWO_CASES = "abdefghnqrt"
+CASE_SMOOTHING, CASE_OTHER, CASE_STICK = 0.1, -2.0, 1.5
+CASE_MARGIN = 1.0  # the lean must pass this, one way or the other, to decide the case (0 cost letter lines 0.9 points)
 log = logging.getLogger(__name__)
 
 
@@ -143,10 +152,20 @@ class Predictor:
     def predict_emnist(self, images: np.ndarray, writing: str = ANY) -> tuple[np.ndarray, np.ndarray]:
         """(N, 28, 28) uint8 already in the model's orientation -> (coherent class probabilities (N, C),
         P(digit) (N,)); `writing` "digits" or "letters" (or "word") renormalises over those classes."""
+        probs, p_digit, _ = self.predict_with_energy(images, writing)
+        return probs, p_digit
+
+    def predict_with_energy(self, images: np.ndarray, writing: str = ANY
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """predict_emnist's two, and each image's energy (N,): the log-sum-exp of the logits of the
+        classes `writing` allows, which is high where the image looks like some character of them and low
+        where it looks like none (two letters' ink, half a letter): segment weighs it."""
+        only = classes_of(writing)
         logits, digit_logits = model_outputs(self.model, torch.from_numpy(np.ascontiguousarray(images)),
                                              self.checkpoint.input_spec)
-        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, classes_of(writing))
-        return probs.numpy(), p_digit.numpy()
+        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, only)
+        allowed = logits[:, NUM_DIGITS:] if only == LETTERS else logits[:, :NUM_DIGITS] if only == DIGITS else logits
+        return probs.numpy(), p_digit.numpy(), torch.logsumexp(allowed.float(), dim=1).numpy()
 
     def predict_many(self, values: list, writing: str = ANY) -> list[Prediction | UnusableImage]:
         """Each input read, preprocessed and classified in one batch; unusable ones come back as errors.
@@ -235,15 +254,16 @@ class Predictor:
             raise UnusableImage("No characters found: write a word or a number.")
         transposed = self.checkpoint.input_spec.transposed
         inputs = np.stack([prepared(uprights[k], transposed).model_input for k in usable])
-        probs, p_digit = self.predict_emnist(inputs, writing)
+        probs, p_digit, energy = self.predict_with_energy(inputs, writing)
         reading = readings(torch.from_numpy(probs), torch.from_numpy(p_digit)).numpy()
+        bonus = line.reading_bonus(energy)  # what the model's energy adds to each reading's score
         scores = np.full(len(candidates), -np.inf)
-        scores[usable] = np.log(np.maximum(probs[np.arange(len(usable)), reading], 1e-30))
+        scores[usable] = np.log(np.maximum(probs[np.arange(len(usable)), reading], 1e-30)) + bonus
         chosen = line.choose(scores)
         word, words = None, writing == WORD
         if words:  # the line read again as each word of the list; the likelier reading wins
             letter_scores = np.full((len(candidates), len(ALPHABET)), -np.inf)
-            letter_scores[usable] = letter_log_probs(probs, self.labels)
+            letter_scores[usable] = letter_log_probs(probs, self.labels) + bonus[:, None]
             found = best_word(line, letter_scores, english(), free_length=len(chosen))
             if found is not None:
                 chosen, word = found.path, found.word
@@ -255,10 +275,34 @@ class Predictor:
             raise UnusableImage(f"{len(kept)} characters found; at most {MAX_CHARACTERS} are read at once: "
                                 f"write a shorter line.")
         rows = [row[id(c)] for c in kept]
-        predictions = self._predictions(probs[rows], p_digit[rows], [uprights[usable[r]] for r in rows])
+        chosen_probs = self._in_one_case(probs[rows]) if classes_of(writing) == LETTERS and word is None else probs[rows]
+        predictions = self._predictions(chosen_probs, p_digit[rows], [uprights[usable[r]] for r in rows])
         if word is not None:
             word = spelled(word, self._upper_odds(word, probs[rows])) if len(kept) == len(word) else None
         return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
+
+    def _in_one_case(self, probs: np.ndarray) -> np.ndarray:
+        """A line of letters' characters (probabilities, left to right) read in the line's case: see
+        TWO_CASES. The first character keeps its own reading; the others' probabilities are reweighed
+        and renormalised, so what is shown is what is read."""
+        if len(probs) < 2:
+            return probs
+        index = {label: k for k, label in enumerate(self.labels)}
+        capitals = [index[c.upper()] for c in TWO_CASES if c.upper() in index and c in index]
+        small = [index[c] for c in TWO_CASES if c.upper() in index and c in index]
+        if not capitals:
+            return probs
+        lean = float(np.sum(np.log((probs[1:, capitals].sum(1) + CASE_SMOOTHING)
+                                   / (probs[1:, small].sum(1) + CASE_SMOOTHING))))
+        if abs(lean) <= CASE_MARGIN:
+            return probs
+        weights = np.ones(probs.shape[1])
+        weights[small if lean > 0 else capitals] = np.exp(CASE_OTHER)
+        if lean > 0 and "I" in index:
+            weights[index["I"]] = np.exp(CASE_STICK)
+        later = probs[1:] * weights
+        later /= np.maximum(later.sum(1, keepdims=True), 1e-30)
+        return np.concatenate([probs[:1], later.astype(probs.dtype)])
 
     def _upper_odds(self, word: str, probs: np.ndarray) -> list[float | None]:
         """Per letter of the word, the log-odds of its capital over its small letter as read, for the

@@ -12,6 +12,13 @@ shape (pieces of one character overlap or touch; characters are seldom much wide
 characters seldom overlap). An i keeps its dot and a k its two strokes because the joined reading wins;
 a wide W stays whole for the same reason, while close letters part because each reads better alone.
 Specks are dropped; a lone small mark (a full stop) may be left out.
+
+A line drawn on the page has its strokes, in the order they were drawn: there the shape prior is a
+weighted sum of GROUPING_FEATURES (a character bonus, its width, inner gaps, how many strokes and how
+many side-by-side clusters of strokes it joins...) and parting two neighbours a weighted sum of
+PARTING_FEATURES, the weights fitted on real words of UNIPEN dev sites (train/grouping.py): the model
+alone reads two or three letters' ink as one sure wide letter (n+i as m, "bcd" as W), and the sum of
+log-probabilities favours fewer characters, so real printed words lost letters to merges.
 """
 
 from dataclasses import dataclass
@@ -50,6 +57,35 @@ CUT_COST = 1.0  # parting two parts of one blob or stroke where it was cut
 DROP_MINOR, DROP_MAJOR = 1.0, 25.0  # leaving a piece out: cheap for a small mark, a last resort otherwise
 FLOOR_LOG_PROB = -14.0  # a candidate the model cannot read at all scores this
 HOPELESS = -3.0  # a candidate whose shape alone costs more than this is not read (it never won on the dev lines)
+# Drawn lines: the shape prior and the parting cost as weighted sums of features, the weights fitted by
+# python -m train.grouping (a structured perceptron) on printed UNIPEN words of its tuning writers and on
+# Omniglot dev letter lines; refit them when the model changes (the energy is the model's). Widths, gaps
+# and spaces are shares of the line's character height. docs/RESULTS.md, real words, has what they gain.
+GROUPING_FEATURES = (
+    "bonus",     # 1 per character
+    "gap",       # empty columns inside the character
+    "wide 0.6",  # width beyond 0.6 of the height
+    "wide 1.0",  # ... beyond 1.0
+    "wide 1.4",  # ... beyond 1.4
+    "narrow",    # width short of NARROW
+    "short",     # height short of SHORT
+    "clusters",  # side-by-side clusters of its strokes, less one (strokes overlapping less than CLUSTER_GAP)
+    "strokes",   # its strokes, less one
+    "pieces",    # its pieces, less one
+    "between",   # strokes drawn between its first and last stroke that are not its own (at most 3)
+)
+GROUPING_WEIGHTS = (-1.17, -24.28, -3.31, -3.28, -3.77, -3.60, 3.36, -0.66, -2.00, 3.64, 0.22)
+PARTING_FEATURES = (
+    "overlap",  # shared columns, share of the narrower character (OVERLAP_COST's)
+    "cut",      # 1 when the two part where one stroke was cut (CUT_COST's)
+    "touch",    # 1 when their strokes touch and none was cut there (TOUCH_COST's)
+    "space",    # the empty columns between them
+)
+PARTING_WEIGHTS = (3.92, 4.04, 1.53, 0.23)
+ENERGY_WEIGHT = 0.98  # each reading's score gains this times the model's energy (Predictor.predict_with_energy)
+DRAWN_HOPELESS = -5.7  # HOPELESS for these priors: it keeps 99.9% of the dev lines' true characters (train.grouping)
+NARROW, SHORT = 0.35, 0.6
+CLUSTER_GAP = -0.25  # strokes whose columns overlap by less than this share of the height are side by side
 # Not one line (check_one_line): shares of the main row of ink's height, or of its inked columns.
 ROW_GAP = 0.1  # empty rows narrower than this do not part two rows of ink (an i's dot sits closer)
 SECOND_ROW = 0.4  # another row of ink at least this tall is a second line of writing
@@ -75,6 +111,7 @@ class Piece:
     pixels: np.ndarray  # bool (y1 - y0, x1 - x0): this piece's own ink in its box
     minor: bool = False  # a dot, a bar or a sliver: part of a character, seldom one alone
     source: int = 0  # the blob or stroke it was cut from: parts of one source touch where they were cut
+    stroke: int = 0  # for a drawing, the number (1, 2, ...) of the stroke whose ink it is, in drawing order
 
     @property
     def width(self) -> int:
@@ -96,6 +133,7 @@ class Candidate:
     y1: int
     prior: float  # the shape's log-prior in nats
     dropped: bool = False
+    features: np.ndarray | None = None  # a drawn line's GROUPING_FEATURES of the candidate
 
     def overlap(self, other: "Candidate") -> int:
         """Shared columns; negative: the gap between them."""
@@ -108,12 +146,32 @@ class LinePieces:
 
     floor_log_prob = FLOOR_LOG_PROB  # what a candidate the model cannot read at all scores
 
-    def __init__(self, pieces: list[Piece], height: float, scale: tuple[float, float], touching: set):
+    def __init__(self, pieces: list[Piece], height: float, scale: tuple[float, float], touching: set,
+                 drawn: bool = False, hopeless: float | None = None):
+        """`drawn`: the pieces are strokes' ink (Piece.stroke set): the fitted priors apply. `hopeless`:
+        candidates whose prior is no more than this are left out (default HOPELESS, or DRAWN_HOPELESS;
+        train/grouping.py keeps them all)."""
         self.pieces, self.height, self.scale, self.touching = pieces, height, scale, touching
+        self.drawn = drawn
+        self.hopeless = (DRAWN_HOPELESS if drawn else HOPELESS) if hopeless is None else hopeless
+        self.grouping_weights = np.array(GROUPING_WEIGHTS)
+        self.parting_weights = np.array(PARTING_WEIGHTS)
+        self.energy_weight = ENERGY_WEIGHT
+        self._parting = {}  # (left.first, left.stop, right.first, right.stop) -> a drawn line's parting cost
         self.candidates = [c for first in range(len(pieces)) for c in self._starting_at(first)]
         self.ending = {}  # piece index -> indices of the candidates that stop there: a grouping's steps
         for k, c in enumerate(self.candidates):
             self.ending.setdefault(c.stop, []).append(k)
+
+    def reweigh(self, grouping_weights, parting_weights, energy_weight: float) -> None:
+        """Other weights for a drawn line's priors (train/grouping.py fits them with this)."""
+        self.grouping_weights = np.asarray(grouping_weights, np.float64)
+        self.parting_weights = np.asarray(parting_weights, np.float64)
+        self.energy_weight = float(energy_weight)
+        self._parting = {}
+        for c in self.candidates:
+            if c.features is not None:
+                c.prior = float(c.features @ self.grouping_weights)
 
     def _starting_at(self, first: int) -> list[Candidate]:
         piece = self.pieces[first]
@@ -132,11 +190,40 @@ class LinePieces:
             covered = np.zeros(x1 - x0, bool)
             for p in group:
                 covered[p.x0 - x0:p.x1 - x0] = True
-            prior = (CHARACTER_BONUS - INNER_GAP_COST * (~covered).sum() / self.height
-                     - WIDE_COST * max(0.0, width - WIDE_FREE))
-            if prior > HOPELESS:
-                found.append(Candidate(first, stop, x0, y0, x1, y1, prior))
+            gap = (~covered).sum() / self.height
+            if self.drawn:
+                features = self._features(group, width, (y1 - y0) / self.height, gap)
+                prior = float(features @ self.grouping_weights)
+            else:
+                features = None
+                prior = CHARACTER_BONUS - INNER_GAP_COST * gap - WIDE_COST * max(0.0, width - WIDE_FREE)
+            if prior > self.hopeless:
+                found.append(Candidate(first, stop, x0, y0, x1, y1, prior, features=features))
         return found
+
+    def _features(self, group: list[Piece], width: float, height: float, gap: float) -> np.ndarray:
+        """GROUPING_FEATURES of the pieces `group` read as one character (a drawn line's)."""
+        spans = {}  # each stroke's columns among the group's major pieces
+        for p in group:
+            if not p.minor:
+                low, high = spans.get(p.stroke, (p.x0, p.x1))
+                spans[p.stroke] = (min(low, p.x0), max(high, p.x1))
+        clusters, end = 0, None
+        for low, high in sorted(spans.values()):
+            if end is not None and low >= end + CLUSTER_GAP * self.height:
+                clusters += 1
+            end = high if end is None else max(end, high)
+        strokes = {p.stroke for p in group}
+        between = sum(s not in strokes for s in range(min(strokes), max(strokes) + 1))
+        return np.array([1.0, gap, max(0.0, width - 0.6), max(0.0, width - 1.0), max(0.0, width - 1.4),
+                         max(0.0, NARROW - width), max(0.0, SHORT - height), clusters, len(strokes) - 1,
+                         len(group) - 1, min(between, 3)])
+
+    def reading_bonus(self, energy: np.ndarray) -> np.ndarray:
+        """What each readable candidate's score gains besides its reading's log-probability, from the
+        model's energy for it (drawn lines; 0 elsewhere: the image path's priors were set without it)."""
+        energy = np.asarray(energy, np.float64)
+        return self.energy_weight * energy if self.drawn else np.zeros_like(energy)
 
     @property
     def readable(self) -> list[Candidate]:
@@ -161,6 +248,12 @@ class LinePieces:
         """What it costs to part two neighbouring characters: overlapping columns, touching ink."""
         if left.dropped or right.dropped:
             return 0.0
+        if self.drawn:  # asked for again and again by the word list's search: kept
+            key = (left.first, left.stop, right.first, right.stop)
+            cost = self._parting.get(key)
+            if cost is None:
+                cost = self._parting[key] = float(self.parting_features(left, right) @ self.parting_weights)
+            return cost
         cost = OVERLAP_COST * max(0, left.overlap(right)) / max(1, min(left.x1 - left.x0, right.x1 - right.x0))
         parted = [(i, j) for i in range(left.first, left.stop) for j in range(right.first, right.stop)
                   if (i, j) in self.touching]
@@ -168,6 +261,15 @@ class LinePieces:
             cost += max(CUT_COST if self.pieces[i].source == self.pieces[j].source else TOUCH_COST
                         for i, j in parted)
         return cost
+
+    def parting_features(self, left: Candidate, right: Candidate) -> np.ndarray:
+        """PARTING_FEATURES of two neighbouring characters (neither a dropped piece)."""
+        overlap = left.overlap(right)
+        parted = [(i, j) for i in range(left.first, left.stop) for j in range(right.first, right.stop)
+                  if (i, j) in self.touching]
+        cut = any(self.pieces[i].source == self.pieces[j].source for i, j in parted)
+        return np.array([max(0, overlap) / max(1, min(left.x1 - left.x0, right.x1 - right.x0)), float(cut),
+                         float(bool(parted) and not cut), max(0, -overlap) / self.height])
 
     def choose(self, log_probs) -> list[Candidate]:
         """The readable candidates' log-probabilities of their readings (in `readable` order) -> the
@@ -329,7 +431,8 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
             box = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
             if max(box[2] - box[0], box[3] - box[1]) < SPECK_STROKES * pen and strokes is not None:
                 continue  # a sliver of a stroke hidden under another
-            pieces.extend(_cut(Piece(*box, bit[box[1]:box[3], box[0]:box[2]], source=sources), height, pen,
+            pieces.extend(_cut(Piece(*box, bit[box[1]:box[3], box[0]:box[2]], source=sources,
+                                     stroke=int(part) if strokes is not None else 0), height, pen,
                                bend=strokes is None))
             sources += 1
             if len(pieces) > MAX_PIECES:
@@ -339,7 +442,7 @@ def _line(mask: np.ndarray, strokes: np.ndarray | None, scale: tuple[float, floa
     typical_ink = float(np.median([p.pixels.sum() for p in pieces]))
     for p in pieces:
         p.minor = p.height < FLAT_HEIGHT * height or p.pixels.sum() < MINOR_INK * typical_ink
-    return LinePieces(pieces, height, scale, _touching(pieces, mask.shape))
+    return LinePieces(pieces, height, scale, _touching(pieces, mask.shape), drawn=strokes is not None)
 
 
 def _cut(piece: Piece, height: float, pen: float, bend: bool = True) -> list[Piece]:
@@ -390,7 +493,7 @@ def _cut(piece: Piece, height: float, pen: float, bend: bool = True) -> list[Pie
         if rows.size:
             parts.append(Piece(piece.x0 + cols[0], piece.y0 + rows[0], piece.x0 + cols[-1] + 1,
                                piece.y0 + rows[-1] + 1, own[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
-                               source=piece.source))
+                               source=piece.source, stroke=piece.stroke))
     return parts
 
 

@@ -25,6 +25,7 @@ WORD_COUNT = 50_000  # the most frequent words of English, a-z only (wordfreq's 
 MAX_WORD = 20  # longer lines are not looked up: no word in the list is that long
 LENGTH_SLACK = 2  # words this many letters longer or shorter than the free reading are looked up too
 MAX_EXACT = 100  # words scored exactly at most, best bounds first (on the dev lines: 1, at most 4)
+BOUND_CHUNK = 256  # words given the finer bound first, best coarse bounds first (then 512, 1024...)
 # The mixture, chosen on the dev lines (python -m bench.line_reading --words): see docs/RESULTS.md.
 IN_LIST = 0.9  # how often a line is a word of the list
 LETTERS_WEIGHT = 3.0  # the readings' log-probabilities count this much against the language's
@@ -94,23 +95,43 @@ def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
     free_score = (LETTERS_WEIGHT * free_value + len(free_path) * math.log(1 / len(ALPHABET))
                   + math.log(1 - IN_LIST))
     gains = _gains(line, letter_scores)
-    # Every word of a length is scored at once without the costs of parting neighbours (>= 0, so an upper
-    # bound); only the words whose bound beats the best exact score so far are scored exactly.
-    bounds = []
+    # Branch and bound, exact: a coarse bound for every word (each letter read by the best candidate that
+    # could read it); then, best coarse bounds first, in chunks, the finer bound of dynamic programming
+    # without the costs of parting neighbours (>= 0); then the exact score, best fine bounds first, for the
+    # words whose fine bound beats the best exact score so far. A chunk whose coarse bounds cannot beat
+    # it ends the search; each chunk is twice the one before.
+    rough = []  # (coarse bound, length, index in that length's words)
     for length in range(max(1, free_length - LENGTH_SLACK), min(MAX_WORD, free_length + LENGTH_SLACK) + 1):
         if length in word_list.by_length:
-            letters, log_prior, words = word_list.by_length[length]
-            totals = LETTERS_WEIGHT * _bound(line, gains, letters) + log_prior + math.log(IN_LIST)
-            bounds.extend((float(totals[k]), words[k], letters[k], float(log_prior[k]))
-                          for k in np.flatnonzero(totals > free_score))
-    best = None
-    for bound, word, letters, log_prior in sorted(bounds, key=lambda b: -b[0])[:MAX_EXACT]:
-        if best is not None and bound <= best.score:
+            letters, log_prior, _ = word_list.by_length[length]
+            totals = (LETTERS_WEIGHT * _letter_bound(line, gains, length)[np.arange(length), letters].sum(1)
+                      + log_prior + math.log(IN_LIST))
+            kept = np.flatnonzero(totals > free_score)
+            rough.append((totals[kept], np.full(kept.size, length), kept))
+    if not rough:
+        return None
+    totals, lengths, indices = (np.concatenate(column) for column in zip(*rough))
+    order = np.argsort(-totals, kind="stable")
+    best, exact, start, size = None, 0, 0, BOUND_CHUNK
+    while start < order.size:
+        chunk, start, size = order[start:start + size], start + size, 2 * size  # chunks grow: few calls
+        if best is not None and totals[chunk[0]] <= best.score or exact >= MAX_EXACT:
             break  # no word left can beat it
-        value, path = _exact(line, gains, letters)
-        total = LETTERS_WEIGHT * value + log_prior + math.log(IN_LIST)
-        if path is not None and total > free_score and (best is None or total > best.score):
-            best = WordReading(word, path, total, free_score)
+        bounds = []
+        for length in np.unique(lengths[chunk]):
+            mine = indices[chunk[lengths[chunk] == length]]
+            letters, log_prior, words = word_list.by_length[int(length)]
+            fine = LETTERS_WEIGHT * _bound(line, gains, letters[mine]) + log_prior[mine] + math.log(IN_LIST)
+            bounds.extend((float(fine[j]), words[k], letters[k], float(log_prior[k]))
+                          for j, k in enumerate(mine) if fine[j] > free_score)
+        for bound, word, letters, log_prior in sorted(bounds, key=lambda b: -b[0]):
+            if best is not None and bound <= best.score or exact >= MAX_EXACT:
+                break
+            exact += 1
+            value, path = _exact(line, gains, letters)
+            total = LETTERS_WEIGHT * value + log_prior + math.log(IN_LIST)
+            if path is not None and total > free_score and (best is None or total > best.score):
+                best = WordReading(word, path, total, free_score)
     return best
 
 
@@ -120,18 +141,41 @@ def _gains(line, letter_scores: np.ndarray) -> list:
     return [None if c.dropped else c.prior + letter_scores[readable[id(c)]] for c in line.candidates]
 
 
+def _letter_bound(line, gains: list, length: int) -> np.ndarray:
+    """(length, 26): for each place in a word of `length` letters and each letter, the best score of
+    any candidate that could read that place (the letters before it need at least one piece each, the
+    letters after it likewise): summed over a word's letters, a bound on _bound's score (>= it)."""
+    pieces = len(line.pieces)
+    best = np.full((length, len(ALPHABET)), -np.inf, np.float32)
+    for c, gain in zip(line.candidates, gains):
+        if gain is not None:
+            low, high = max(0, length - 1 - (pieces - c.stop)), min(length - 1, c.first)
+            if low <= high:
+                np.maximum(best[low:high + 1], gain, out=best[low:high + 1])
+    return best
+
+
 def _bound(line, gains: list, letters: np.ndarray) -> np.ndarray:
     """(N,) for words `letters` (N, length): the best score of the line read as each word, over the
     groupings of its pieces, without the costs of parting neighbours (>= the exact score)."""
     n_words, length = letters.shape
+    pieces = len(line.pieces)
     # best[b][i]: (N,) the best score of pieces[:b] read as the first i letters of each word
-    best = np.full((len(line.pieces) + 1, length + 1, n_words), -np.inf, np.float32)
+    best = np.full((pieces + 1, length + 1, n_words), -np.inf, np.float32)
     best[0, 0] = 0.0
+    columns = np.ascontiguousarray(letters.T)  # (length, N): the i-th letter of every word
     for c, gain in zip(line.candidates, gains):  # in order of `first`: best[c.first] is complete
+        # Only the counts of letters read so far that can still end the word matter: at most one letter
+        # a piece before the candidate, and no more letters left than pieces after it (the same answer,
+        # a fraction of the work).
+        low, high = max(0, length - (pieces - c.stop) - (gain is not None)), min(length, c.first)
         if gain is None:
-            np.maximum(best[c.stop], best[c.first] + c.prior, out=best[c.stop])
-        else:
-            np.maximum(best[c.stop, 1:], best[c.first, :-1] + gain[letters].T, out=best[c.stop, 1:])
+            np.maximum(best[c.stop, low:high + 1], best[c.first, low:high + 1] + c.prior,
+                       out=best[c.stop, low:high + 1])
+        elif low <= min(high, length - 1):
+            high = min(high, length - 1)
+            np.maximum(best[c.stop, low + 1:high + 2], best[c.first, low:high + 1] + gain[columns[low:high + 1]],
+                       out=best[c.stop, low + 1:high + 2])
     return best[-1, length]
 
 

@@ -113,6 +113,40 @@ def test_parting_a_cut_blob_costs_more_than_parting_strokes_that_touch(predictor
     assert CUT_COST > TOUCH_COST
 
 
+def test_a_drawn_line_prices_its_groupings_by_strokes(predictor):
+    """A drawn line's candidates carry GROUPING_FEATURES (strokes known), a photo's do not; two letters
+    side by side are two clusters of strokes, and the fitted weights make that cost (train.grouping)."""
+    from emnist_core.segment import (GROUPING_FEATURES, GROUPING_WEIGHTS, PARTING_FEATURES, line_from_drawing,
+                                     line_from_image)
+
+    drawing, _ = as_drawing("HkE")
+    line = line_from_drawing(drawing)
+    assert line.drawn and not line_from_image(write_line("HkE")[0]).drawn
+    clusters = GROUPING_FEATURES.index("clusters")
+    for c in line.readable:
+        assert len(c.features) == len(GROUPING_FEATURES)
+        assert c.prior == pytest.approx(float(c.features @ np.array(GROUPING_WEIGHTS)))
+    assert max(c.features[clusters] for c in line.readable) >= 1  # H and k read as one: two clusters
+    assert GROUPING_WEIGHTS[clusters] < 0
+    a, b = line.readable[0], next(c for c in line.readable if c.first == line.readable[0].stop)
+    assert len(line.parting_features(a, b)) == len(PARTING_FEATURES)
+    line.reweigh(np.zeros(len(GROUPING_FEATURES)), np.zeros(len(PARTING_FEATURES)), 0.0)
+    assert all(c.prior == 0 for c in line.readable) and line.parting_cost(a, b) == 0
+
+
+def test_the_grouping_fit_aligns_a_line_with_its_own_letters(predictor):
+    """train.grouping's truth: the grouping of the pieces that reads the word's letters best."""
+    from train.grouping import Line, start_weights
+
+    drawing, lefts = as_drawing("HkE")
+    line = Line(predictor, drawing, "HkE")
+    line.weigh(start_weights())
+    line.align()
+    assert [line.line.box(c)[0] for c in line.truth] == pytest.approx(lefts, abs=6)
+    grouping, parting, energy = line.features(line.truth)
+    assert grouping[0] == 3 and energy > 0  # three characters, each looking like a letter
+
+
 def test_specks_are_dropped(predictor):
     image, _ = write_line("HkE", height=80)
     rng = np.random.default_rng(0)

@@ -193,6 +193,46 @@ def test_the_bench_on_real_dev_words(predictor, tmp_path):
     assert "PRINTED" in report["letters"]["by_style"]  # art prints
     # Printed words by people are read far better than chance, though not yet well (issue 30)
     assert report["letters"]["by_site"]["art"]["characters"] > 0.4
+    assert all(row["tuning"] for row in report["rows"] if row["site"] == "art")  # art's writers fit the grouping
+    assert not any(row["tuning"] for row in report["rows"] if row["site"] == "kai")
+
+
+# ---- printed words by writers the grouping was not fitted on ---------------------------------------------
+
+def test_printed_words_of_unseen_writers_keep_their_letters(predictor):
+    """40 printed words of rim's writers that train.grouping did not fit on, drawn on the line canvas,
+    letters only: the count of letters is right for 80% of them and 79% of their characters (the
+    grouping of issue 19 merged letters: 65% and 71%)."""
+    from train.grouping import tuning
+    from train.unipen import read_unipen
+
+    samples, _ = read_unipen(shared_path("unipen-dev"), categories=("7",))
+    words = [s for s in samples if s.style == "PRINTED" and s.site == "rim" and s.label.isalpha() and not tuning(s)]
+    rng = np.random.default_rng(0)
+    words = [words[k] for k in sorted(rng.choice(len(words), 40, replace=False))]
+    read = [predictor.read_line_strokes(word_drawing(s.strokes, rng), "letters").text for s in words]
+    assert np.mean([len(r) == len(s.label) for r, s in zip(read, words)]) >= 0.75
+    assert np.mean([characters(s.label, r) for r, s in zip(read, words)]) >= 0.75
+
+
+def test_a_line_of_capitals_reads_a_stick_as_i_and_a_small_line_as_l(predictor):
+    """EMNIST's merged l/L class takes most sticks; the line's case decides (Predictor._in_one_case)."""
+    labels = predictor.labels
+
+    def row(**p):
+        out = np.full(len(labels), 1e-4)
+        for c, q in p.items():
+            out[labels.index(c)] = q
+        return out / out.sum()
+
+    stick = row(L=0.7, I=0.3)
+    capitals = np.stack([row(U=0.9), row(N=0.8, n=0.2), stick, row(O=0.9), row(N=0.9, n=0.1)])
+    small = np.stack([row(b=0.9, B=0.1), row(e=0.8, E=0.1), stick, row(O=0.9), row(n=0.9)])
+    read = lambda probs: "".join(labels[k] for k in predictor._in_one_case(probs).argmax(1))
+    assert read(capitals) == "UNION"
+    assert read(small) == "beLOn"  # l (merged with L) in a small word
+    assert read(capitals[:1]) == "U" and read(stick[None]) == "L"  # one character: nothing to go by
+    assert np.allclose(predictor._in_one_case(capitals).sum(1), 1)
 
 
 # ---- a photo of a line on ruled paper -----------------------------------------------------------------
