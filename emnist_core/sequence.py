@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 
 from .preprocess import NOTHING_DRAWN, UnusableImage
+from .shipped import shipped_file
 from .strokes import StrokeDrawing, render_drawing
 
 FORMAT = "emnist-sketchpad-word-ctc-v1"
@@ -45,16 +46,17 @@ STRIDE = 4  # image columns per output column
 INK = 0.25  # a pixel is ink above this (0..1)
 # The line tab's choice between this model's reading of a drawn line of letters and segmentation's (predict.py):
 # segmentation's reading is kept unless this model finds its own reading JUDGE_MARGIN nats likelier than
-# segmentation's, both texts case-folded and scored by this model (judged_log_likelihood). Chosen on the
-# validation sites (docs/RESULTS.md, joined-up words).
-JUDGE_MARGIN = 2.3
+# segmentation's, both texts case-folded and scored by this model (judged_log_likelihood): for an English
+# word (this model's reading with the word list) and for letters only (its greedy reading, which errs more on
+# print). Chosen on the validation sites, all styles together (docs/RESULTS.md, joined-up words).
+JUDGE_MARGIN = {"word": 2.3, "letters": 5.0}
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
 NEAREST = 200  # of those, the nearest to the greedy reading by edit distance (then the commoner) are scored
 WORD_WEIGHT = 1.0  # log P(word) counts this much against the CTC log-likelihood
 IN_LIST = 0.9  # how often a word is a word of the list
-DEFAULT_WORD_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "word_ctc.pt"
+DEFAULT_WORD_CHECKPOINT = shipped_file("checkpoints/word_ctc.pt")
 
 
 class SequenceCheckpointError(RuntimeError):
@@ -115,6 +117,16 @@ def line_image(drawing: StrokeDrawing, rendered: np.ndarray | None = None) -> np
         raise UnusableImage(NOTHING_DRAWN)
     ink = 1.0 - (render_drawing(drawing) if rendered is None else rendered).astype(np.float32) / 255.0
     return ink_to_line(ink)
+
+
+def squeezed(ink: np.ndarray) -> bool:
+    """Whether ink_to_line would squeeze this line across (wider than MAX_WIDTH at HEIGHT): a line longer than
+    the words the model learnt from (a 40-letter word read 32 letters), which segmentation reads better."""
+    rows, cols = np.flatnonzero((ink > INK).any(1)), np.flatnonzero((ink > INK).any(0))
+    if not len(rows):
+        return False
+    h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    return WIDEN * w * (HEIGHT - 2 * PAD) / h > MAX_WIDTH - 2 * PAD
 
 
 def ink_to_line(ink: np.ndarray) -> np.ndarray:
@@ -319,11 +331,17 @@ class SequenceReader:
         """This model's reading of a drawn line of letters, where it should replace segmentation's reading
         (`segmented`, a predict.LineReading): when this model finds its own reading more than JUDGE_MARGIN
         nats likelier than segmentation's. In segmentation's case where that is known (in_case); else None."""
+        if not drawing.strokes:
+            return None
+        ink = 1.0 - (render_drawing(drawing) if rendered is None else rendered).astype(np.float32) / 255.0
+        if squeezed(ink):  # longer than the words it learnt from: it would read letters 2-3 columns wide
+            return None
         try:
-            (log_probs,) = self.log_probs([line_image(drawing, rendered)])
+            (log_probs,) = self.log_probs([ink_to_line(ink)])
         except UnusableImage:
             return None
-        return judged(log_probs, segmented.text, self.word_list() if words else None)
+        return judged(log_probs, segmented.text, self.word_list() if words else None,
+                      JUDGE_MARGIN["word" if words else "letters"])
 
     @staticmethod
     def word_list():
@@ -339,14 +357,14 @@ class SequenceReader:
         return read_with_words(log_probs, self.word_list() if words else None)
 
 
-def judged(log_probs: np.ndarray, theirs: str, word_list=None) -> str | None:
+def judged(log_probs: np.ndarray, theirs: str, word_list=None, margin: float = JUDGE_MARGIN["word"]) -> str | None:
     """This model's reading of a line (with `word_list`, the list's word where the mixture prefers it) where it is
-    more than JUDGE_MARGIN nats likelier, under this model, than `theirs` (another reader's text, case-folded),
+    more than `margin` nats likelier, under this model, than `theirs` (another reader's text, case-folded),
     in their case (in_case); None where theirs stands."""
     whole = read_with_words(log_probs, word_list).text
     if not whole or whole == theirs.lower():
         return None
-    if judged_log_likelihood(log_probs, whole) <= judged_log_likelihood(log_probs, theirs) + JUDGE_MARGIN:
+    if judged_log_likelihood(log_probs, whole) <= judged_log_likelihood(log_probs, theirs) + margin:
         return None
     return in_case(whole, theirs)
 

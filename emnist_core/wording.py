@@ -8,7 +8,8 @@ from .predict import LineReading, Prediction, percent, why_passed_over
 
 START_MESSAGE = "Draw one digit or letter on the canvas: the reading updates after each stroke."
 UPLOAD_MESSAGE = "Upload a photo or scan of one handwritten character, or click an example."
-LINE_START = "Write a word, a number or a postcode on the canvas, printed (not joined up)."
+LINE_START = ("Write a word, a number or a postcode on the canvas; joined-up words read best as "
+              "\"Letters only\" or \"An English word\".")
 LINE_UPLOAD = "Upload a photo or scan of one handwritten line."
 
 
@@ -78,8 +79,9 @@ def line_details(reading: LineReading) -> str:
     """A line's reading as a table: each character read and its top 3, and the word when read as one."""
     rows = ["| # | reads | top 3 |", "| --- | --- | --- |"]
     if reading.joined:
-        rows.insert(0, f"Read whole, as joined-up writing: **{reading.joined}**. Character by character (the "
-                       f"boxes) the model reads **{reading.word or reading.letters}**.\n")
+        listed = " with the word list" if reading.words_asked else ""
+        rows.insert(0, f"Read whole, as joined-up writing{listed}: **{reading.joined}**. Character by character "
+                       f"(the boxes) the model reads **{reading.word or reading.letters}**.\n")
     elif reading.word:
         rows.insert(0, f"Read as the word **{reading.word}**; letter by letter the model reads "
                        f"**{reading.letters}**.\n")

@@ -198,7 +198,7 @@ def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_lik
     assert judged(spelled_out("hallo"), "Hxllo") == "Hallo"  # a capital first letter
     # two readings the word model finds about as likely: segmentation's stands
     close = np.log(np.exp(spelled_out("cot")) * 0.5 + np.exp(spelled_out("cat")) * 0.5)
-    assert abs(judged_log_likelihood(close, "cot") - judged_log_likelihood(close, "cat")) < JUDGE_MARGIN
+    assert abs(judged_log_likelihood(close, "cot") - judged_log_likelihood(close, "cat")) < JUDGE_MARGIN["word"]
     assert judged(close, "cot") is None
     assert judged(cat, "c4t") == "cat"  # a reading with a digit is no reading of letters: -inf
 
