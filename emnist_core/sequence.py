@@ -49,7 +49,7 @@ INK = 0.25  # a pixel is ink above this (0..1)
 # segmentation's, both texts case-folded and scored by this model (judged_log_likelihood): for an English
 # word (this model's reading with the word list) and for letters only (its greedy reading, which errs more on
 # print). Chosen on the validation sites, all styles together (docs/RESULTS.md, joined-up words).
-JUDGE_MARGIN = {"word": 2.3, "letters": 5.0}
+JUDGE_MARGIN = {"word": 2.3, "letters": 10.0}
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
