@@ -25,8 +25,8 @@ from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from .inference import ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked, readings
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
-from .segment import MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
-from .strokes import StrokeDrawing, emnist_from_drawing
+from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
+from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing
 from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
@@ -223,8 +223,11 @@ class Predictor:
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         classes_of(writing)
+        whole = writing in (LETTERS, WORD) and self.word_reader() is not None
+        if whole and rendered is None:  # rendered once, for both readers
+            rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
         reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
-        if writing in (LETTERS, WORD) and self.word_reader() is not None:
+        if whole:
             reading.joined = self.word_reader().choose(drawing, reading, words=writing == WORD, rendered=rendered)
         return reading
 

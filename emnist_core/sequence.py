@@ -360,7 +360,10 @@ class SequenceReader:
 def judged(log_probs: np.ndarray, theirs: str, word_list=None, margin: float = JUDGE_MARGIN["word"]) -> str | None:
     """This model's reading of a line (with `word_list`, the list's word where the mixture prefers it) where it is
     more than `margin` nats likelier, under this model, than `theirs` (another reader's text, case-folded),
-    in their case (in_case); None where theirs stands."""
+    in their case (in_case); None where theirs stands. Where this model's greedy reading is theirs already, theirs
+    stands without the word list's search (about 20 ms of a 10-letter word)."""
+    if word_list is not None and greedy(log_probs)[0] == theirs.lower():
+        return None
     whole = read_with_words(log_probs, word_list).text
     if not whole or whole == theirs.lower():
         return None
