@@ -45,7 +45,7 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from emnist_core.export import current_export
 from emnist_core.corrections import CorrectionStore, StoreError, correction_choices, keep_correction
 from emnist_core.inference import ANY, DIGITS, LETTERS, WORD
-from emnist_core.predict import Predictor
+from emnist_core.predict import Predictor, percent
 from emnist_core.preprocess import UnusableImage, quoted, to_rgba
 from emnist_core.segment import LINE_MAX_SIDE
 from emnist_core.shipped import shipped_file
@@ -142,7 +142,7 @@ def page_reading(top5: dict | None, verdict: str, image: np.ndarray | None, sour
     """read_character's outputs as the page's reading (web/reading.js draws it; wording.js pageReading is the
     browser's): the 28x28 as its 784 values, not an image file; `source` "drawing" or "photo". Each reading
     is stamped, so the same reading twice is drawn twice (a browser reading may be on show in between)."""
-    return json.dumps({"top5": [[c, p] for c, p in top5.items()] if top5 else None, "verdict": verdict,
+    return json.dumps({"top5": [[c, p, percent(p)] for c, p in top5.items()] if top5 else None, "verdict": verdict,
                        "bar": reading_bar(top5, verdict), "where": "server", "source": source, "at": time.time_ns(),
                        "pixels": None if image is None else base64.b64encode(image.tobytes()).decode()})
 

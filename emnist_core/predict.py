@@ -223,12 +223,12 @@ class Predictor:
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         classes_of(writing)
-        whole = writing in (LETTERS, WORD) and self.word_reader() is not None
-        if whole and rendered is None:  # rendered once, for both readers
+        whole = self.word_reader() if writing in (LETTERS, WORD) else None
+        if whole is not None and rendered is None:  # rendered once, for both readers
             rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
         reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
-        if whole:
-            reading.joined = self.word_reader().choose(drawing, reading, words=writing == WORD, rendered=rendered)
+        if whole is not None:
+            reading.joined = whole.choose(drawing, reading, words=writing == WORD, rendered=rendered)
         return reading
 
     def word_reader(self):

@@ -115,8 +115,12 @@ def line_image(drawing: StrokeDrawing, rendered: np.ndarray | None = None) -> np
     aspect. Raises UnusableImage with nothing drawn."""
     if not drawing.strokes:
         raise UnusableImage(NOTHING_DRAWN)
-    ink = 1.0 - (render_drawing(drawing) if rendered is None else rendered).astype(np.float32) / 255.0
-    return ink_to_line(ink)
+    return ink_to_line(drawing_ink(drawing, rendered))
+
+
+def drawing_ink(drawing: StrokeDrawing, rendered: np.ndarray | None = None) -> np.ndarray:
+    """The drawing as the page renders it (or `rendered`, that rendering), as float32 ink in 0..1."""
+    return 1.0 - (render_drawing(drawing) if rendered is None else rendered).astype(np.float32) / 255.0
 
 
 def squeezed(ink: np.ndarray) -> bool:
@@ -333,7 +337,7 @@ class SequenceReader:
         nats likelier than segmentation's. In segmentation's case where that is known (in_case); else None."""
         if not drawing.strokes:
             return None
-        ink = 1.0 - (render_drawing(drawing) if rendered is None else rendered).astype(np.float32) / 255.0
+        ink = drawing_ink(drawing, rendered)
         if squeezed(ink):  # longer than the words it learnt from: it would read letters 2-3 columns wide
             return None
         try:

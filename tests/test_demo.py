@@ -519,7 +519,7 @@ def test_the_servers_page_reading_is_784_values_not_an_image(predictor):
     reading = json.loads(demo.page_reading(top5, verdict, image, "drawing"))
     pixels = np.frombuffer(base64.b64decode(reading["pixels"]), np.uint8).reshape(28, 28)
     assert (pixels == predictor.predict(drawing_of(drawing)).image).all()
-    assert reading["top5"] == [[c, p] for c, p in top5.items()] and reading["verdict"] == verdict
+    assert reading["top5"] == [[c, p, percent(p)] for c, p in top5.items()] and reading["verdict"] == verdict
     assert reading["bar"] == demo.reading_bar(top5, verdict) and reading["where"] == "server"
     empty = json.loads(demo.page_reading(*demo.read_drawn_character(predictor, {**drawing, "strokes": []}, zoom=1),
                                          "drawing"))

@@ -62,11 +62,10 @@
   }
   function onServer(why) {
     if (reader.worker) reader.worker.terminate();
-    const was = reader.ready || reader.worker;
     Object.assign(reader, { ready: false, worker: null, busy: false, waiting: null });
     pad.dataset.reader = "server";
     announce("emnist-reader", { where: "server" });
-    if (was) console.warn(`EMNIST Sketchpad reads on the server: ${why}`);
+    if (why) console.warn(`EMNIST Sketchpad reads on the server: ${why}`);
   }
   function writing() { // "What are you writing?" (props.writing names it): null for any character
     const chosen = props.writing && document.querySelector(`#${props.writing} input:checked`);
@@ -113,9 +112,10 @@
       reader.worker.onerror = (event) => { event.preventDefault(); onServer(event.message || "the reader's worker failed"); };
       reader.worker.postMessage({ id: 0, type: "init", manifestUrl: here(props.manifest) });
     } catch (error) {
-      reader.worker = {terminate() {}};
       onServer(error.message || String(error));
     }
+  } else {
+    onServer(""); // no browser export for this checkpoint (demo.browser_reader): the server reads, quietly
   }
   // "What are you writing?" changed: the drawing on show is read again here (demo.py skips it on the server).
   document.addEventListener("change", (event) => {

@@ -4,7 +4,7 @@
 //   reading as a document event "emnist-reading";
 // - the server: a photo, or a drawing while the browser cannot read (no WebAssembly, a blocked worker, a
 //   checkpoint without its browser export): the reading is this component's value, set by demo.py.
-// A reading is {top5: [[char, p], ...] | null, verdict (Markdown), bar, pixels (784 bytes, base64, the 28x28
+// A reading is {top5: [[char, p, p as shown], ...] | null, verdict (Markdown), bar, pixels (784 bytes, base64, the 28x28
 // upright) | null, where: "browser" | "server", source: "drawing" | "photo"} (wording.js pageReading,
 // demo.page_reading). It fills #verdict, #top5 and #model-view here and the phone's #reading-bar above the
 // canvas, and says under the verdict where it was read.
@@ -24,16 +24,12 @@
       return heading ? `<h2>${html}</h2>` : `<p>${html}</p>`;
     }).join("");
   }
-  function percent(p) { // predict.percent
-    const whole = Math.floor(p * 100 + 0.5);
-    return whole >= 100 && p < 1 ? "over 99%" : whole <= 0 && p > 0 ? "under 1%" : `${whole}%`;
-  }
 
   function render(reading) {
     verdict.innerHTML = markdown(reading.verdict);
     where.textContent = reading.top5 ? (reading.where === "browser" ? "Read in your browser." : "Read on the server.") : "";
-    list.innerHTML = (reading.top5 || []).map(([c, p]) =>
-      `<div class="top5-row" style="--p: ${Math.max(0, Math.min(1, p))}"><dt>${escape(c)}</dt><dd>${percent(p)}</dd></div>`).join("");
+    list.innerHTML = (reading.top5 || []).map(([c, p, shown]) =>
+      `<div class="top5-row" style="--p: ${Math.max(0, Math.min(1, p))}"><dt>${escape(c)}</dt><dd>${escape(shown)}</dd></div>`).join("");
     if (reading.pixels) {
       const bytes = atob(reading.pixels), image = viewCtx.createImageData(28, 28);
       for (let i = 0; i < 784; i++) {

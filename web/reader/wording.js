@@ -101,8 +101,9 @@
     return others ? `${first} · then ${others}` : first;
   }
 
-  /** The page's reading (one shape for both paths; demo.page_reading is the server's): {top5, verdict, bar,
-   * pixels (the 28x28 upright, 784 values, base64), where}. A drawing that cannot be read: its message. */
+  /** The page's reading (one shape for both paths; demo.page_reading is the server's): {top5 ([char, p, p as
+   * shown]), verdict, bar, pixels (the 28x28 upright, 784 values, base64), where}. A drawing that cannot be
+   * read: its message. */
   function pageReading(answer, only, where) {
     if (answer.unusable !== undefined) {
       return { top5: null, verdict: answer.unusable, bar: answer.unusable, pixels: null, where };
@@ -111,7 +112,8 @@
     const verdict = describe(top5, pDigit, only || null);
     let text = '';
     for (const v of answer.upright) text += String.fromCharCode(v);
-    return { top5, verdict, bar: readingBar(top5, verdict), pixels: btoa(text), where };
+    return { top5: top5.map(([c, p]) => [c, p, percent(p)]), verdict, bar: readingBar(top5, verdict), pixels: btoa(text),
+             where };
   }
 
   const api = { ...W, percent, areLookalikes, passedOver, lookalikes, whyPassedOver, headline, describe, readingBar,
