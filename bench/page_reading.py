@@ -24,9 +24,7 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -37,7 +35,9 @@ import numpy as np
 
 from bench.canvas_latency import BUSY_PROCESSES, CHROMIUM, CHROMIUM_ARGS, burners
 from bench.drawings import GLYPHS
+from bench.load_check import start_demo
 from bench.robustness import Visitor
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET_MS = 1500  # the reading counts as final once the panel has not changed this long
@@ -53,28 +53,6 @@ ARM = """() => {
   new MutationObserver(seen).observe(document.querySelector('#reading'),
     {subtree: true, childList: true, characterData: true, attributes: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_demo(port: int) -> subprocess.Popen:
-    import httpx
-    server = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(240):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-            return server
-        except httpx.HTTPError:
-            if server.poll() is not None:
-                raise SystemExit(f"demo.py exited with status {server.returncode}")
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("demo.py did not answer")
 
 
 def open_page(browser, url: str, reads: str):
@@ -104,7 +82,8 @@ def draw(page, char: str, size: float = 0.6) -> None:
 def one_drawing(page, char: str) -> tuple[float, float | None, int]:
     """(ms from the last pointer-up to the final reading on show, to the browser's reading of it reaching the
     page (None when read on the server), server requests while drawing)."""
-    page.locator("#sketchpad .pad-clear").click() if page.locator("#sketchpad .pad-clear").is_enabled() else None
+    if page.locator("#sketchpad .pad-clear").is_enabled():
+        page.locator("#sketchpad .pad-clear").click()
     page.wait_for_timeout(QUIET_MS)
     requests = []
     listen = lambda r: requests.append(r.url) if "/gradio_api/" in r.url and "/file=" not in r.url else None  # noqa: E731
@@ -238,9 +217,7 @@ def main(argv=None) -> int:
     if not Path(CHROMIUM).is_file():
         print(f"error: needs {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
         return 2
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = start_demo(port)
+    server, url = start_demo(str(DEFAULT_CHECKPOINT))
     results = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     try:
         results["page_load"] = page_load(url)

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.line_reading import char_accuracy
 from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 from emnist_core.inference import readings
 from emnist_core.labels import MERGED_LOWERCASE
@@ -121,8 +122,7 @@ def edit_ops(truth: str, read: str) -> tuple[int, int, int, list[tuple[str, str]
 
 def characters(truth: str, read: str) -> float:
     """1 - edit distance / length, case-insensitive, floored at 0 (an empty word: 1 if nothing was read)."""
-    subs, ins, dels, _ = edit_ops(truth, read)
-    return max(0.0, 1.0 - (subs + ins + dels) / len(truth)) if truth else float(not read)
+    return char_accuracy(truth, read) if truth else float(not read)
 
 
 def bymerge_case(text: str) -> str:

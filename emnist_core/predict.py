@@ -16,6 +16,7 @@ import logging
 import math
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,6 @@ class Predictor:
         self.checkpoint = load_checkpoint(self.checkpoint_path)
         self.model = self.checkpoint.build_model(str(self.checkpoint_path)).to(device)
         self.labels = self.checkpoint.labels
-        self._whole: list = []  # the word model (sequence.SequenceReader), loaded at the first drawn line
 
     def predict_emnist(self, images: np.ndarray, writing: str = ANY) -> tuple[np.ndarray, np.ndarray]:
         """(N, 28, 28) uint8 already in the model's orientation -> (coherent class probabilities (N, C),
@@ -223,7 +223,7 @@ class Predictor:
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         classes_of(writing)
-        whole = self.word_reader() if writing in (LETTERS, WORD) else None
+        whole = self.word_reader if writing in (LETTERS, WORD) else None
         if whole is not None and rendered is None:  # rendered once, for both readers
             rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
         reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
@@ -231,18 +231,17 @@ class Predictor:
             reading.joined = whole.choose(drawing, reading, words=writing == WORD, rendered=rendered)
         return reading
 
+    @cached_property
     def word_reader(self):
         """The word model that reads a drawn line of letters whole (sequence.SequenceReader: joined-up
-        writing, which segmentation cannot part), or None where its checkpoint is absent or unreadable
-        (then lines are read by segmentation alone, as before; the log says why, once)."""
-        if not self._whole:
-            from .sequence import SequenceCheckpointError, SequenceReader
-            try:
-                self._whole.append(SequenceReader())
-            except SequenceCheckpointError as error:
-                log.warning("lines are read by segmentation alone: %s", error)
-                self._whole.append(None)
-        return self._whole[0]
+        writing, which segmentation cannot part), loaded at the first drawn line; None where its checkpoint
+        is absent or unreadable (then lines are read by segmentation alone, as before; the log says why, once)."""
+        from .sequence import SequenceCheckpointError, SequenceReader
+        try:
+            return SequenceReader()
+        except SequenceCheckpointError as error:
+            log.warning("lines are read by segmentation alone: %s", error)
+            return None
 
     def _read_pieces(self, line: LinePieces, writing: str) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best."""

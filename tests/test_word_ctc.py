@@ -221,5 +221,5 @@ def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, 
     fresh = Predictor(predictor.checkpoint_path)
     with caplog.at_level("WARNING"):
         reading = fresh.read_line_strokes(drawing, "letters")
-    assert fresh.word_reader() is None and reading.joined is None and reading.text == reading.letters
+    assert fresh.word_reader is None and reading.joined is None and reading.text == reading.letters
     assert "segmentation alone" in caplog.text
