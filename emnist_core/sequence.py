@@ -23,7 +23,7 @@ Checkpoint: a torch file {"format": FORMAT, "config": {...}, "alphabet": "abc...
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -238,7 +238,6 @@ class WordReading:
     greedy: str  # the greedy reading
     in_list: bool  # the word list's word won
     score: float  # the winner's log-score in the mixture (the greedy path's when the list was not used)
-    letters: int = field(default=0)  # len(text)
 
     def per_letter(self) -> float:
         """The reading's log-score per letter: what a choice beside segmentation could compare."""
@@ -249,7 +248,7 @@ def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
     """The greedy reading, replaced by the best word of the list when the mixture prefers it."""
     text, path_score = greedy(log_probs)
     free = path_score + len(text) * math.log(1 / len(ALPHABET)) + math.log(1 - IN_LIST)
-    best = WordReading(text, text, False, free, len(text))
+    best = WordReading(text, text, False, free)
     if word_list is None:
         return best
     t_len = len(log_probs)
@@ -268,7 +267,7 @@ def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
         totals = ctc_log_likelihood(log_probs, letters[rows]) + WORD_WEIGHT * log_prior[rows] + math.log(IN_LIST)
         k = int(np.argmax(totals))
         if totals[k] > best.score:
-            best = WordReading(words[rows[k]], text, True, float(totals[k]), length)
+            best = WordReading(words[rows[k]], text, True, float(totals[k]))
     return best
 
 
