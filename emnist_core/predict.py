@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,9 +28,11 @@ from .inference import ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, mod
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
+from .sequence import judge
 from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing
 from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
+BESIDE_THREADS = 2  # lines whose word-model reading may run beside segmentation's at once (more wait)
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
 # A line of letters is written in one case, its first letter aside ("It", "THE", "the"). ByMerge keeps 11
 # letters in both cases (TWO_CASES); the line's case is the side their readings lean to, over every
@@ -224,12 +227,24 @@ class Predictor:
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         classes_of(writing)
         whole = self.word_reader if writing in (LETTERS, WORD) else None
-        if whole is not None and rendered is None:  # rendered once, for both readers
+        if whole is None:
+            return self._read_pieces(line_from_drawing(drawing, rendered), writing)
+        if rendered is None:  # rendered once, for both readers
             rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
-        reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
-        if whole is not None:
-            reading.joined = whole.choose(drawing, reading, words=writing == WORD, rendered=rendered)
+        # the word model reads the line whole on a second thread while segmentation reads it here
+        pending = self._beside.submit(whole.read_whole, drawing, writing == WORD, rendered)
+        try:
+            reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
+        except BaseException:
+            pending.cancel()  # where it has not started; else it ends on its own (bounded work)
+            raise
+        reading.joined = judge(pending.result(), reading.text)
         return reading
+
+    @cached_property
+    def _beside(self) -> ThreadPoolExecutor:
+        """Threads for the word model's reading of a line beside segmentation's (one per line read at once)."""
+        return ThreadPoolExecutor(max_workers=BESIDE_THREADS, thread_name_prefix="word-model")
 
     @cached_property
     def word_reader(self):

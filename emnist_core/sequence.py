@@ -332,19 +332,24 @@ class SequenceReader:
 
     def choose(self, drawing: StrokeDrawing, segmented, words: bool, rendered: np.ndarray | None = None) -> str | None:
         """This model's reading of a drawn line of letters, where it should replace segmentation's reading
-        (`segmented`, a predict.LineReading): when this model finds its own reading more than JUDGE_MARGIN
-        nats likelier than segmentation's. In segmentation's case where that is known (in_case); else None."""
+        (`segmented`, a predict.LineReading): judge(read_whole(...), segmented.text)."""
+        return judge(self.read_whole(drawing, words, rendered), segmented.text)
+
+    def read_whole(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> "Whole | None":
+        """A drawn line read whole by this model (with the word list where `words`), before it is judged
+        beside segmentation's reading (judge): what needs no segmentation, so it may run beside it. None
+        where this model should not read it (no strokes; longer than the words it learnt from, where it
+        would read letters 2-3 columns wide; no ink)."""
         if not drawing.strokes:
             return None
         ink = drawing_ink(drawing, rendered)
-        if squeezed(ink):  # longer than the words it learnt from: it would read letters 2-3 columns wide
+        if squeezed(ink):
             return None
         try:
             (log_probs,) = self.log_probs([ink_to_line(ink)])
         except UnusableImage:
             return None
-        return judged(log_probs, segmented.text, self.word_list() if words else None,
-                      JUDGE_MARGIN["word" if words else "letters"])
+        return Whole(log_probs, read_with_words(log_probs, self.word_list() if words else None), words)
 
     @staticmethod
     def word_list():
@@ -360,19 +365,28 @@ class SequenceReader:
         return read_with_words(log_probs, self.word_list() if words else None)
 
 
-def judged(log_probs: np.ndarray, theirs: str, word_list=None, margin: float = JUDGE_MARGIN["word"]) -> str | None:
-    """This model's reading of a line (with `word_list`, the list's word where the mixture prefers it) where it is
-    more than `margin` nats likelier, under this model, than `theirs` (another reader's text, case-folded),
-    in their case (in_case); None where theirs stands. Where this model's greedy reading is theirs already, theirs
-    stands without the word list's search (about 20 ms of a 10-letter word)."""
-    if word_list is not None and greedy(log_probs)[0] == theirs.lower():
+@dataclass
+class Whole:
+    """A line read whole by the word model, waiting to be judged beside segmentation's reading (judge)."""
+    log_probs: np.ndarray  # (T, 27)
+    reading: WordReading  # its own reading: with the word list where `words`, else greedy
+    words: bool  # read as an English word (the line tab's "An English word")
+
+
+def judge(whole: Whole | None, theirs: str, margin: float | None = None) -> str | None:
+    """The word model's reading (`whole`) where it is more than `margin` nats (JUDGE_MARGIN of its mode) likelier,
+    under that model, than `theirs` (another reader's text, case-folded), in their case (in_case); None where
+    theirs stands. Read as a word, where the model's greedy reading is theirs already, theirs stands (the list's
+    word is not weighed against it)."""
+    if whole is None:
         return None
-    whole = read_with_words(log_probs, word_list).text
-    if not whole or whole == theirs.lower():
+    margin = JUDGE_MARGIN["word" if whole.words else "letters"] if margin is None else margin
+    text = whole.reading.text
+    if whole.words and whole.reading.greedy == theirs.lower() or not text or text == theirs.lower():
         return None
-    if judged_log_likelihood(log_probs, whole) <= judged_log_likelihood(log_probs, theirs) + margin:
+    if judged_log_likelihood(whole.log_probs, text) <= judged_log_likelihood(whole.log_probs, theirs) + margin:
         return None
-    return in_case(whole, theirs)
+    return in_case(text, theirs)
 
 
 def in_case(text: str, segmented: str) -> str:

@@ -189,7 +189,11 @@ def spelled_out(text: str, columns_per_letter: int = 3, sure: float = 0.98) -> n
 
 
 def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_likelier():
-    from emnist_core.sequence import JUDGE_MARGIN, judged, judged_log_likelihood
+    from emnist_core.sequence import JUDGE_MARGIN, Whole, judge, judged_log_likelihood, read_with_words
+
+    def judged(log_probs, theirs):  # the model's greedy reading judged at the word mode's margin
+        return judge(Whole(log_probs, read_with_words(log_probs, None), words=False), theirs, JUDGE_MARGIN["word"])
+
     cat = spelled_out("cat")
     assert judged(cat, "LV") == "cat"  # a reading the word model finds far less likely: replaced
     assert judged(cat, "CAT") is None and judged(cat, "cat") is None  # the same letters: segmentation's stands
@@ -201,6 +205,13 @@ def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_lik
     assert abs(judged_log_likelihood(close, "cot") - judged_log_likelihood(close, "cat")) < JUDGE_MARGIN["word"]
     assert judged(close, "cot") is None
     assert judged(cat, "c4t") == "cat"  # a reading with a digit is no reading of letters: -inf
+    # read as a word: where the model's greedy reading is segmentation's already, segmentation's stands
+    words = WordList.from_frequencies({"cat": 1.0, "cot": 0.5})
+    cxt = spelled_out("cxt", sure=0.6)
+    as_word = Whole(cxt, read_with_words(cxt, words), words=True)
+    assert (as_word.reading.greedy, as_word.reading.text) == ("cxt", "cat")  # the list's word is its reading
+    assert judge(as_word, "LV") == "cat"
+    assert judge(as_word, "cxt") is None and judge(as_word, "CXT") is None
 
 
 def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, monkeypatch, caplog):
