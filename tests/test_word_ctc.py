@@ -234,3 +234,36 @@ def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, 
         reading = fresh.read_line_strokes(drawing, "letters")
     assert fresh.word_reader is None and reading.joined is None and reading.text == reading.letters
     assert "segmentation alone" in caplog.text
+
+
+def test_printed_words_are_composed_from_isolated_letters(tmp_path, capsys):
+    """--composed: words set from single pen letters, each letter in its box (capitals and ascenders up to
+    the cap height, small letters to the x-height, descenders below the baseline), left to right, one writer's
+    letters where that writer wrote them; drawn as the training words are (the model's height)."""
+    from types import SimpleNamespace
+
+    from helpers import PEN_GLYPHS, pen_strokes
+    from train.word_ctc import X_HEIGHT, compose, composed_words
+
+    rng = np.random.default_rng(0)
+    tall, small = [np.array([[0, 0], [0, 40]], np.float32)], [np.array([[0, 0], [10, 20]], np.float32)]
+    low = [np.array([[5, 0], [5, 30], [0, 35]], np.float32)]
+    strokes = compose("Tag", [tall, small, low], rng)
+    tops = [float(s[:, 1].min()) for s in strokes]
+    bottoms = [float(s[:, 1].max()) for s in strokes]
+    lefts = [float(s[:, 0].min()) for s in strokes]
+    assert tops[0] == pytest.approx(-1.0, abs=0.1) and bottoms[0] == pytest.approx(0, abs=0.05)  # a capital
+    assert tops[1] == pytest.approx(-X_HEIGHT, abs=0.1) and bottoms[1] == pytest.approx(0, abs=0.05)  # small
+    assert bottoms[2] == pytest.approx(1 - X_HEIGHT, abs=0.1)  # a descender goes below the baseline
+    assert lefts[0] < lefts[1] < lefts[2]
+
+    letters = "acehostuw"
+    samples = [SimpleNamespace(label=c, strokes=tuple(pen_strokes(c)), writer=f"w{k}", site="trn")
+               for k in range(2) for c in letters if c in PEN_GLYPHS]
+    messages = []
+    images, words = composed_words(samples, 6, seed=1, progress=messages.append)
+    assert len(images) == 6 and all(i.shape[0] == HEIGHT and i.dtype == np.uint8 for i in images)
+    assert all(set(w) <= set(letters) for w in words)  # only words of the letters there are
+    digits = [SimpleNamespace(label="7", strokes=tuple(pen_strokes("7")), writer="w0", site="trn")]
+    assert composed_words(digits, 3, seed=1, progress=messages.append) == ([], [])  # no letters: none, said so
+    assert "no letters" in messages[-1]

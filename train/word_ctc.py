@@ -14,6 +14,7 @@ OUT/word_ctc.pt holds the weights (float16), OUT/report.json the figures.
 
 import argparse
 import hashlib
+from collections import defaultdict
 import json
 import math
 import sys
@@ -38,6 +39,16 @@ WARMUP = 0.05  # of the run, then cosine to zero
 MINUTES = 20.0
 SEED = 0
 CACHE = Path(__file__).resolve().parent.parent / ".data" / "word_ctc"
+# Composed words (--composed N): printed words set from UNIPEN's isolated letters (categories 1b, 1c; no site
+# of the word validation has any), one writer's letters a word where the writer wrote them all
+COMPOSED_CASES = (("upper", 0.45), ("lower", 0.40), ("title", 0.15))  # how a composed word is written
+COMPOSED_RANDOM = 0.2  # share of composed words that are random letter strings, not English words
+COMPOSED_LENGTHS = (2, 12)  # letters in a composed word
+GAP = (0.06, 0.45)  # the space between two letters, in cap heights; TIGHT of the words set closer:
+TIGHT, TIGHT_GAP = 0.25, (-0.06, 0.1)
+X_HEIGHT = 0.62  # a lower-case letter's body, in cap heights; its ascender or descender goes 0.38 further
+ASCENDERS, DESCENDERS, DOTTED = "bdfhklt", "gjpqy", "ij"
+COMPOSED = 0  # composed words a run adds (--composed)
 
 
 def shaped(strokes, rng: np.random.Generator) -> list[np.ndarray]:
@@ -56,6 +67,87 @@ def shaped(strokes, rng: np.random.Generator) -> list[np.ndarray]:
 def targets(word: str) -> list[int]:
     from emnist_core.sequence import ALPHABET
     return [ALPHABET.index(c) + 1 for c in word.lower()]
+
+
+def letter_box(letter: str) -> tuple[float, float]:
+    """Where a letter's ink sits, (top, bottom) in cap heights above the baseline (0) and below (+)."""
+    if letter.isupper():
+        return -1.0, 0.0
+    top = -1.0 if letter in ASCENDERS else -0.85 if letter in DOTTED else -X_HEIGHT
+    return top, (1.0 - X_HEIGHT if letter in DESCENDERS else 0.0)
+
+
+def compose(text: str, letters: list, rng: np.random.Generator) -> list[np.ndarray]:
+    """A printed word's strokes (y down, cap height 1): each letter's strokes (`letters`, one sample's
+    strokes per letter of `text`) scaled into its box (letter_box, +-8%) and set left to right."""
+    out, x = [], 0.0
+    tight = rng.uniform() < TIGHT
+    for letter, strokes in zip(text, letters):
+        points = np.concatenate(strokes).astype(np.float64)
+        low, high = points.min(0), points.max(0)
+        top, bottom = letter_box(letter)
+        height = (bottom - top) * rng.uniform(0.92, 1.08)
+        scale = height / max(float(high[1] - low[1]), 1e-6)
+        scale = min(scale, 1.3 / max(float(high[0] - low[0]), 1e-6))  # a flat stroke (a dash) stays in reach
+        base = bottom + rng.uniform(-0.04, 0.04)
+        for s in strokes:
+            s = (np.asarray(s, np.float64) - low) * scale
+            out.append(np.stack([s[:, 0] + x, s[:, 1] + base - (high[1] - low[1]) * scale], 1))
+        x += (high[0] - low[0]) * scale + rng.uniform(*(TIGHT_GAP if tight else GAP))
+    return out
+
+
+def composed_words(characters: list, count: int, seed: int, progress=None) -> tuple[list, list]:
+    """`count` printed words set from isolated UNIPEN letters (compose), drawn as render_training draws:
+    English words of the word list (a tenth of its commonest, COMPOSED_LENGTHS letters) or random letter
+    strings, in a case of COMPOSED_CASES; a writer's own letters where that writer wrote every letter of
+    the word in that case, else each letter from any writer. -> (line images, their words)."""
+    from bench.word_reading import word_drawing
+    from emnist_core.preprocess import UnusableImage
+    from emnist_core.sequence import line_image
+    from emnist_core.words import english
+
+    rng = np.random.default_rng([seed, 32])
+    by_letter, by_writer = defaultdict(list), defaultdict(lambda: defaultdict(list))
+    for sample in characters:
+        if len(sample.label) == 1 and sample.label.isalpha() and sample.label.isascii():
+            by_letter[sample.label].append(sample.strokes)
+            by_writer[sample.writer][sample.label].append(sample.strokes)
+    writers = sorted(w for w, got in by_writer.items() if len(got) >= 20)
+    known = sorted({c.lower() for c in by_letter})
+    if not known:
+        if progress:
+            progress("composed no words: the characters hold no letters")
+        return [], []
+    vocabulary = [w for length, (_, _, words) in english().by_length.items()
+                  if COMPOSED_LENGTHS[0] <= length <= COMPOSED_LENGTHS[1] for w in words[:max(50, len(words) // 10)]
+                  if set(w) <= set(known)]
+    cases, weights = zip(*COMPOSED_CASES)
+    images, labels, tries = [], [], 0
+    while len(images) < count and tries < 20 * count:  # letters missing from `characters` end it early
+        tries += 1
+        if rng.uniform() < COMPOSED_RANDOM or not vocabulary:
+            word = "".join(rng.choice(known, rng.integers(COMPOSED_LENGTHS[0], COMPOSED_LENGTHS[1] + 1)))
+        else:
+            word = vocabulary[rng.integers(len(vocabulary))]
+        case = cases[rng.choice(len(cases), p=np.array(weights) / sum(weights))]
+        text = word.upper() if case == "upper" else word.capitalize() if case == "title" else word
+        own = by_writer[writers[rng.integers(len(writers))]] if writers else {}
+        pools = [own.get(c) or by_letter.get(c) or by_letter.get(c.swapcase()) for c in text]
+        if not all(pools):
+            continue
+        letters = [pool[rng.integers(len(pool))] for pool in pools]
+        try:
+            drawing = word_drawing(shaped(compose(text, letters, rng), rng), rng, brush=BRUSHES[rng.integers(len(BRUSHES))])
+            images.append((line_image(drawing) * 255).astype(np.uint8))
+            labels.append(word)
+        except (ValueError, UnusableImage):
+            pass
+        if progress and len(images) % 5000 == 0 and images:
+            progress(f"composed {len(images)}/{count} words")
+    if progress and len(images) < count:
+        progress(f"composed {len(images)} of {count} words: the rest could not be drawn")
+    return images, labels
 
 
 def render_training(words: list, variants: int, seed: int, progress=None) -> tuple[list, list]:
@@ -101,13 +193,14 @@ def batches(widths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.
     return [groups[k] for k in rng.permutation(len(groups))]
 
 
-def train(model, images: list, labels: list, minutes: float, steps: int | None, seed: int, log=print) -> dict:
+def train(model, images: list, labels: list, minutes: float, steps: int | None, seed: int, lr: float = LR,
+          log=print) -> dict:
     from emnist_core.sequence import batch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 31])
     widths = np.array([i.shape[1] for i in images])
-    optimiser = torch.optim.AdamW(model.parameters(), LR, weight_decay=WEIGHT_DECAY)
+    optimiser = torch.optim.AdamW(model.parameters(), lr, weight_decay=WEIGHT_DECAY)
     ctc = nn.CTCLoss(zero_infinity=True)
     budget = minutes * 60
     started, step, seen, losses = time.time(), 0, 0, []
@@ -118,7 +211,7 @@ def train(model, images: list, labels: list, minutes: float, steps: int | None, 
             if progress >= 1:
                 done = True
                 break
-            rate = LR * (progress / WARMUP if progress < WARMUP else 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP))))
+            rate = lr * (progress / WARMUP if progress < WARMUP else 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP))))
             for group in optimiser.param_groups:
                 group["lr"] = rate
             x, lengths = batch([images[k].astype(np.float32) / 255 for k in chosen])
@@ -151,12 +244,17 @@ def main(argv=None) -> int:
     parser.add_argument("--val-words", type=int, default=0, help="validation words per site (0: all)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--cache", default=str(CACHE), help="rendered training images are kept here")
+    parser.add_argument("--composed", type=int, default=COMPOSED,
+                        help="printed words set from UNIPEN's isolated letters, added to the training words")
+    parser.add_argument("--init-from", help="start from this word model's weights (e.g. checkpoints/word_ctc.pt)")
+    parser.add_argument("--lr", type=float, default=LR)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
     from bench.word_ctc import compare, print_table
     from bench.word_reading import sample_words
-    from emnist_core.sequence import SequenceConfig, SequenceReader, WordCTC, save_sequence_checkpoint
+    from emnist_core.sequence import (SequenceConfig, SequenceReader, WordCTC, load_sequence_checkpoint,
+                                      save_sequence_checkpoint)
     from train.unipen import NotUnipen, read_unipen
 
     started = time.time()
@@ -180,16 +278,28 @@ def main(argv=None) -> int:
            "variants": args.variants, "seed": args.seed, "brushes": BRUSHES, "slant": SLANT, "stretch": STRETCH,
            "version": 1}
     images, labels = cached(key, lambda: render_training(train_words, args.variants, args.seed, log), Path(args.cache))
+    if args.composed:
+        characters, _ = read_unipen(args.unipen_dir)
+        characters = [c for c in characters if c.site not in val_sites]
+        made = cached({**key, "composed": args.composed, "characters": len(characters), "cases": COMPOSED_CASES,
+                       "random": COMPOSED_RANDOM, "lengths": COMPOSED_LENGTHS, "gap": GAP, "tight": [TIGHT, TIGHT_GAP],
+                       "x_height": X_HEIGHT, "version": 1},
+                      lambda: composed_words(characters, args.composed, args.seed, log), Path(args.cache))
+        images, labels = images + made[0], labels + made[1]
     log(f"{len(images)} training images, widths median {np.median([i.shape[1] for i in images]):.0f}")
 
-    config = SequenceConfig()
-    model = WordCTC(config)
+    if args.init_from:
+        model, config, _ = load_sequence_checkpoint(args.init_from)
+    else:
+        config = SequenceConfig()
+        model = WordCTC(config)
     log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
-    record = train(model, images, labels, args.minutes, args.steps, args.seed, log)
+    record = train(model, images, labels, args.minutes, args.steps, args.seed, args.lr, log)
     log(f"trained: {record['steps']} steps, {record['epochs']:.2f} epochs in {record['seconds']:.0f} s")
     out = Path(args.out)
     record.update({"train_sites": sorted(set(every) - val_sites), "val_sites": sorted(val_sites),
-                   "train_words": len(train_words), "variants": args.variants, "batch": BATCH, "lr": LR})
+                   "train_words": len(train_words), "variants": args.variants, "batch": BATCH, "lr": args.lr,
+                   "composed": args.composed, "init_from": args.init_from})
     save_sequence_checkpoint(model, config, out / "word_ctc.pt", record)
     report = {"training": record}
     if val:
