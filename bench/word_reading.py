@@ -425,6 +425,7 @@ HEADER = (f"{'':<24} {'words':>5} {'count':>7} {'chars':>7} {'word':>7} {'case':
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
+    parser.add_argument("--word-checkpoint", help="the word model that judges drawn lines (default: the shipped one)")
     parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"), help="the UNIPEN folder")
     parser.add_argument("--words", type=int, default=100, help="words per site, drawn at random (0: all)")
     parser.add_argument("--sites", help="comma-separated sites (default: all in the folder)")
@@ -455,6 +456,13 @@ def main(argv=None) -> int:
         print("error: no words of letters found", file=sys.stderr)
         return 2
     predictor = Predictor(args.checkpoint)
+    if args.word_checkpoint:
+        from emnist_core.sequence import SequenceCheckpointError, SequenceReader
+        try:
+            predictor.word_reader = SequenceReader(args.word_checkpoint)
+        except SequenceCheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if args.ruled:
         found = ruled_figures(predictor, chosen, args.seed)
         for placing, counts in found.items():
@@ -464,7 +472,8 @@ def main(argv=None) -> int:
         return 0
     result = measure(predictor, chosen, modes, args.seed, brush=args.brush, why=args.why,
                      progress=lambda site: print(f"  {site} read ({time.time() - started:.0f} s)", file=sys.stderr))
-    report = {"checkpoint": args.checkpoint, "unipen": args.unipen, "words_per_site": args.words,
+    report = {"checkpoint": args.checkpoint, "word_checkpoint": args.word_checkpoint, "unipen": args.unipen,
+              "words_per_site": args.words,
               "seed": args.seed, "brush": args.brush, **result["report"]}
     for mode in modes:
         print(f"\n{mode}: {'Letters only' if mode == 'letters' else 'An English word'}")

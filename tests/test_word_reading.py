@@ -182,6 +182,21 @@ def test_the_bench_says_when_the_folder_is_no_unipen(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_the_bench_takes_another_word_model_and_names_a_broken_one(predictor, tmp_path, capsys):
+    from emnist_core.sequence import DEFAULT_WORD_CHECKPOINT
+
+    folder = unipen_folder(tmp_path / "unipen", {"aaa": "kit"})
+    out = tmp_path / "words.json"
+    assert word_reading.main(["--unipen", str(folder), "--words", "5", "--json", str(out), "--modes", "letters",
+                              "--word-checkpoint", str(DEFAULT_WORD_CHECKPOINT),
+                              "--checkpoint", str(predictor.checkpoint_path)]) == 0
+    assert json.loads(out.read_text())["word_checkpoint"] == str(DEFAULT_WORD_CHECKPOINT)
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    assert word_reading.main(["--unipen", str(folder), "--word-checkpoint", str(tmp_path / "broken.pt"),
+                              "--checkpoint", str(predictor.checkpoint_path)]) == 2
+    assert "broken.pt" in capsys.readouterr().err
+
+
 def test_the_bench_on_real_dev_words(predictor, tmp_path):
     folder = shared_path("unipen-dev")
     out = tmp_path / "words.json"
