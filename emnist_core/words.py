@@ -113,6 +113,7 @@ def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
     totals, lengths, indices = (np.concatenate(column) for column in zip(*rough))
     order = np.argsort(-totals, kind="stable")
     best, exact, start, size = None, 0, 0, BOUND_CHUNK
+    partings = None  # computed at the first exact score
     while start < order.size:
         chunk, start, size = order[start:start + size], start + size, 2 * size  # chunks grow: few calls
         if best is not None and totals[chunk[0]] <= best.score or exact >= MAX_EXACT:
@@ -128,7 +129,8 @@ def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
             if best is not None and bound <= best.score or exact >= MAX_EXACT:
                 break
             exact += 1
-            value, path = _exact(line, gains, letters)
+            partings = _partings(line) if partings is None else partings
+            value, path = _exact(line, gains, letters, partings)
             total = LETTERS_WEIGHT * value + log_prior + math.log(IN_LIST)
             if path is not None and total > free_score and (best is None or total > best.score):
                 best = WordReading(word, path, total, free_score)
@@ -179,25 +181,35 @@ def _bound(line, gains: list, letters: np.ndarray) -> np.ndarray:
     return best[-1, length]
 
 
-def _exact(line, gains: list, letters: np.ndarray) -> tuple[float, list | None]:
+def _partings(line) -> list:
+    """For each candidate, (j, the cost of parting candidate j from it) for every candidate j that ends where
+    it begins: what _exact adds up, the same for every word (computed once a line)."""
+    candidates = line.candidates
+    return [[(j, line.parting_cost(candidates[j], c)) for j in line.ending.get(c.first, [])] for c in candidates]
+
+
+def _exact(line, gains: list, letters: np.ndarray, partings: list | None = None) -> tuple[float, list | None]:
     """One word's best score and grouping (candidates, dropped pieces left out), with the parting costs
-    of LinePieces.best: dynamic programming over (candidate, letters read)."""
+    of LinePieces.best: dynamic programming over (candidate, letters read), every count of letters at once.
+    `partings`: _partings(line), where the caller has it."""
     candidates, length = line.candidates, len(letters)
+    partings = _partings(line) if partings is None else partings
     best = np.full((len(candidates), length + 1), -np.inf)
     back = np.full((len(candidates), length + 1), -1)
     for k, (c, gain) in enumerate(zip(candidates, gains)):
         step = 0 if gain is None else 1
-        before = [(j, line.parting_cost(candidates[j], c)) for j in line.ending.get(c.first, [])]
-        for i in range(step, length + 1):
-            value = c.prior if gain is None else float(gain[letters[i - 1]])
-            if c.first == 0:
-                if i == step:
-                    best[k, i], back[k, i] = value, -1
-                continue
-            for j, parting in before:
-                option = best[j, i - step] - parting + value
-                if option > best[k, i]:
-                    best[k, i], back[k, i] = option, j
+        # the score of reading candidate k as the i-th letter (i = step .. length); a dropped piece reads none
+        values = np.full(length + 1 - step, c.prior) if gain is None else gain[letters].astype(np.float64)
+        if not values.size:  # no letters to read
+            continue
+        if c.first == 0:
+            best[k, step], back[k, step] = values[0], -1
+            continue
+        row, came = best[k, step:], back[k, step:]  # views: updated in place
+        for j, parting in partings[k]:  # in order, a strictly better option only: the first best j stays
+            option = best[j, :length + 1 - step] - parting + values
+            better = option > row
+            row[better], came[better] = option[better], j
     ends = line.ending[len(line.pieces)]
     k = max(ends, key=lambda e: best[e, length])
     value = float(best[k, length])

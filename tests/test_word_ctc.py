@@ -223,7 +223,8 @@ def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, 
     drawing = parse_drawing({"width": 1000, "height": 300, "brush": 10,
                              "strokes": [[[100, 100], [100, 250]], [[150, 150], [200, 250], [250, 150]]]})
     asked = []
-    monkeypatch.setattr(sequence.SequenceReader, "choose", lambda self, *a, **k: asked.append(k["words"]) or None)
+    monkeypatch.setattr(sequence.SequenceReader, "read_whole",
+                        lambda self, drawing, words, rendered=None: asked.append(words) or None)
     for writing in ("any", "digits", "letters", "word"):
         predictor.read_line_strokes(drawing, writing)
     assert asked == ([False, True] if DEFAULT_WORD_CHECKPOINT.is_file() else [])
