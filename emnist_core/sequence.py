@@ -1,7 +1,8 @@
 """Joined-up words read whole: a small sequence model (CNN over the line image, a bidirectional GRU, CTC
-over the 26 case-folded letters), issue 30 item 3. `SequenceReader.read` reads one drawn word; the line tab
-asks `SequenceReader.choose` (through predict.Predictor.read_line_strokes, for "letters only" and "an English
-word") whether its reading should replace segmentation's, judging both readings by this model.
+over the 26 case-folded letters), issue 30 item 3. `SequenceReader.read` reads one drawn word; for the line tab
+(predict.Predictor.read_line_strokes, "letters only" and "an English word") `SequenceReader.read_whole` reads
+the line beside segmentation, and `judge` says whether its reading should replace segmentation's, judging
+both readings by this model.
 
 The image is the page's own: the drawing rendered by strokes.render_drawing (the brush the writer used,
 on the canvas they drew on), cropped to its ink, scaled to HEIGHT px and stretched across by WIDEN (squeezed
@@ -329,11 +330,6 @@ class SequenceReader:
         with torch.inference_mode():
             out = self.model(x).numpy()
         return [out[:n, k] for k, n in enumerate(lengths.tolist())]
-
-    def choose(self, drawing: StrokeDrawing, segmented, words: bool, rendered: np.ndarray | None = None) -> str | None:
-        """This model's reading of a drawn line of letters, where it should replace segmentation's reading
-        (`segmented`, a predict.LineReading): judge(read_whole(...), segmented.text)."""
-        return judge(self.read_whole(drawing, words, rendered), segmented.text)
 
     def read_whole(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> "Whole | None":
         """A drawn line read whole by this model (with the word list where `words`), before it is judged

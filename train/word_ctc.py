@@ -14,11 +14,11 @@ OUT/word_ctc.pt holds the weights (float16), OUT/report.json the figures.
 
 import argparse
 import hashlib
-from collections import defaultdict
 import json
 import math
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ MINUTES = 20.0
 SEED = 0
 CACHE = Path(__file__).resolve().parent.parent / ".data" / "word_ctc"
 # Composed words (--composed N): printed words set from UNIPEN's isolated letters (categories 1b, 1c; no site
-# of the word validation has any), one writer's letters a word where the writer wrote them all
+# of the word validation has any), one writer's letters in a word where that writer wrote them
 COMPOSED_CASES = (("upper", 0.45), ("lower", 0.40), ("title", 0.15))  # how a composed word is written
 COMPOSED_RANDOM = 0.2  # share of composed words that are random letter strings, not English words
 COMPOSED_LENGTHS = (2, 12)  # letters in a composed word
@@ -99,9 +99,10 @@ def compose(text: str, letters: list, rng: np.random.Generator) -> list[np.ndarr
 
 def composed_words(characters: list, count: int, seed: int, progress=None) -> tuple[list, list]:
     """`count` printed words set from isolated UNIPEN letters (compose), drawn as render_training draws:
-    English words of the word list (a tenth of its commonest, COMPOSED_LENGTHS letters) or random letter
-    strings, in a case of COMPOSED_CASES; a writer's own letters where that writer wrote every letter of
-    the word in that case, else each letter from any writer. -> (line images, their words)."""
+    English words of the word list (a tenth of its commonest, COMPOSED_LENGTHS letters, of the letters there
+    are) or random letter strings, in a case of COMPOSED_CASES; each letter one writer's (one writer drawn a
+    word) where that writer wrote it, else any writer's, else the other case's (at most 20 * count tries).
+    -> (line images, their words)."""
     from bench.word_reading import word_drawing
     from emnist_core.preprocess import UnusableImage
     from emnist_core.sequence import line_image
@@ -138,7 +139,8 @@ def composed_words(characters: list, count: int, seed: int, progress=None) -> tu
             continue
         letters = [pool[rng.integers(len(pool))] for pool in pools]
         try:
-            drawing = word_drawing(shaped(compose(text, letters, rng), rng), rng, brush=BRUSHES[rng.integers(len(BRUSHES))])
+            strokes = shaped(compose(text, letters, rng), rng)
+            drawing = word_drawing(strokes, rng, brush=BRUSHES[rng.integers(len(BRUSHES))])  # the brush drawn last
             images.append((line_image(drawing) * 255).astype(np.uint8))
             labels.append(word)
         except (ValueError, UnusableImage):
