@@ -295,7 +295,7 @@ class Predictor:
         chosen_probs = self._in_one_case(probs[rows]) if classes_of(writing) == LETTERS and word is None else probs[rows]
         predictions = self._predictions(chosen_probs, p_digit[rows], [uprights[usable[r]] for r in rows])
         if word is not None:
-            word = spelled(word, self._upper_odds(word, probs[rows])) if len(kept) == len(word) else None
+            word = spelled(word, self.upper_odds(word, probs[rows])) if len(kept) == len(word) else None
         return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
 
     def _in_one_case(self, probs: np.ndarray) -> np.ndarray:
@@ -321,7 +321,7 @@ class Predictor:
         later /= np.maximum(later.sum(1, keepdims=True), 1e-30)
         return np.concatenate([probs[:1], later.astype(probs.dtype)])
 
-    def _upper_odds(self, word: str, probs: np.ndarray) -> list[float | None]:
+    def upper_odds(self, word: str, probs: np.ndarray) -> list[float | None]:
         """Per letter of the word, the log-odds of its capital over its small letter as read, for the
         letters ByMerge keeps in both cases (a, b, d, e, f, g, h, n, q, r, t); None for the others."""
         index = {label: k for k, label in enumerate(self.labels)}

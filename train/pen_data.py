@@ -198,15 +198,25 @@ class PenMix:
         return (n_emnist * emnist_prior + n_pen * pen_prior) / (n_emnist + n_pen)
 
 
-def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: np.ndarray | None) -> PenMix:
+def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: np.ndarray | None,
+                 cut_letters=None) -> PenMix:
     """A UNIPEN folder's characters rendered (or from the cache) and mixed to the target class mix;
-    DataError (train/data.py) for a folder that is not UNIPEN or has nothing to train or validate on."""
+    DataError (train/data.py) for a folder that is not UNIPEN or has nothing to train or validate on.
+    `cut_letters`: a file of train.cut_letters, whose letters cut from written words join the training
+    drawings (mixed to the class mix with them)."""
     from .data import DataError
 
     try:
         train, val = load_pen_images(folder, cache_dir, variants, seed=0)
     except NotUnipen as error:
         raise DataError(str(error)) from None
+    if cut_letters:
+        from .cut_letters import load_cut_letters
+
+        cut = load_cut_letters(cut_letters)
+        if set(cut.site.tolist()) & set(val.site.tolist()):
+            raise DataError(f"{cut_letters}: holds letters of the validation sites {', '.join(VAL_SITES)}")
+        train = PenImages(*(np.concatenate([getattr(train, f), getattr(cut, f)]) for f in PenImages.__dataclass_fields__))
     if not len(train.labels) or not len(val.labels):
         raise DataError(f"{folder}: no pen characters to train on, or none from the validation sites "
                         f"{', '.join(VAL_SITES)}")

@@ -81,6 +81,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                      help="varied drawings rendered per training character (brush, size, place, slant)")
     pen.add_argument("--render-cache", default=RENDER_CACHE,
                      help="where rendered pen characters are kept between runs")
+    pen.add_argument("--cut-letters", help="also train on letters cut from written words (a file of "
+                     "`python -m train.cut_letters`), among the pen drawings")
     pen.add_argument("--omniglot-dir", help="Omniglot's Latin letters (stroke files): scored at the end")
     pen.add_argument("--init-from", help="start from this checkpoint's weights and architecture (its folded "
                      "prior correction taken out) instead of a fresh network: a fine-tune")
@@ -275,7 +277,7 @@ def run(args, explicit: set[str], command: str) -> int:
     config = ModelConfig(stage_widths=tuple(args.widths), convs_per_stage=tuple(args.convs),
                          residual=not args.plain, dropout=args.dropout, num_classes=NUM_CLASSES)
     pen = load_pen_mix(args.unipen_dir, args.render_cache, args.unipen_variants, args.unipen_share,
-                       data.target_prior) if args.unipen_dir else None
+                       data.target_prior, args.cut_letters) if args.unipen_dir else None
     if pen:  # the pool now holds the pen drawings too: its class mix, and so the correction, changes
         n_emnist = len(data.train_y)
         correction = pen.correction(data)

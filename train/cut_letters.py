@@ -1,0 +1,225 @@
+"""Letters cut from real written words, for the character model: `python -m train.cut_letters`.
+
+The character model learnt letters written alone (EMNIST's boxes, UNIPEN's isolated characters). In a
+word people write them smaller, faster and closer, and the line tab reads each letter as the segmenter
+cuts it out: printed words by unseen writers read 86% of characters, and most misreadings are letters
+read wrong where the count was right (docs/RESULTS.md, "Why print fails"). This cuts real letters out of
+real words the way the page does:
+
+  * words of UNIPEN category 7 (letters only) from sites that neither the word bench nor the pen-character
+    validation uses (word_ctc.VAL_SITES, pen_data.VAL_SITES), in print or mixed style (joined-up words
+    do not part into letters), each drawn on the page's line canvas as bench.word_reading draws a word;
+  * each line cut and read as the line tab cuts and reads it, and aligned to its label: the grouping of
+    its pieces that reads the word's own letters best (train.grouping's forced alignment);
+  * each aligned letter's crop is the image the page feeds the model for it (preprocess.emnist_from_mask),
+    labelled with the label's letter (but for STICKS) (ByMerge's class; the 15 merged lower-case letters as capitals) in
+    the case the word is written in: UNIPEN labels words in their dictionary case ("Nurse" for NURSE), so
+    the case is read from the word's letters as the line tab spells a word (words.spelled).
+
+A word whose alignment reads its letters poorly on average (mean log-probability below MIN_MEAN: a joined
+word the segmenter could not part, a label that is not what was written) gives none. The output holds
+pen_data.PenImages' fields (category "7"), so `python -m train --cut-letters FILE` adds them to the pen
+drawings. It writes atomically and refuses to overwrite an existing file unless --force.
+
+    python -m train.cut_letters --out .data/cut-letters.npz            # about 20 minutes on the 2-core CPU
+"""
+
+import argparse
+import math
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+STYLES = ("PRINTED", "MIXED", "")  # .STYLE of the words cut ("": not given); CURSIVE words do not part
+# Letters kept out: a bare stick (l, I, an i whose dot stands apart) reads as l, I or 1 alone, and only
+# the line's case can say which (predict.CASE_STICK). Words are mostly lower case: their sticks taught
+# the model l for every stick, and capitals lines then read I as l (pen_cut1, docs/RESULTS.md).
+STICKS = "ilI"
+MIN_MEAN = math.log(0.2)  # a word's aligned letters must read their own letters this well on average
+SEED = 5
+CHUNK = 100  # words per job
+
+
+def excluded_sites() -> set[str]:
+    """Sites never cut: the word bench's validation sites and the pen characters' validation sites."""
+    from .pen_data import VAL_SITES as PEN_VAL
+    from .word_ctc import VAL_SITES as WORD_VAL
+
+    return set(PEN_VAL) | set(WORD_VAL)
+
+
+def chosen_words(samples, limit: int = 0, seed: int = SEED) -> list:
+    """The words to cut: letters only, from sites not excluded, in STYLES; `limit` > 0 draws that many at random."""
+    from bench.word_reading import LETTERS
+
+    excluded = excluded_sites()
+    words = [s for s in samples if s.site not in excluded and (s.style or "") in STYLES and LETTERS.fullmatch(s.label)]
+    if limit and limit < len(words):
+        rng = np.random.default_rng(seed)
+        words = [words[k] for k in sorted(rng.choice(len(words), limit, replace=False))]
+    return words
+
+
+def cut_word(predictor, drawing, text: str) -> list[tuple[np.ndarray, str, float]]:
+    """A drawn word -> its letters as the page would feed them to the model: (upright 28x28 uint8, the
+    letter in the case it seems written in, its reading's log-probability of that letter whatever the
+    case), left to right; [] where the word's alignment reads poorly (MIN_MEAN) or there is none."""
+    from emnist_core.preprocess import UnusableImage, emnist_from_mask
+    from emnist_core.words import ALPHABET, spelled
+
+    from .grouping import Line
+
+    line = Line(predictor, drawing, text)
+    line.align()
+    if line.truth is None or len(line.truth) != len(text):
+        return []
+    index = {id(c): k for k, c in enumerate(line.line.readable)}
+    rows = [index[id(c)] for c in line.truth]
+    fit = [float(line.letters[r, ALPHABET.index(ch)]) for r, ch in zip(rows, text.lower())]
+    if not np.isfinite(fit).all() or np.mean(fit) < MIN_MEAN:
+        return []
+    try:
+        uprights = [emnist_from_mask(line.line.ink(candidate)) for candidate in line.truth]
+    except UnusableImage:
+        return []
+    # The case as written, not as labelled: UNIPEN labels "Nurse" a word written NURSE. The letters are
+    # the label's; the case of the 11 letters ByMerge keeps in both cases is read from the letters
+    # themselves, for the word as a whole, as the line tab spells a word (words.spelled).
+    transposed = predictor.checkpoint.input_spec.transposed
+    probs = predictor.predict_with_energy(np.stack([u.T if transposed else u for u in uprights]), "letters")[0]
+    written = spelled(text.lower(), predictor.upper_odds(text.lower(), probs))
+    return list(zip(uprights, written, fit))
+
+
+def _cut_chunk(job) -> tuple[list, int]:
+    """One worker's share: (rows (upright, letter, score, site, writer), words read)."""
+    import cv2
+    import torch
+
+    from bench.word_reading import word_drawing
+    from emnist_core.preprocess import UnusableImage
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    checkpoint, words, seed = job
+    predictor = _predictor(checkpoint)
+    rows = []
+    for k, (label, strokes, site, writer) in enumerate(words):
+        rng = np.random.default_rng([seed, k])
+        try:
+            found = cut_word(predictor, word_drawing(strokes, rng), label)
+        except (ValueError, UnusableImage):
+            continue
+        rows += [(image, letter, score, site, writer) for image, letter, score in found if letter not in STICKS]
+    return rows, len(words)
+
+
+_PREDICTORS = {}
+
+
+def _predictor(checkpoint):
+    from emnist_core.predict import Predictor
+
+    if checkpoint not in _PREDICTORS:
+        _PREDICTORS[checkpoint] = Predictor(checkpoint)
+    return _PREDICTORS[checkpoint]
+
+
+def cut_all(words, checkpoint: str, workers: int, seed: int = SEED, progress=None) -> dict:
+    """Every word cut -> pen_data.PenImages' fields (images in EMNIST orientation) and each letter's score."""
+    from emnist_core.labels import char_to_index
+
+    jobs = [(checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i)
+            for i in range(0, len(words), CHUNK)]
+    rows, done = [], 0
+    if workers <= 1 or len(jobs) <= 1:
+        results = map(_cut_chunk, jobs)
+        pool = None
+    else:  # spawn, not fork (pen_data.render_all says why)
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+        results = pool.imap(_cut_chunk, jobs)
+    try:
+        for found, count in results:
+            rows += found
+            done += count
+            if progress:
+                progress(f"{done} of {len(words)} words cut: {len(rows)} letters")
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return {"images": np.stack([np.ascontiguousarray(r[0].T) for r in rows]) if rows else np.zeros((0, 28, 28), np.uint8),
+            "labels": np.array([char_to_index(r[1]) for r in rows], np.int64),
+            "meant": np.array([r[1] for r in rows], "<U1"),
+            "category": np.full(len(rows), "7", "<U2"),
+            "site": np.array([r[3] for r in rows], "<U8"),
+            "writer": np.array([r[4] for r in rows]),
+            "score": np.array([r[2] for r in rows], np.float32)}
+
+
+def load_cut_letters(path):
+    """A file this module wrote -> pen_data.PenImages; DataError (train/data.py) with a message for a file
+    that is missing, unreadable or not one of ours."""
+    from .data import DataError
+    from .pen_data import PenImages
+
+    try:
+        with np.load(path) as saved:
+            fields = {f: saved[f] for f in PenImages.__dataclass_fields__}
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise DataError(f"{path}: not a file of letters cut by train.cut_letters ({error})") from None
+    n = len(fields["labels"])
+    if fields["images"].shape != (n, 28, 28) or any(len(v) != n for v in fields.values()):
+        raise DataError(f"{path}: its fields disagree in length or the images are not 28x28")
+    return PenImages(**fields)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"), help="a UNIPEN folder with category 7")
+    parser.add_argument("--out", required=True, help="the .npz to write")
+    parser.add_argument("--checkpoint", help="the character model that aligns (default: the shipped one)")
+    parser.add_argument("--words", type=int, default=0, help="cut this many words drawn at random (0: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    args = parser.parse_args(argv)
+    from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+
+    from .unipen import NotUnipen, read_unipen
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        print(f"error: {out}: the output must be a .npz file", file=sys.stderr)
+        return 2
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return 2
+    started = time.time()
+    progress = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
+    try:
+        samples, _ = read_unipen(args.unipen, categories=("7",))
+    except (NotUnipen, OSError) as error:
+        print(f"error: cannot read {args.unipen}: {error}", file=sys.stderr)
+        return 2
+    words = chosen_words(samples, args.words)
+    if not words:
+        print(f"error: {args.unipen}: no printed or mixed words of letters outside the validation sites",
+              file=sys.stderr)
+        return 2
+    progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
+    fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), args.workers, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
+    np.savez(temporary, **fields)
+    os.replace(temporary, out)  # atomic
+    progress(f"{len(fields['labels'])} letters from {len(words)} words written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
