@@ -60,8 +60,10 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
                   "doi:10.5281/zenodo.1195803): its isolated digits, capitals and lower-case letters, each drawn "
                   "through the page's own stroke path with "
                   f"{hyper.get('unipen_variants', '?')} varied drawings a character, a share "
-                  f"{hyper.get('unipen_share', '?')} of each epoch's images, drawn to ByMerge's class mix; "
-                  f"validated on the sites {', '.join(metrics.get('unipen_val_sites') or ['?'])}, never trained on."]
+                  f"{hyper.get('unipen_share', '?')} of each epoch's images, drawn to ByMerge's class mix"
+                  + (f", and among them letters cut out of its printed and mixed words as the line tab cuts them "
+                     f"(`python -m train.cut_letters`, `{hyper['cut_letters']}`)" if hyper.get("cut_letters") else "")
+                  + f"; validated on the sites {', '.join(metrics.get('unipen_val_sites') or ['?'])}, never trained on."]
     if t.get("members"):
         lines += ["", f"**Training**: {len(t['members'])} networks on one validation split, each trained and "
                   "calibrated (BatchNorm statistics, class-prior correction folded into its biases) on its own, then "

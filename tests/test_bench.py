@@ -114,3 +114,15 @@ def test_pen_characters_scores_held_out_sites_per_kind(tmp_path, monkeypatch, ca
     scores = json.loads(out.read_text())[str(DEFAULT_CHECKPOINT)]
     assert scores["per_character"].keys() == {"1", "7"} and scores["unipen"]["all"]["n"] == 2
     assert pen_characters.main(["--unipen-dir", str(tmp_path / "none")]) == 2
+
+
+def test_pen_characters_pairs_each_checkpoint_with_the_first():
+    """The paired gain: the mean of per-character differences and its standard error."""
+    import numpy as np
+    from bench.pen_characters import paired
+
+    first = {"strict": np.array([1, 1, 0, 0, 1, 0], bool), "tolerant": np.array([1, 1, 1, 0, 1, 1], bool)}
+    other = {"strict": np.array([1, 1, 1, 0, 1, 1], bool), "tolerant": np.array([1, 1, 1, 0, 1, 1], bool)}
+    gain = paired(first, other)
+    assert gain["strict"] == round(2 / 6, 5) and gain["tolerant"] == 0 and gain["tolerant_se"] == 0
+    assert gain["strict_se"] == round(float(np.std([0, 0, 1, 0, 0, 1], ddof=1) / np.sqrt(6)), 5)
