@@ -174,24 +174,21 @@ def greedy(log_probs: np.ndarray) -> tuple[str, float]:
 
 def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
     """(T, 27) log-probabilities and (N, L) letter indices (0..25) of N words of one length L -> (N,)
-    log P(word | image), the CTC forward sum over every path, all N words at once."""
-    t_len = len(log_probs)
+    log P(word | image), the CTC forward sum over every path, all N words at once (blank is class 0;
+    -inf where the columns cannot hold the word). torch's CTC in float64: in C++, so the line tab's word
+    model, which runs this beside segmentation, leaves the interpreter to it meanwhile."""
     n, length = words.shape
-    states = 2 * length + 1
-    labels = np.zeros((n, states), np.int64)  # blank, w0, blank, w1, ..., blank
-    labels[:, 1::2] = words + 1
-    # a letter may follow the letter two states back unless it repeats it
-    skip = np.zeros((n, states), bool)
-    skip[:, 3::2] = labels[:, 3::2] != labels[:, 1:-2:2]
-    alpha = np.full((n, states), -np.inf)
-    alpha[:, 0] = log_probs[0, 0]
-    alpha[:, 1] = log_probs[0, labels[:, 1]]
-    for t in range(1, t_len):
-        stay = alpha
-        step = np.concatenate([np.full((n, 1), -np.inf), alpha[:, :-1]], 1)
-        jump = np.where(skip, np.concatenate([np.full((n, 2), -np.inf), alpha[:, :-2]], 1), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + log_probs[t][labels]
-    return np.logaddexp(alpha[:, -1], alpha[:, -2])
+    if not n:
+        return np.zeros(0)
+    if not length:
+        return np.full(n, float(np.sum(log_probs[:, 0])))
+    t_len = len(log_probs)
+    columns = torch.from_numpy(np.ascontiguousarray(log_probs, np.float64))[:, None, :].expand(t_len, n, log_probs.shape[1])
+    with torch.inference_mode():
+        loss = torch.nn.functional.ctc_loss(columns, torch.from_numpy(np.asarray(words, np.int64) + 1),
+                                            torch.full((n,), t_len, dtype=torch.int64),
+                                            torch.full((n,), length, dtype=torch.int64), reduction="none")
+    return -loss.numpy()
 
 
 def judged_log_likelihood(log_probs: np.ndarray, text: str) -> float:

@@ -5,6 +5,7 @@ written here, and bad input (an empty drawing, a 300-stroke scribble, one long h
 reading or a clear message. The bench on real dev words skips without ../shared or the trained weights."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -58,15 +59,24 @@ def test_greedy_decoding_collapses_repeats_and_blanks():
     assert letter_confidence(np.log(np.eye(27)[[0, 0, 0]] + 1e-9)) == -np.inf  # nothing read
 
 
-def test_the_ctc_likelihood_is_torchs():
+def test_the_ctc_likelihood_sums_every_path_that_spells_the_word():
+    """Against brute force: every path of 6 columns over blank, a and b, collapsed (repeats merged, blanks
+    dropped); the repeated letter needs a blank between; a word too long for the columns is impossible."""
+    import itertools
     torch.manual_seed(0)
-    log_probs = torch.randn(12, 1, 27, dtype=torch.float64).log_softmax(-1)
-    words = np.array([[0, 1, 1], [19, 7, 4], [4, 4, 4]])  # abb, the, eee (repeats need a blank between)
-    mine = ctc_log_likelihood(log_probs[:, 0].numpy(), words)
-    for k, word in enumerate(words):
-        theirs = -torch.nn.functional.ctc_loss(log_probs, torch.from_numpy(word[None] + 1), torch.tensor([12]),
-                                               torch.tensor([3]), reduction="sum")
-        assert mine[k] == pytest.approx(float(theirs), abs=1e-6)
+    log_probs = torch.randn(6, 27, dtype=torch.float64).log_softmax(-1).numpy()
+    words = ["ab", "aa", "b", "aba"]
+    totals = {w: 0.0 for w in words}
+    for path in itertools.product([0, 1, 2], repeat=6):  # blank, a, b
+        spelled = "".join("ab"[k - 1] for k, _ in itertools.groupby(path) if k)
+        if spelled in totals:
+            totals[spelled] += math.exp(sum(log_probs[t, k] for t, k in enumerate(path)))
+    for word in words:
+        mine = ctc_log_likelihood(log_probs, np.array([[ALPHABET.index(c) for c in word]]))
+        assert mine[0] == pytest.approx(math.log(totals[word]), abs=1e-9), word
+    both = ctc_log_likelihood(log_probs, np.array([[0, 1], [0, 0]]))  # several words of one length at once
+    assert both == pytest.approx([math.log(totals["ab"]), math.log(totals["aa"])], abs=1e-9)
+    assert ctc_log_likelihood(log_probs[:2], np.array([[0, 0]]))[0] == -math.inf  # "aa" needs 3 columns
 
 
 def test_the_word_list_mends_a_near_miss_and_keeps_a_clear_string():
