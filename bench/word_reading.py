@@ -22,7 +22,8 @@ those train.grouping.tuning names: art, hpb and 11 of rim's 21):
   errors        the edit operations that the characters figure charges, by kind: a letter read wrong
                 (substituted), a letter read as two or a stray piece read (inserted: split), two letters
                 read as one or a letter lost (deleted: merged); the commonest substitutions
-  speed         the median time per word, and the median of words of 10 letters (a 10-letter word)
+  speed         the median time per word, and the median of words of 10 letters (a 10-letter word), with
+                torch's default threads (one a core), or --threads 1 as the page runs it (demo.main)
 For the word mode also the word list's reach: the share of the words in the list at all, and of the words
 it missed, how many were not in it, in it but out of the lookup's reach (the letters-only reading's length
 more than words.LENGTH_SLACK off), or in reach and not chosen.
@@ -437,10 +438,17 @@ def main(argv=None) -> int:
     parser.add_argument("--ruled", action="store_true",
                         help="only this: each word as a photo on plain and on ruled paper, read as images")
     parser.add_argument("--json", help="write the figures and every word's reading here")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch's threads for the models (0: torch's default, one a core; the page, "
+                             "demo.main, runs with 1)")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     if not modes or any(m not in MODES for m in modes):
         parser.error(f"--modes: any of {', '.join(MODES)}")
+    if args.threads < 0:
+        parser.error("--threads: 0 or more")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from train.unipen import NotUnipen, read_unipen
 

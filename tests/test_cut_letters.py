@@ -66,7 +66,18 @@ def test_the_cli_cuts_the_training_sites_words_and_never_overwrites(predictor, t
     assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == before
     assert cut_letters.main(["--unipen", str(tmp_path / "nothing"), "--out", str(tmp_path / "o.npz")]) == 2
     assert cut_letters.main(["--unipen", str(root), "--out", str(tmp_path / "o.txt")]) == 2
+    assert cut_letters.main(["--unipen", str(root), "--out", str(tmp_path / "o.npz"), "--brushes", "6,x"]) == 2
+    assert cut_letters.main(["--unipen", str(root), "--out", str(tmp_path / "o.npz"), "--brushes", "0"]) == 2
     assert not (tmp_path / "o.npz").exists() and not list(tmp_path.glob(".*.tmp.npz"))
+
+
+def test_each_brush_draws_each_word_once_more(predictor, tmp_path):
+    root = word_site(tmp_path / "unipen", "trn", ["cat", "hut"])
+    out = tmp_path / "cut.npz"
+    assert cut_letters.main(["--unipen", str(root), "--out", str(out), "--workers", "1", "--brushes", "10,6"]) == 0
+    cut = cut_letters.load_cut_letters(out)
+    assert len(cut.labels) == 12 and "".join(cut.meant).lower() == "catcathuthut"
+    assert not np.array_equal(cut.images[0], cut.images[3])  # the thinner brush: another image
 
 
 def test_the_letters_named_sticks_are_kept_out(predictor, tmp_path, monkeypatch):

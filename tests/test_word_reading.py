@@ -197,6 +197,22 @@ def test_the_bench_takes_another_word_model_and_names_a_broken_one(predictor, tm
     assert "broken.pt" in capsys.readouterr().err
 
 
+def test_the_bench_runs_torch_with_the_pages_one_thread_when_asked(predictor, tmp_path):
+    import torch
+
+    folder = unipen_folder(tmp_path / "unipen", {"aaa": "kit"})
+    before = torch.get_num_threads()
+    try:
+        assert word_reading.main(["--unipen", str(folder), "--words", "5", "--modes", "letters", "--threads", "1",
+                                  "--checkpoint", str(predictor.checkpoint_path)]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit) as stopped:
+        word_reading.main(["--unipen", str(folder), "--threads", "-1"])
+    assert stopped.value.code == 2
+
+
 def test_the_bench_on_real_dev_words(predictor, tmp_path):
     folder = shared_path("unipen-dev")
     out = tmp_path / "words.json"

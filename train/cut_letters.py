@@ -42,6 +42,7 @@ STYLES = ("PRINTED", "MIXED", "")  # .STYLE of the words cut ("": not given); CU
 STICKS = "ilI"
 MIN_MEAN = math.log(0.2)  # a word's aligned letters must read their own letters this well on average
 SEED = 5
+BRUSHES = (10.0,)  # brush radii a word is drawn with, one drawing each (the line canvas's default brush)
 CHUNK = 100  # words per job
 
 
@@ -106,16 +107,17 @@ def _cut_chunk(job) -> tuple[list, int]:
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    checkpoint, words, seed = job
+    checkpoint, words, seed, brushes = job
     predictor = _predictor(checkpoint)
     rows = []
     for k, (label, strokes, site, writer) in enumerate(words):
         rng = np.random.default_rng([seed, k])
-        try:
-            found = cut_word(predictor, word_drawing(strokes, rng), label)
-        except (ValueError, UnusableImage):
-            continue
-        rows += [(image, letter, score, site, writer) for image, letter, score in found if letter not in STICKS]
+        for brush in brushes:  # each a drawing of its own (its own height and place too)
+            try:
+                found = cut_word(predictor, word_drawing(strokes, rng, brush=brush), label)
+            except (ValueError, UnusableImage):
+                continue
+            rows += [(image, letter, score, site, writer) for image, letter, score in found if letter not in STICKS]
     return rows, len(words)
 
 
@@ -130,11 +132,13 @@ def _predictor(checkpoint):
     return _PREDICTORS[checkpoint]
 
 
-def cut_all(words, checkpoint: str, workers: int, seed: int = SEED, progress=None) -> dict:
-    """Every word cut -> pen_data.PenImages' fields (images in EMNIST orientation) and each letter's score."""
+def cut_all(words, checkpoint: str, workers: int, seed: int = SEED, progress=None,
+            brushes: tuple[float, ...] = BRUSHES) -> dict:
+    """Every word cut (drawn once with each of `brushes`) -> pen_data.PenImages' fields (images in EMNIST
+    orientation) and each letter's score."""
     from emnist_core.labels import char_to_index
 
-    jobs = [(checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i)
+    jobs = [(checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i, brushes)
             for i in range(0, len(words), CHUNK)]
     rows, done = [], 0
     if workers <= 1 or len(jobs) <= 1:
@@ -186,12 +190,21 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", help="the character model that aligns (default: the shipped one)")
     parser.add_argument("--words", type=int, default=0, help="cut this many words drawn at random (0: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--brushes", default=",".join(f"{b:g}" for b in BRUSHES),
+                        help="comma-separated brush radii (canvas pixels): each word is drawn once with each")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = parser.parse_args(argv)
     from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 
     from .unipen import NotUnipen, read_unipen
 
+    try:
+        brushes = tuple(float(b) for b in args.brushes.split(","))
+    except ValueError:
+        brushes = ()
+    if not brushes or not all(0 < b <= 60 for b in brushes):
+        print(f"error: --brushes {args.brushes!r}: radii between 0 and 60 pixels, comma-separated", file=sys.stderr)
+        return 2
     out = Path(args.out)
     if out.suffix != ".npz":
         print(f"error: {out}: the output must be a .npz file", file=sys.stderr)
@@ -212,7 +225,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
-    fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), args.workers, progress=progress)
+    fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), args.workers, progress=progress,
+                     brushes=brushes)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
     np.savez(temporary, **fields)
