@@ -99,8 +99,11 @@ def test_cut_letters_join_the_pen_drawings_and_never_a_validation_site(tmp_path,
     assert len(mixed.train.labels) == len(plain.train.labels) + 2 and list(mixed.train.meant[-2:]) == ["A", "a"]
     assert len(mixed.weights) == len(mixed.train.labels)
     np.savez(tmp_path / "held.npz", **{**fields, "site": np.array(["trn", "hold"])})
-    with pytest.raises(DataError, match="validation sites"):
+    with pytest.raises(DataError, match="validation sites hold"):
         pen_data.load_pen_mix(folder, tmp_path / "cache", 1, 0.5, None, tmp_path / "held.npz")
+    np.savez(tmp_path / "rim.npz", **{**fields, "site": np.array(["trn", "rim"])})  # the word bench's printed site
+    with pytest.raises(DataError, match="validation sites rim"):
+        pen_data.load_pen_mix(folder, tmp_path / "cache", 1, 0.5, None, tmp_path / "rim.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a file of letters cut"):
         pen_data.load_pen_mix(folder, tmp_path / "cache", 1, 0.5, None, tmp_path / "bad.npz")

@@ -211,11 +211,12 @@ def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: n
     except NotUnipen as error:
         raise DataError(str(error)) from None
     if cut_letters:
-        from .cut_letters import load_cut_letters
+        from .cut_letters import excluded_sites, load_cut_letters
 
         cut = load_cut_letters(cut_letters)
-        if set(cut.site.tolist()) & set(val.site.tolist()):
-            raise DataError(f"{cut_letters}: holds letters of the validation sites {', '.join(VAL_SITES)}")
+        held = sorted(set(cut.site.tolist()) & (set(val.site.tolist()) | excluded_sites()))
+        if held:  # the pen validation's sites, or the word bench's (whose words the character model reads)
+            raise DataError(f"{cut_letters}: holds letters of the validation sites {', '.join(held)}")
         train = PenImages(*(np.concatenate([getattr(train, f), getattr(cut, f)]) for f in PenImages.__dataclass_fields__))
     if not len(train.labels) or not len(val.labels):
         raise DataError(f"{folder}: no pen characters to train on, or none from the validation sites "
