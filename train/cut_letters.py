@@ -3,8 +3,8 @@
 The character model learnt letters written alone (EMNIST's boxes, UNIPEN's isolated characters). In a
 word people write them smaller, faster and closer, and the line tab reads each letter as the segmenter
 cuts it out: printed words by unseen writers read 86% of characters, and most misreadings are letters
-read wrong where the count was right (docs/RESULTS.md, "Why print fails"). This cuts real letters out of
-real words the way the page does:
+read wrong where the count was right (docs/RESULTS.md, real words). This cuts real letters out of real
+words the way the page does:
 
   * words of UNIPEN category 7 (letters only) from sites that neither the word bench nor the pen-character
     validation uses (word_ctc.VAL_SITES, pen_data.VAL_SITES), in print or mixed style (joined-up words
@@ -12,16 +12,17 @@ real words the way the page does:
   * each line cut and read as the line tab cuts and reads it, and aligned to its label: the grouping of
     its pieces that reads the word's own letters best (train.grouping's forced alignment);
   * each aligned letter's crop is the image the page feeds the model for it (preprocess.emnist_from_mask),
-    labelled with the label's letter (but for STICKS) (ByMerge's class; the 15 merged lower-case letters as capitals) in
+    labelled with the label's letter (ByMerge's class; the 15 merged lower-case letters as capitals) in
     the case the word is written in: UNIPEN labels words in their dictionary case ("Nurse" for NURSE), so
-    the case is read from the word's letters as the line tab spells a word (words.spelled).
+    the case is read from the word's letters as the line tab spells a word (words.spelled). STICKS are
+    kept out.
 
 A word whose alignment reads its letters poorly on average (mean log-probability below MIN_MEAN: a joined
 word the segmenter could not part, a label that is not what was written) gives none. The output holds
 pen_data.PenImages' fields (category "7"), so `python -m train --cut-letters FILE` adds them to the pen
 drawings. It writes atomically and refuses to overwrite an existing file unless --force.
 
-    python -m train.cut_letters --out .data/cut-letters.npz            # about 20 minutes on the 2-core CPU
+    python -m train.cut_letters --out .data/cut-letters.npz     # 3.3 minutes a brush on the 2-core CPU
 """
 
 import argparse
