@@ -24,7 +24,8 @@ from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emnist_core.inference import model_outputs, probabilities, ranked
 from emnist_core.labels import reads_as_meant
 
-from train.pen_data import RENDER_CACHE, drawing_scores, load_pen_images, omniglot_drawings, score_text, scores
+from train.pen_data import (RENDER_CACHE, drawing_scores, hits, load_pen_images, omniglot_drawings, score_text,
+                            scores)
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -57,15 +58,8 @@ def per_character(probs, p_digit, meant: np.ndarray, labels: str) -> dict:
     return table
 
 
-def hits(probs, p_digit, meant: np.ndarray, labels: str) -> dict[str, np.ndarray]:
-    """Per character, whether it was read right: strict and tolerant (bool arrays)."""
-    read = [labels[i] for i in ranked(probs, p_digit)[:, 0].tolist()]
-    return {"strict": np.array([reads_as_meant(m, r) for m, r in zip(meant, read)]),
-            "tolerant": np.array([reads_as_meant(m, r, tolerant=True) for m, r in zip(meant, read)])}
-
-
 def paired(first: dict, other: dict) -> dict:
-    """The gain of `other` over `first` on the same characters (hits' arrays), with its standard error:
+    """The gain of `other` over `first` on the same characters (pen_data.hits), with its standard error:
     the mean of the per-character differences, far tighter than two accuracies' errors side by side."""
     gains = {}
     for name in first:
@@ -94,7 +88,7 @@ def main(argv=None) -> int:
     for path in args.checkpoint:
         probs, p_digit, labels = read(path, val.images)
         result = {"unipen": scores(probs, p_digit, val, labels)}
-        right = hits(probs, p_digit, val.meant, labels)
+        right = hits(probs, p_digit, val, labels)
         if base is None:
             base = right
         else:

@@ -180,8 +180,6 @@ def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
     n, length = words.shape
     if not n:
         return np.zeros(0)
-    if not length:
-        return np.full(n, float(np.sum(log_probs[:, 0])))
     t_len = len(log_probs)
     columns = torch.from_numpy(np.ascontiguousarray(log_probs, np.float64))[:, None, :].expand(t_len, n, log_probs.shape[1])
     with torch.inference_mode():

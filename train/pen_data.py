@@ -224,27 +224,35 @@ def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: n
     return PenMix(train, val, share, sample_weights(train.labels, target_prior))
 
 
-def scores(probs, p_digit, pen: PenImages, labels: str) -> dict:
-    """Strict (the ByMerge class), tolerant (reads_as_meant) and top-5 accuracy, each with its standard
-    error, for all pen characters and per kind (digits, upper case, lower case)."""
+def hits(probs, p_digit, pen: PenImages, labels: str) -> dict[str, np.ndarray]:
+    """Per pen character, whether it was read right: strict (the ByMerge class), tolerant (reads_as_meant)
+    and in the top 5 (bool arrays)."""
     import torch
 
     from emnist_core.inference import ranked
     from emnist_core.labels import reads_as_meant
 
+    order = ranked(torch.as_tensor(probs), torch.as_tensor(p_digit))[:, :5].numpy()
+    read = [labels[i] for i in order[:, 0]]
+    return {"strict": order[:, 0] == pen.labels,
+            "tolerant": np.array([reads_as_meant(m, r, tolerant=True) for m, r in zip(pen.meant, read)], bool),
+            "top5": (order == pen.labels[:, None]).any(1)}
+
+
+def scores(probs, p_digit, pen: PenImages, labels: str) -> dict:
+    """Strict, tolerant and top-5 accuracy (hits), each with its standard error, for all pen characters
+    and per kind (digits, upper case, lower case)."""
+    import torch
+
     from .evaluate import weighted_mean_and_se
 
-    order = ranked(torch.as_tensor(probs), torch.as_tensor(p_digit))[:, :5].numpy()
-    read = np.array([labels[i] for i in order[:, 0]])
-    strict = order[:, 0] == pen.labels
-    tolerant = np.array([reads_as_meant(m, r, tolerant=True) for m, r in zip(pen.meant, read)], bool)
-    top5 = (order == pen.labels[:, None]).any(1)
+    right = hits(probs, p_digit, pen, labels)
     result = {}
-    for kind, keep in [("all", np.ones(len(read), bool))] + [(KINDS[c], pen.category == c) for c in KINDS]:
+    for kind, keep in [("all", np.ones(len(pen.labels), bool))] + [(KINDS[c], pen.category == c) for c in KINDS]:
         if keep.any():
             result[kind] = {"n": int(keep.sum())}
-            for name, hits in (("strict", strict), ("tolerant", tolerant), ("top5", top5)):
-                mean, se = weighted_mean_and_se(torch.from_numpy(hits[keep].astype(np.float64)))
+            for name, hit in right.items():
+                mean, se = weighted_mean_and_se(torch.from_numpy(hit[keep].astype(np.float64)))
                 result[kind][name], result[kind][f"{name}_se"] = round(mean, 5), round(se, 5)
     return result
 
