@@ -71,7 +71,6 @@ def cut_word(predictor, drawing, text: str) -> list[tuple[np.ndarray, str, float
     """A drawn word -> its letters as the page would feed them to the model: (upright 28x28 uint8, the
     letter in the case it seems written in, its reading's log-probability of that letter whatever the
     case), left to right; [] where the word's alignment reads poorly (MIN_MEAN) or there is none."""
-    from emnist_core.preprocess import UnusableImage, emnist_from_mask
     from emnist_core.words import ALPHABET, spelled
 
     from .grouping import Line
@@ -85,16 +84,13 @@ def cut_word(predictor, drawing, text: str) -> list[tuple[np.ndarray, str, float
     fit = [float(line.letters[r, ALPHABET.index(ch)]) for r, ch in zip(rows, text.lower())]
     if not np.isfinite(fit).all() or np.mean(fit) < MIN_MEAN:
         return []
-    try:
-        uprights = [emnist_from_mask(line.line.ink(candidate)) for candidate in line.truth]
-    except UnusableImage:
+    uprights = [line.crops[r] for r in rows]  # as the line was read: each crop, and its reading below
+    if any(u is None for u in uprights):
         return []
     # The case as written, not as labelled: UNIPEN labels "Nurse" a word written NURSE. The letters are
     # the label's; the case of the 11 letters ByMerge keeps in both cases is read from the letters
     # themselves, for the word as a whole, as the line tab spells a word (words.spelled).
-    transposed = predictor.checkpoint.input_spec.transposed
-    probs = predictor.predict_with_energy(np.stack([u.T if transposed else u for u in uprights]), "letters")[0]
-    written = spelled(text.lower(), predictor.upper_odds(text.lower(), probs))
+    written = spelled(text.lower(), predictor.upper_odds(text.lower(), line.probs[rows]))
     return list(zip(uprights, written, fit))
 
 

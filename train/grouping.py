@@ -54,7 +54,8 @@ def tuning(sample) -> bool:
 
 class Line:
     """One dev line read once: its pieces and candidates (none left out), each readable candidate's
-    reading score (log-probability), energy and letter scores, and its true grouping."""
+    crop (None where preprocessing refused it), reading score (log-probability), class probabilities,
+    energy and letter scores, and its true grouping."""
 
     def __init__(self, predictor: Predictor, drawing, text: str, letters_line: bool = False):
         import emnist_core.segment as segment
@@ -73,13 +74,18 @@ class Line:
                 rows.append(k)
             except UnusableImage:
                 pass
+        self.crops = [None] * len(candidates)
+        for k, crop in zip(rows, crops):
+            self.crops[k] = crop
         self.log_prob = np.full(len(candidates), -np.inf)
+        self.probs = np.zeros((len(candidates), len(predictor.labels)), np.float32)
         self.energy = np.zeros(len(candidates))
         self.letters = np.full((len(candidates), len(ALPHABET)), -np.inf)
         if crops:
             images = np.stack([c.T if predictor.checkpoint.input_spec.transposed else c for c in crops])
             probs, _, energy = predictor.predict_with_energy(images, "letters")
             self.log_prob[rows] = np.log(np.maximum(probs.max(1), 1e-30))
+            self.probs[rows] = probs
             self.energy[rows] = energy
             self.letters[rows] = letter_log_probs(probs, predictor.labels)
         self.truth = None
