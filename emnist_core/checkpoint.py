@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 
 from .labels import BYMERGE_CHARS
-from .model import EmnistCNN, ModelConfig, build_network
+from .model import EmnistCNN, ModelConfig, StrokeConfig, StrokeNet, build_network
 from .shipped import shipped_file
+from .strokes import TRAJECTORY_CHANNELS, TRAJECTORY_POINTS
 
 FORMAT = "emnist-sketchpad/1"
 DIGIT_SOURCES = ("top", "sum", "head")  # the rules that make one coherent reading (inference.py)
@@ -27,6 +28,7 @@ DEFAULT_CHECKPOINT = shipped_file("checkpoints/emnist_bymerge.pt")
 
 
 MAX_WIDTH, MAX_STAGES, MAX_CONVS = 1024, 6, 8  # far above any model here; bounds memory at load
+MAX_STROKE_LAYERS, MAX_STROKE_WEIGHT = 8, 10.0
 
 
 class CheckpointError(RuntimeError):
@@ -60,6 +62,28 @@ class InputSpec:
 
 
 @dataclass
+class StrokeReader:
+    """The stroke model a checkpoint may carry beside its CNN: for a drawing (whose strokes are known), its
+    log-probabilities times `weight` are added to the CNN's class logits (inference.with_strokes)."""
+    config: StrokeConfig
+    state_dict: dict
+    weight: float  # chosen on the pen validation sites by train.strokes
+    training: dict = field(default_factory=dict)  # its command, data and figures
+
+    def build_model(self, source: str = "checkpoint") -> StrokeNet:
+        try:
+            model = StrokeNet(self.config)
+            model.load_state_dict(self.state_dict)
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{source}: the stroke model's weights do not match its config: {error}") from None
+        return model.eval()
+
+    def to_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+                "weight": self.weight, "training": self.training}
+
+
+@dataclass
 class Checkpoint:
     model_config: ModelConfig
     state_dict: dict
@@ -67,6 +91,7 @@ class Checkpoint:
     input_spec: InputSpec = field(default_factory=InputSpec)
     digit_source: str = "sum"  # how one coherent reading is made: "top", "sum" or "head" (inference.py)
     training: dict = field(default_factory=dict)  # command, metrics, time, machine
+    strokes: StrokeReader | None = None  # a stroke model for drawings, or none (images only)
 
     def build_model(self, source: str = "checkpoint") -> EmnistCNN:
         try:
@@ -91,6 +116,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
         "digit_source": checkpoint.digit_source,
         "training": checkpoint.training,
     }
+    if checkpoint.strokes is not None:
+        payload["strokes"] = checkpoint.strokes.to_dict()
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -147,6 +174,7 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
             input_spec=InputSpec(**payload["input_spec"]),
             digit_source=payload["digit_source"],
             training=payload["training"],
+            strokes=_stroke_reader(payload.get("strokes")),
         )
         if not isinstance(checkpoint.labels, str) or not isinstance(checkpoint.state_dict, dict):
             raise TypeError("labels must be a string and state_dict a dict")
@@ -169,7 +197,41 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
         outputs = model(checkpoint.input_spec.normalize(probe))
     if not all(torch.isfinite(out).all() for out in outputs):
         raise CheckpointError(f"{path}: the model gives non-finite outputs (NaN or infinity)")
+    if checkpoint.strokes is not None:
+        _check_stroke_reader(checkpoint.strokes, config, path)
     return checkpoint
+
+
+def _stroke_reader(data) -> StrokeReader | None:
+    """The payload's "strokes" section (absent in checkpoints without a stroke model) -> StrokeReader."""
+    if data is None:
+        return None
+    reader = StrokeReader(config=StrokeConfig.from_dict(data["config"]), state_dict=data["state_dict"],
+                          weight=data["weight"], training=data.get("training", {}))
+    if not isinstance(reader.state_dict, dict) or not isinstance(reader.training, dict):
+        raise TypeError("the stroke model's state_dict and training must be dicts")
+    return reader
+
+
+def _check_stroke_reader(reader: StrokeReader, config: ModelConfig, path: Path) -> None:
+    """Refuse a stroke model that is garbled, of another class count, or that gives non-finite outputs."""
+    widths = reader.config.widths
+    if not (1 <= len(widths) <= MAX_STROKE_LAYERS and all(isinstance(w, int) and not isinstance(w, bool)
+                                                         and 1 <= w <= MAX_WIDTH for w in widths)):
+        raise CheckpointError(f"{path}: the stroke model's widths {widths!r:.80} are not 1-{MAX_STROKE_LAYERS} "
+                              f"whole numbers in 1..{MAX_WIDTH}")
+    if reader.config.num_classes != config.num_classes or not isinstance(reader.config.dilated_from, int):
+        raise CheckpointError(f"{path}: the stroke model's config does not fit the {config.num_classes}-class CNN")
+    if not (_is_number(reader.weight) and 0 <= reader.weight <= MAX_STROKE_WEIGHT):
+        raise CheckpointError(f"{path}: the stroke model's weight {reader.weight!r:.40} is not a number "
+                              f"in 0..{MAX_STROKE_WEIGHT:g}")
+    problem = _weights_problem(reader.state_dict)
+    if problem:
+        raise CheckpointError(f"{path}: stroke model: {problem}")
+    with torch.inference_mode():
+        out = reader.build_model(str(path))(torch.zeros(1, TRAJECTORY_CHANNELS, TRAJECTORY_POINTS))
+    if not torch.isfinite(out).all():
+        raise CheckpointError(f"{path}: the stroke model gives non-finite outputs (NaN or infinity)")
 
 
 def _is_number(value) -> bool:

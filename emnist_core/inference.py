@@ -19,7 +19,7 @@ import torch
 
 from .checkpoint import DIGIT_SOURCES, InputSpec
 from .labels import NUM_DIGITS
-from .model import EmnistCNN
+from .model import EmnistCNN, StrokeNet
 
 # What a writer says they are writing: one set of values for the page's choices, the API's arguments and
 # Predictor's `writing` (classes_of is the one place it becomes the classes a reading is among).
@@ -46,6 +46,21 @@ def model_outputs(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
     if not logits:
         return torch.empty(0, model.config.num_classes), torch.empty(0)
     return torch.cat(logits), torch.cat(digit_logits)
+
+
+@torch.inference_mode()
+def stroke_log_probs(net: StrokeNet, trajectories: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """(N, 6, 64) pen paths (strokes.trajectory) -> the stroke model's class log-probabilities (N, C), on CPU."""
+    net.eval()
+    out = [net(trajectories[i:i + batch_size].float()).float().log_softmax(1) for i in range(0, len(trajectories), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, net.config.num_classes)
+
+
+def with_strokes(logits: torch.Tensor, stroke_log_probs: torch.Tensor, weight: float) -> torch.Tensor:
+    """A drawing's class logits once its strokes are read too: the CNN's logits plus `weight` times the
+    stroke model's log-probabilities (a product of the two beliefs; the CNN's already holds the class
+    prior, and the stroke model was trained to the same prior, so `weight` is chosen on validation)."""
+    return logits.float() + weight * stroke_log_probs
 
 
 def classes_of(writing: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""The CNN. Import-only: the architecture is a ModelConfig, saved inside every checkpoint."""
+"""The networks. Import-only: the CNN's architecture is a ModelConfig, saved inside every checkpoint; the
+stroke model's a StrokeConfig, saved beside it where a checkpoint has one."""
 
 from dataclasses import asdict, dataclass
 
@@ -90,6 +91,43 @@ class Ensemble(nn.Module):
         outputs = [member(x) for member in self.members]
         log_probs = torch.stack([logits.float().log_softmax(1) for logits, _ in outputs]).mean(0)
         return log_probs, torch.stack([digit.float() for _, digit in outputs]).mean(0)
+
+
+@dataclass(frozen=True)
+class StrokeConfig:
+    widths: tuple[int, ...] = (64, 128, 192, 256)  # channels of each 1-d conv-BN-ReLU layer (kernel 5)
+    dilated_from: int = 2  # layers from this one on look twice as far (dilation 2)
+    num_classes: int = 47
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StrokeConfig":
+        return cls(**{**data, "widths": tuple(data["widths"])})
+
+
+class StrokeNet(nn.Module):
+    """(N, 6, 64) pen paths (strokes.trajectory) -> class logits (N, 47): 1-d convolutions along the path,
+    then the largest and the mean of each channel over it. Reads how a character was written (the order
+    and direction of its strokes), which its image has lost; predict.py adds its log-probabilities to
+    the CNN's logits for a drawing."""
+
+    def __init__(self, config: StrokeConfig):
+        super().__init__()
+        self.config = config
+        layers, c_in = [], 6
+        for i, width in enumerate(config.widths):
+            dilation = 2 if i >= config.dilated_from else 1
+            layers += [nn.Conv1d(c_in, width, 5, padding=2 * dilation, dilation=dilation, bias=False),
+                       nn.BatchNorm1d(width), nn.ReLU()]
+            c_in = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(2 * c_in, config.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        return self.head(torch.cat([h.amax(2), h.mean(2)], 1))
 
 
 def build_network(config: ModelConfig) -> nn.Module:

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
-from .inference import ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked, readings
+from .inference import (ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked,
+                        readings, stroke_log_probs, with_strokes)
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
 from .sequence import judge
-from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing
+from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, trajectory
 from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 BESIDE_THREADS = 2  # lines whose word-model reading may run beside segmentation's at once (more wait)
@@ -150,25 +151,38 @@ class Predictor:
         self.checkpoint_path = Path(checkpoint_path)
         self.checkpoint = load_checkpoint(self.checkpoint_path)
         self.model = self.checkpoint.build_model(str(self.checkpoint_path)).to(device)
+        strokes = self.checkpoint.strokes
+        self.stroke_model = strokes.build_model(str(self.checkpoint_path)) if strokes is not None else None
         self.labels = self.checkpoint.labels
 
-    def predict_emnist(self, images: np.ndarray, writing: str = ANY) -> tuple[np.ndarray, np.ndarray]:
+    def predict_emnist(self, images: np.ndarray, writing: str = ANY,
+                       trajectories: list[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(N, 28, 28) uint8 already in the model's orientation -> (coherent class probabilities (N, C),
-        P(digit) (N,)); `writing` "digits" or "letters" (or "word") renormalises over those classes."""
-        probs, p_digit, _ = self.predict_with_energy(images, writing)
+        P(digit) (N,)); `writing` "digits" or "letters" (or "word") renormalises over those classes.
+        `trajectories`: for each image drawn from strokes, its pen path (strokes.trajectory), else None;
+        where the checkpoint has a stroke model, it reads those too (inference.with_strokes)."""
+        probs, p_digit, _ = self.predict_with_energy(images, writing, trajectories)
         return probs, p_digit
 
-    def predict_with_energy(self, images: np.ndarray, writing: str = ANY
+    def predict_with_energy(self, images: np.ndarray, writing: str = ANY,
+                            trajectories: list[np.ndarray | None] | None = None
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """predict_emnist's two, and each image's energy (N,): the log-sum-exp of the logits of the
+        """predict_emnist's two, and each image's energy (N,): the log-sum-exp of the CNN's logits of the
         classes `writing` allows, which is high where the image looks like some character of them and low
         where it looks like none (two letters' ink, half a letter): segment weighs it."""
         only = classes_of(writing)
         logits, digit_logits = model_outputs(self.model, torch.from_numpy(np.ascontiguousarray(images)),
                                              self.checkpoint.input_spec)
-        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, only)
         allowed = logits[:, NUM_DIGITS:] if only == LETTERS else logits[:, :NUM_DIGITS] if only == DIGITS else logits
-        return probs.numpy(), p_digit.numpy(), torch.logsumexp(allowed.float(), dim=1).numpy()
+        energy = torch.logsumexp(allowed.float(), dim=1).numpy()
+        drawn = [k for k, t in enumerate(trajectories or []) if t is not None]
+        if self.stroke_model is not None and drawn:
+            paths = torch.from_numpy(np.stack([trajectories[k] for k in drawn]))
+            logits = logits.float().clone()
+            logits[drawn] = with_strokes(logits[drawn], stroke_log_probs(self.stroke_model, paths),
+                                         self.checkpoint.strokes.weight)
+        probs, p_digit = probabilities(logits, digit_logits, self.checkpoint.digit_source, only)
+        return probs.numpy(), p_digit.numpy(), energy
 
     def predict_many(self, values: list, writing: str = ANY) -> list[Prediction | UnusableImage]:
         """Each input read, preprocessed and classified in one batch; unusable ones come back as errors.
@@ -182,8 +196,9 @@ class Predictor:
                 items.append(error)
             except Exception as error:  # one broken input must not cost the others their readings
                 items.append(unreadable(error))
-        usable = iter(self.classify([p.model_input for p in items if not isinstance(p, UnusableImage)],
-                                    [p.upright for p in items if not isinstance(p, UnusableImage)], writing))
+        ready = [p for p in items if not isinstance(p, UnusableImage)]
+        usable = iter(self.classify([p.model_input for p in ready], [p.upright for p in ready], writing,
+                                    [p.trajectory for p in ready]))
         return [item if isinstance(item, UnusableImage) else next(usable) for item in items]
 
     def prepare(self, value) -> Prepared:
@@ -191,15 +206,18 @@ class Predictor:
         (strokes.emnist_from_drawing, as training drew UNIPEN); anything else through the image path."""
         transposed = self.checkpoint.input_spec.transposed
         if isinstance(value, StrokeDrawing):
-            return prepared(emnist_from_drawing(value), transposed)
+            ready = prepared(emnist_from_drawing(value), transposed)
+            ready.trajectory = trajectory(value.strokes)
+            return ready
         return prepare(value, transposed)
 
     def classify(self, model_inputs: list[np.ndarray], uprights: list[np.ndarray],
-                 writing: str = ANY) -> list[Prediction]:
-        """28x28 images in the model's orientation (and as shown upright) -> one Prediction each."""
+                 writing: str = ANY, trajectories: list[np.ndarray | None] | None = None) -> list[Prediction]:
+        """28x28 images in the model's orientation (and as shown upright), with each drawing's pen path
+        (None for an image) -> one Prediction each."""
         if not model_inputs:
             return []
-        return self._predictions(*self.predict_emnist(np.stack(model_inputs), writing), uprights)
+        return self._predictions(*self.predict_emnist(np.stack(model_inputs), writing, trajectories), uprights)
 
     def _predictions(self, probs: np.ndarray, p_digit: np.ndarray, uprights: list[np.ndarray]) -> list[Prediction]:
         """Each image's reading first, then its likeliest other classes, with their probabilities."""

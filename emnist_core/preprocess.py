@@ -46,6 +46,7 @@ class UnusableImage(ValueError):
 class Prepared:
     model_input: np.ndarray  # (28, 28) uint8, ink bright, in the orientation the model expects
     upright: np.ndarray  # (28, 28) uint8, ink bright, as drawn (for showing people)
+    trajectory: np.ndarray | None = None  # (6, 64) float32: a drawing's pen path (strokes.trajectory); None for an image
 
 
 # ---- 1. whatever came in -> RGBA float image ----------------------------------------------------

@@ -277,3 +277,50 @@ def draw_strokes(image: np.ndarray, strokes: list[np.ndarray], brush_radius: flo
         else:
             cv2.polylines(image, [pts], False, 0, thickness, cv2.LINE_AA, shift)
     return image
+
+
+TRAJECTORY_POINTS = 64  # points a character's pen path is resampled to, for the stroke model
+TRAJECTORY_CHANNELS = 6  # x, y, dx, dy, a stroke starts, a stroke ends
+
+
+def trajectory(strokes) -> np.ndarray:
+    """A character's strokes (any units, y down; a StrokeDrawing's, or UNIPEN's) -> (6, 64) float32: the
+    pen's path as the stroke model reads it. The strokes are centred on their box and scaled by its long
+    side; each stroke gets one point plus a share of the rest by its length, spaced evenly along it, in the
+    order written. Channels: x, y; the pen's direction (dx, dy per unit of path, 0 at a stroke's last point);
+    1 where a stroke starts; 1 where it ends. A stroke of one point (or no length) is a dot: its points at
+    its mean. With more than 32 strokes the 32 longest are kept, in order. Computed in float64, so
+    web/reader/trajectory.js gives the same numbers."""
+    n = TRAJECTORY_POINTS
+    strokes = [np.asarray(s, np.float64) for s in strokes if len(s)]
+    if not strokes:
+        raise ValueError("no points")
+    points = np.concatenate(strokes)
+    low, high = points.min(0), points.max(0)
+    size = max(float((high - low).max()), 1e-6)
+    strokes = [(s - (low + high) / 2) / size for s in strokes]
+    lengths = np.array([float(np.hypot(*np.diff(s, axis=0).T).sum()) if len(s) > 1 else 0.0 for s in strokes])
+    if len(strokes) > n // 2:
+        keep = np.sort(np.argsort(-lengths, kind="stable")[:n // 2])
+        strokes, lengths = [strokes[i] for i in keep], lengths[keep]
+    rest, total = n - len(strokes), float(lengths.sum())
+    share = lengths / total * rest if total > 0 else np.full(len(strokes), rest / len(strokes))
+    counts = np.floor(share).astype(np.int64)
+    counts[np.argsort(-(share - counts), kind="stable")[:rest - int(counts.sum())]] += 1
+    counts += 1
+    out = np.zeros((TRAJECTORY_CHANNELS, n), np.float64)
+    k = 0
+    for stroke, count, length in zip(strokes, counts, lengths):
+        if length > 0:
+            along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(stroke, axis=0).T))])
+            at = np.linspace(0.0, length, count) if count > 1 else np.array([length / 2])
+            x, y = np.interp(at, along, stroke[:, 0]), np.interp(at, along, stroke[:, 1])
+        else:
+            x, y = np.full(count, stroke[:, 0].mean()), np.full(count, stroke[:, 1].mean())
+        out[0, k:k + count], out[1, k:k + count] = x, y
+        if count > 1:
+            step = (count - 1) / max(length, 1e-6)
+            out[2, k:k + count - 1], out[3, k:k + count - 1] = np.diff(x) * step, np.diff(y) * step
+        out[4, k], out[5, k + count - 1] = 1.0, 1.0
+        k += count
+    return out.astype(np.float32)

@@ -1,0 +1,141 @@
+"""The stroke model: a drawing's pen path (strokes.trajectory), the checkpoint that carries the model, the
+reading that adds it to the CNN's, and `python -m train.strokes` on UNIPEN files the tests write."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from emnist_core.checkpoint import CheckpointError, StrokeReader, load_checkpoint, save_checkpoint
+from emnist_core.inference import model_outputs, probabilities, stroke_log_probs, with_strokes
+from emnist_core.labels import BYMERGE_CHARS
+from emnist_core.model import StrokeConfig, StrokeNet
+from emnist_core.predict import Predictor
+from emnist_core.strokes import TRAJECTORY_POINTS, emnist_from_drawing, parse_drawing, trajectory
+from train import pen_data, strokes as train_strokes
+
+from conftest import pen_folder
+from helpers import checkpoint_or_skip, draw, save_png
+
+SEVEN = [np.array([[100, 100], [300, 100], [180, 320]], np.float32)]
+PLUS = [np.array([[200, 80], [200, 320]], np.float32), np.array([[80, 200], [320, 200]], np.float32)]
+
+
+def test_the_path_is_resampled_evenly_and_kept_in_the_order_written():
+    path = trajectory(SEVEN)
+    assert path.shape == (6, TRAJECTORY_POINTS) and path.dtype == np.float32
+    assert path[4].sum() == 1 and path[5].sum() == 1 and path[4, 0] == 1 and path[5, -1] == 1
+    assert np.allclose(path[:2, 0], [-0.5 / 1.1, -0.5]) and path[0].max() <= 0.5 + 1e-6  # centred, long side 1
+    steps = np.hypot(*np.diff(path[:2], axis=1))
+    assert (np.abs(steps - np.median(steps)) < 1e-5).sum() >= len(steps) - 2  # evenly along it (corners cut)
+    speed = np.hypot(path[2, :-1], path[3, :-1])  # the direction, per unit of path
+    assert (np.abs(speed - 1) < 1e-5).sum() >= len(speed) - 1 and path[2, -1] == path[3, -1] == 0
+    reversed_path = trajectory([SEVEN[0][::-1]])
+    assert np.allclose(reversed_path[:2], path[:2, ::-1], atol=1e-6)  # the same ink, written the other way
+    assert not np.allclose(reversed_path[2:4], path[2:4])
+
+
+def test_the_path_does_not_depend_on_where_or_how_large_the_drawing_is():
+    moved = [s * 0.25 + np.float32(7) for s in PLUS]
+    assert np.allclose(trajectory(PLUS), trajectory(moved), atol=1e-6)
+    path = trajectory(PLUS)
+    assert path[4].sum() == 2 and path[5].sum() == 2  # each stroke starts and ends once
+    assert path[4, 32] == 1  # two strokes of one length: half the points each
+
+
+def test_dots_many_strokes_and_nothing():
+    dot = [np.array([[5.0, 5.0]], np.float32)]
+    i_letter = [np.array([[0, 10], [0, 30]], np.float32), np.array([[0, 0]], np.float32)]
+    path = trajectory(i_letter)
+    assert path[4].sum() == 2 and np.allclose(path[:2, -1], [0, -0.5])  # the dot: one point at its place
+    assert np.isfinite(trajectory(dot)).all() and trajectory(dot)[4].sum() == 1
+    many = [np.array([[k, 0], [k, 1 + k % 3]], np.float32) for k in range(50)]
+    assert trajectory(many)[4].sum() == TRAJECTORY_POINTS // 2  # the 32 longest strokes
+    with pytest.raises(ValueError):
+        trajectory([])
+
+
+@pytest.fixture(scope="module")
+def with_strokes_checkpoint(tmp_path_factory):
+    """The shipped CNN with an untrained stroke model (weight 0.7) beside it."""
+    cnn = load_checkpoint(checkpoint_or_skip())
+    torch.manual_seed(0)
+    net = StrokeNet(StrokeConfig(widths=(8, 16)))
+    path = tmp_path_factory.mktemp("strokes") / "both.pt"
+    save_checkpoint(replace(cnn, strokes=StrokeReader(net.config, net.state_dict(), 0.7, {"note": "test"})), path)
+    return path
+
+
+def test_the_checkpoint_carries_the_stroke_model(with_strokes_checkpoint, tmp_path):
+    loaded = load_checkpoint(with_strokes_checkpoint)
+    assert loaded.strokes.weight == 0.7 and loaded.strokes.config.widths == (8, 16)
+    assert loaded.strokes.training == {"note": "test"}
+    save_checkpoint(replace(loaded, strokes=None), tmp_path / "cnn.pt")  # images only: no section at all
+    assert "strokes" not in torch.load(tmp_path / "cnn.pt", weights_only=True)
+    assert load_checkpoint(tmp_path / "cnn.pt").strokes is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(weight=float("nan")), "weight"),
+    (lambda d: d.update(weight=99.0), "weight"),
+    (lambda d: d["config"].update(widths=[10 ** 6]), "widths"),
+    (lambda d: d["config"].update(num_classes=10), "config"),
+    (lambda d: d["state_dict"].update({"head.bias": torch.full((47,), float("inf"))}), "NaN or infinite"),
+    (lambda d: d["state_dict"].pop("head.bias"), "do not match"),
+    (lambda d: d.pop("weight"), "garbles"),
+])
+def test_a_garbled_stroke_model_is_refused_naming_the_file(with_strokes_checkpoint, tmp_path, change, message):
+    payload = torch.load(with_strokes_checkpoint, weights_only=True)
+    change(payload["strokes"])
+    bad = tmp_path / "bad.pt"
+    torch.save(payload, bad)
+    with pytest.raises(CheckpointError, match=message) as raised:
+        load_checkpoint(bad)
+    assert str(bad) in str(raised.value)
+
+
+def test_a_drawing_is_read_by_both_models_and_an_image_by_the_cnn_alone(with_strokes_checkpoint, tmp_path):
+    both, alone = Predictor(with_strokes_checkpoint), Predictor(checkpoint_or_skip())
+    drawing = parse_drawing({"width": 400, "height": 400, "brush": 16, "strokes": [s.tolist() for s in SEVEN]})
+    image = emnist_from_drawing(drawing).T[None]
+    logits, digit_logits = model_outputs(both.model, torch.from_numpy(image), both.checkpoint.input_spec)
+    lp = stroke_log_probs(both.stroke_model, torch.from_numpy(trajectory(drawing.strokes)[None]))
+    q, p_digit = probabilities(with_strokes(logits, lp, 0.7), digit_logits, both.checkpoint.digit_source)
+    read = both.predict(drawing)
+    assert read.top5[0][1] == pytest.approx(float(q.max()), abs=1e-6)
+    assert read.p_digit == pytest.approx(float(p_digit[0]), abs=1e-6)
+    assert read.top5 != alone.predict(drawing).top5  # the stroke model counted
+    png = save_png(draw([s / 400 for s in SEVEN]), tmp_path / "seven.png")
+    assert both.predict(png).top5 == alone.predict(png).top5  # an image has no strokes: the CNN alone
+    mixed = both.predict_many([png, drawing])  # in one batch: each read as it is read alone
+    for got, want in ((mixed[0], alone.predict(png)), (mixed[1], read)):
+        assert [c for c, _ in got.top5] == [c for c, _ in want.top5]
+        assert np.allclose([p for _, p in got.top5], [p for _, p in want.top5], atol=1e-5)
+
+
+def prior_folder(tmp_path):
+    folder = tmp_path / "emnist"
+    folder.mkdir()
+    folder.joinpath("class-prior.txt").write_text(
+        "".join(f"{k} {c} {100 + k} 0.02\n" for k, c in enumerate(BYMERGE_CHARS)))
+    return folder
+
+
+def test_the_cli_trains_chooses_a_weight_and_never_overwrites(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pen_data, "VAL_SITES", ("hold",))
+    out = tmp_path / "both.pt"
+    argv = ["--checkpoint", str(checkpoint_or_skip()), "--data-dir", str(prior_folder(tmp_path)),
+            "--unipen-dir", str(pen_folder(tmp_path)), "--out", str(out), "--epochs", "1", "--workers", "1"]
+    assert train_strokes.main(argv) == 0
+    saved = load_checkpoint(out)
+    record = saved.strokes.training
+    assert saved.strokes.weight in train_strokes.WEIGHTS and record["weight"] == saved.strokes.weight
+    assert record["train_characters"] == 3 and record["val_characters"] == 2 and record["val_sites"] == ["hold"]
+    assert set(record["weights_tried"]) == {str(w) for w in train_strokes.WEIGHTS}
+    assert "pen validation sites, with strokes" in capsys.readouterr().out
+    before = out.read_bytes()
+    assert train_strokes.main(argv) == 2 and out.read_bytes() == before
+    assert "exists" in capsys.readouterr().err
+    assert train_strokes.main(argv[:5] + [str(tmp_path)] + argv[6:] + ["--force"]) == 2  # not UNIPEN
+    assert out.read_bytes() == before

@@ -1,0 +1,205 @@
+"""The stroke model: `python -m train.strokes --checkpoint CNN.pt --data-dir EMNIST --unipen-dir UNIPEN --out OUT.pt`.
+
+A drawing on the page is more than its image: the page knows the order and direction of its strokes,
+which a scanned form (EMNIST) has lost and which tell apart what the image confuses. This trains a small
+1-d CNN over the pen's path (emnist_core.strokes.trajectory; emnist_core.model.StrokeNet) on UNIPEN's
+isolated characters of the training sites, each epoch drawn anew with the variation of pen_data.varied
+(slant, turn, width, jitter), sampled to ByMerge's class mix (the data folder's class-prior.txt) as the
+CNN's pen drawings are. Then it chooses, on the pen validation sites (pen_data.VAL_SITES, never trained
+on), how much the stroke model's log-probabilities count beside the CNN's logits for a drawing (the
+weight that reads them best, strict and tolerant counted alike; inference.with_strokes), and writes the
+CNN checkpoint again with the stroke model in it. Images (photos, uploads, EMNIST) are read as before.
+
+    python -m train.strokes --checkpoint checkpoints/emnist_bymerge.pt --data-dir ../shared/data/emnist-bymerge-offline \\
+        --unipen-dir ../shared/data/unipen-dev --omniglot-dir ../shared/data/omniglot-latin-dev --out runs/strokes1.pt
+
+It refuses to overwrite an existing file unless --force, writes atomically, and exits 2 with a message on
+bad data.
+"""
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from emnist_core.checkpoint import CheckpointError, StrokeReader, load_checkpoint, save_checkpoint
+from emnist_core.inference import model_outputs, probabilities, stroke_log_probs, with_strokes
+from emnist_core.model import StrokeConfig, StrokeNet, count_parameters
+from emnist_core.strokes import trajectory
+
+from .data import PRIOR_FILE, DataError, read_class_prior
+from .evaluate import machine_description
+from .finish import git_commit
+from .flags import new_file
+from . import pen_data
+from .pen_data import drawing_scores, hits, omniglot_drawings, render_all, sample_weights, score_text, scores, varied
+from .unipen import CHARACTER_CATEGORIES, NotUnipen, read_unipen
+
+# The recipe, in one place (chosen on the pen validation sites, docs/RESULTS.md "The stroke model").
+EPOCHS = 12
+BATCH = 256
+LR = 3e-3  # one-cycle peak (AdamW)
+WEIGHT_DECAY = 5e-4
+LABEL_SMOOTHING = 0.1
+WEIGHTS = tuple(round(0.25 * k, 2) for k in range(0, 9))  # stroke weights tried: 0 (the CNN alone) to 2
+
+
+def paths_of(samples, rng: np.random.Generator | None) -> np.ndarray:
+    """(N, 6, 64) float32 pen paths of the samples' strokes: varied by `rng`, or as written (None)."""
+    return np.stack([trajectory(varied(list(s.strokes), rng) if rng is not None else s.strokes) for s in samples])
+
+
+def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, log=print) -> StrokeNet:
+    """A StrokeNet trained on the samples' strokes, varied anew each epoch, drawn to `target_prior`."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    labels = np.array([s.bymerge for s in samples], np.int64)
+    draw = sample_weights(labels, target_prior)
+    net = StrokeNet(StrokeConfig(num_classes=len(target_prior)))
+    steps = max(len(samples) // BATCH, 1)
+    optimizer = torch.optim.AdamW(net.parameters(), LR, weight_decay=WEIGHT_DECAY)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, LR, total_steps=epochs * steps, pct_start=0.15)
+    start = time.time()
+    net.train()
+    for epoch in range(epochs):
+        paths = torch.from_numpy(paths_of(samples, rng))
+        chosen = rng.choice(len(samples), size=steps * BATCH, p=draw)
+        total = 0.0
+        for step in range(steps):
+            batch = chosen[step * BATCH:(step + 1) * BATCH]
+            loss = F.cross_entropy(net(paths[batch]), torch.from_numpy(labels[batch]), label_smoothing=LABEL_SMOOTHING)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item()
+        log(f"strokes: epoch {epoch + 1}/{epochs}: loss {total / steps:.3f} ({time.time() - start:.0f} s)")
+    return net.eval()
+
+
+class _Pen:
+    """What pen_data.hits and pen_data.scores read of a set of pen characters."""
+
+    def __init__(self, labels, meant, category=None):
+        self.labels, self.meant, self.category = labels, meant, category
+
+
+def fused(checkpoint, logits, digit_logits, stroke_lp, weight: float):
+    """(q, P(digit)) of drawings read by the CNN and the stroke model at `weight` (0: the CNN alone)."""
+    return probabilities(with_strokes(logits, stroke_lp, weight) if weight else logits, digit_logits,
+                         checkpoint.digit_source)
+
+
+def choose_weight(checkpoint, logits, digit_logits, stroke_lp, labels, meant) -> tuple[float, dict]:
+    """The weight in WEIGHTS reading the validation characters best (strict + tolerant), and every weight's scores."""
+    tried = {}
+    for weight in WEIGHTS:
+        right = hits(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), _Pen(labels, meant), checkpoint.labels)
+        tried[str(weight)] = {"strict": round(float(right["strict"].mean()), 5),
+                              "tolerant": round(float(right["tolerant"].mean()), 5)}
+    best = max(WEIGHTS, key=lambda w: (tried[str(w)]["strict"] + tried[str(w)]["tolerant"], -w))
+    return best, tried
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="python -m train.strokes", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="the CNN checkpoint the stroke model joins")
+    parser.add_argument("--data-dir", required=True, help=f"the EMNIST folder, for ByMerge's class mix ({PRIOR_FILE})")
+    parser.add_argument("--unipen-dir", required=True, help="UNIPEN's folder (categories 1a, 1b, 1c)")
+    parser.add_argument("--omniglot-dir", help="Omniglot's Latin letters (stroke files): scored too")
+    parser.add_argument("--out", type=new_file, required=True, help="the checkpoint to write (CNN + stroke model)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="train on at most this many characters (0: all)")
+    parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.limit < 0:
+        parser.error("--epochs must be at least 1 and --limit not negative")
+    if Path(args.out).exists() and not args.force:
+        print(f"error: {args.out} exists; give --force to overwrite it", file=sys.stderr)
+        return 2
+    started = time.time()
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        prior_path = Path(args.data_dir) / PRIOR_FILE
+        if not prior_path.is_file():
+            raise DataError(f"{prior_path}: no such class-prior file")
+        target_prior = read_class_prior(prior_path)
+        samples, summary = read_unipen(args.unipen_dir, CHARACTER_CATEGORIES)
+    except (CheckpointError, DataError, NotUnipen) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("unipen: " + summary.text().replace("\n", "\nunipen: "))
+    val_sites = pen_data.VAL_SITES
+    train = [s for s in samples if s.site not in val_sites]
+    if args.limit:
+        train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
+    held = [s for s in samples if s.site in val_sites]
+    images = render_all([list(s.strokes) for s in held], None, args.workers)
+    val = [s for s, image in zip(held, images) if image is not None]
+    if not train or not val:
+        print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "
+              f"{', '.join(val_sites)}", file=sys.stderr)
+        return 2
+    print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
+          f"{len(val)} validation characters")
+    net = train_stroke_net(train, target_prior, args.epochs, args.seed)
+    model = checkpoint.build_model(args.checkpoint)
+    logits, digit_logits = model_outputs(model, torch.from_numpy(np.stack([i for i in images if i is not None])),
+                                         checkpoint.input_spec)
+    stroke_lp = stroke_log_probs(net, torch.from_numpy(paths_of(val, None)))
+    labels = np.array([s.bymerge for s in val], np.int64)
+    meant = np.array([s.label for s in val])
+    categories = np.array([s.category for s in val])
+    weight, tried = choose_weight(checkpoint, logits, digit_logits, stroke_lp, labels, meant)
+    pen = _Pen(labels, meant, categories)
+    figures = {"cnn": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), pen, checkpoint.labels),
+               "with_strokes": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), pen, checkpoint.labels)}
+    if args.omniglot_dir:
+        try:
+            figures["omniglot"] = omniglot_figures(checkpoint, model, net, weight, args.omniglot_dir)
+        except (DataError, OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
+              "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
+              "train_characters": len(train), "val_sites": list(val_sites), "val_characters": len(val),
+              "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
+    result = replace(checkpoint, strokes=StrokeReader(net.config, net.state_dict(), weight, record))
+    save_checkpoint(result, args.out)
+    for name in ("cnn", "with_strokes"):
+        print(score_text(figures[name], f"pen validation sites, {name.replace('_', ' ')}"))
+        if "omniglot" in figures:
+            print(score_text({"letters": figures["omniglot"][name]}, f"Omniglot drawings, {name.replace('_', ' ')}"))
+    print(f"stroke weight {weight} (chosen on the validation sites); saved {args.out} "
+          f"({record['minutes']} minutes)")
+    return 0
+
+
+def omniglot_figures(checkpoint, model, net, weight: float, folder: str) -> dict:
+    """Omniglot's drawings read by the CNN alone and with the stroke model (pen_data.drawing_scores)."""
+    from emnist_core.strokes import read_strokes
+
+    images, letters = omniglot_drawings(folder)
+    files = sorted(Path(folder).glob("*_drawer*.txt"))
+    paths = [trajectory(read_strokes(path)) for path in files]
+    if len(paths) != len(images):
+        raise DataError(f"{folder}: a drawing the page refuses; cannot pair Omniglot's images with their strokes")
+    logits, digit_logits = model_outputs(model, torch.from_numpy(images), checkpoint.input_spec)
+    stroke_lp = stroke_log_probs(net, torch.from_numpy(np.stack(paths)))
+    return {"cnn": drawing_scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), letters, checkpoint.labels),
+            "with_strokes": drawing_scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), letters,
+                                           checkpoint.labels)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
