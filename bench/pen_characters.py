@@ -3,7 +3,8 @@
 
 The held-out UNIPEN sites (train.pen_data.VAL_SITES) are drawn through the page's own stroke path
 (strokes.drawing_from_strokes on the 400x400 character canvas, the middle brush, then
-strokes.emnist_from_drawing) and read by each checkpoint with its own reading rule, as the page reads.
+strokes.emnist_from_drawing; drawn afresh, 25-50 s) and read by each checkpoint as the page reads a drawing:
+its reading rule, and its stroke model beside the CNN where it has one (strokes.trajectory).
 Printed per kind (digits, upper case, lower case): strict (the ByMerge class), tolerant (a letter's
 case and 0/O, 1/I/L, 2/Z, 5/S, 9/g/q forgiven) and top-5, each with its standard error; then the
 commonest confusions and how much of the strict error those look-alikes make; for each checkpoint after
@@ -20,23 +21,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from emnist_core.inference import model_outputs, probabilities, ranked
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT
+from emnist_core.inference import ranked
 from emnist_core.labels import reads_as_meant
+from emnist_core.predict import Predictor
 
-from train.pen_data import (RENDER_CACHE, drawing_scores, hits, load_pen_images, omniglot_drawings, score_text,
-                            scores)
+from train.pen_data import drawing_scores, hits, omniglot_drawings, plain_validation, score_text, scores
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-def read(checkpoint_path: str, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(probabilities, P(digit), labels) of a checkpoint on (N, 28, 28) images in EMNIST orientation."""
-    checkpoint = load_checkpoint(checkpoint_path)
-    model = checkpoint.build_model(checkpoint_path)
-    logits, digit_logits = model_outputs(model, torch.from_numpy(images), checkpoint.input_spec)
-    probs, p_digit = probabilities(logits, digit_logits, checkpoint.digit_source)
-    return probs, p_digit, checkpoint.labels
+def read(checkpoint_path: str, images: np.ndarray, paths: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(probabilities, P(digit), labels) of a checkpoint on drawings: (N, 28, 28) images in EMNIST orientation
+    and their pen paths (N, 6, 64), read as the page reads a drawing (Predictor: with the checkpoint's stroke
+    model, where it has one)."""
+    predictor = Predictor(checkpoint_path)
+    probs, p_digit = predictor.predict_emnist(images, trajectories=list(paths))
+    return torch.from_numpy(probs), torch.from_numpy(p_digit), predictor.labels
 
 
 def confusions(probs, p_digit, meant: np.ndarray, labels: str, top: int = 12) -> tuple[list, float]:
@@ -74,19 +75,17 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", nargs="+", default=[str(DEFAULT_CHECKPOINT)])
     p.add_argument("--unipen-dir", default=str(SHARED / "unipen-dev"))
     p.add_argument("--omniglot-dir", default=str(SHARED / "omniglot-latin-dev"))
-    p.add_argument("--render-cache", default=RENDER_CACHE)
-    p.add_argument("--variants", type=int, default=2, help="as the training run's --unipen-variants (the cache key)")
+    p.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     p.add_argument("--json", help="write every figure here")
     args = p.parse_args(argv)
     if not Path(args.unipen_dir).is_dir():
         print(f"error: no UNIPEN folder at {args.unipen_dir}", file=sys.stderr)
         return 2
-    _, val = load_pen_images(args.unipen_dir, args.render_cache, args.variants,
-                             log=lambda text: print(text, file=sys.stderr))
+    val, paths = plain_validation(args.unipen_dir, args.workers)
     drawings = omniglot_drawings(args.omniglot_dir) if Path(args.omniglot_dir).is_dir() else None
     results, base = {}, None
     for path in args.checkpoint:
-        probs, p_digit, labels = read(path, val.images)
+        probs, p_digit, labels = read(path, val.images, paths)
         result = {"unipen": scores(probs, p_digit, val, labels)}
         right = hits(probs, p_digit, val, labels)
         if base is None:
@@ -106,7 +105,7 @@ def main(argv=None) -> int:
         print("  weakest characters (strict / tolerant): " +
               ", ".join(f"{c} {100 * table[c]['strict']:.0f}/{100 * table[c]['tolerant']:.0f}" for c in worst))
         if drawings is not None and drawings[1]:
-            d_probs, d_digit, _ = read(path, drawings[0])
+            d_probs, d_digit, _ = read(path, drawings[0], drawings[2])
             result["omniglot"] = drawing_scores(d_probs, d_digit, drawings[1], labels)
             print(score_text({"letters": result["omniglot"]}, "  Omniglot drawings (260 letters, plainly drawn)"))
         results[path] = result

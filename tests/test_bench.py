@@ -107,7 +107,7 @@ def test_pen_characters_scores_held_out_sites_per_kind(tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(pen_data, "VAL_SITES", ("hold",))
     out = tmp_path / "scores.json"
-    assert pen_characters.main(["--unipen-dir", str(pen_folder(tmp_path)), "--render-cache", str(tmp_path / "cache"),
+    assert pen_characters.main(["--unipen-dir", str(pen_folder(tmp_path)), "--workers", "1",
                                 "--omniglot-dir", str(tmp_path / "none"), "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "digits      n=     2  strict" in text and "weakest characters" in text

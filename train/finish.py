@@ -70,7 +70,7 @@ def calibrate_and_score(load_model, data: TrainingData, correction: PriorCorrect
                                       BYMERGE_CHARS)
         result["unipen_val_sites"] = pen.val_sites
     if omniglot_dir:
-        images, letters = omniglot_drawings(omniglot_dir)
+        images, letters, _ = omniglot_drawings(omniglot_dir)
         if letters:
             d_logits, d_digit = model_outputs(model, torch.from_numpy(images), spec)
             result["drawings"] = drawing_scores(*probabilities(d_logits, d_digit, choice["digit_source"]), letters,

@@ -24,7 +24,7 @@ import numpy as np
 
 from emnist_core.labels import char_to_index
 from emnist_core.preprocess import UnusableImage
-from emnist_core.strokes import CHARACTER_BRUSHES, drawing_from_strokes, emnist_from_drawing
+from emnist_core.strokes import CHARACTER_BRUSHES, drawing_from_strokes, emnist_from_drawing, trajectory
 
 from .unipen import CATEGORIES, CHARACTER_CATEGORIES, NotUnipen, data_files, find_root, read_unipen
 
@@ -136,22 +136,37 @@ def _render_and_cache(root: Path, path: Path, variants: int, seed: int, workers:
             images += render_all([list(s.strokes) for s in chosen],
                                  None if name == "val" else seed * 1_000_003 + copy * len(samples), workers)
         repeated = chosen * copies
-        kept = [k for k, image in enumerate(images) if image is not None]
-        log(f"unipen: {name}: {len(kept)} drawings of {len(chosen)} characters "
-            f"({len(images) - len(kept)} refused by the page, e.g. a dot)")
-        fields = {"images": np.stack([images[k] for k in kept]) if kept else np.zeros((0, 28, 28), np.uint8),
-                  "labels": np.array([char_to_index(repeated[k].label) for k in kept], np.int64),
-                  "meant": np.array([repeated[k].label for k in kept], "<U1"),
-                  "category": np.array([repeated[k].category for k in kept], "<U2"),
-                  "site": np.array([repeated[k].site for k in kept]),
-                  "writer": np.array([repeated[k].writer for k in kept])}
-        parts.update({f"{name}_{k}": v for k, v in fields.items()})
+        pen, _ = _drawn(repeated, images)
+        log(f"unipen: {name}: {len(pen.labels)} drawings of {len(chosen)} characters "
+            f"({len(images) - len(pen.labels)} refused by the page, e.g. a dot)")
+        parts.update({f"{name}_{f}": getattr(pen, f) for f in PenImages.__dataclass_fields__})
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(temporary, **parts)
     os.replace(temporary, path)  # atomic: a run stopped while saving leaves no half cache
     return parts
 
+
+
+def plain_validation(folder: str | Path, workers: int = 1) -> tuple[PenImages, np.ndarray]:
+    """The validation sites' characters drawn plainly (as the cache's validation images are) with their pen
+    paths ((N, 6, 64) strokes.trajectory) in the same order: what a drawing's reading needs when the
+    checkpoint has a stroke model. Drawn afresh (25-50 s on the 2 cores), not cached."""
+    samples = [s for s in read_unipen(find_root(folder), CHARACTER_CATEGORIES)[0] if s.site in VAL_SITES]
+    pen, chosen = _drawn(samples, render_all([list(s.strokes) for s in samples], None, workers))
+    paths = np.stack([trajectory(s.strokes) for s in chosen]) if chosen else np.zeros((0, 6, 64), np.float32)
+    return pen, paths
+
+
+def _drawn(samples: list, images: list) -> tuple[PenImages, list]:
+    """Samples and their drawings (None where the page refused one) -> (PenImages of the drawn ones, those samples)."""
+    chosen = [(s, image) for s, image in zip(samples, images) if image is not None]
+    pen = PenImages(images=np.stack([i for _, i in chosen]) if chosen else np.zeros((0, 28, 28), np.uint8),
+                    labels=np.array([char_to_index(s.label) for s, _ in chosen], np.int64),
+                    meant=np.array([s.label for s, _ in chosen], "<U1"),
+                    category=np.array([s.category for s, _ in chosen], "<U2"),
+                    site=np.array([s.site for s, _ in chosen]), writer=np.array([s.writer for s, _ in chosen]))
+    return pen, [s for s, _ in chosen]
 
 
 def sample_weights(labels: np.ndarray, target_prior: np.ndarray | None) -> np.ndarray:
@@ -267,19 +282,23 @@ def score_text(result: dict, title: str) -> str:
     return "\n".join(lines)
 
 
-def omniglot_drawings(folder: str | Path) -> tuple[np.ndarray, list[str]]:
+def omniglot_drawings(folder: str | Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Omniglot's Latin letters (`<letter>_drawerNN.txt` stroke files) drawn plainly on the page's canvas:
-    ((N, 28, 28) uint8 in EMNIST orientation, the letters drawn)."""
+    ((N, 28, 28) uint8 in EMNIST orientation, the letters drawn, their pen paths (N, 6, 64))."""
     from emnist_core.strokes import read_strokes
 
     files = sorted(Path(folder).glob("*_drawer*.txt"))
-    images, letters = [], []
+    images, letters, paths = [], [], []
     for path in files:
-        image = render(read_strokes(path), None)
+        strokes = read_strokes(path)
+        image = render(strokes, None)
         if image is not None:
             images.append(image)
             letters.append(path.name[0])
-    return np.stack(images) if images else np.zeros((0, 28, 28), np.uint8), letters
+            paths.append(trajectory(strokes))
+    if not images:
+        return np.zeros((0, 28, 28), np.uint8), [], np.zeros((0, 6, 64), np.float32)
+    return np.stack(images), letters, np.stack(paths)
 
 
 def drawing_scores(probs, p_digit, letters: list[str], labels: str) -> dict:

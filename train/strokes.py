@@ -38,7 +38,7 @@ from .evaluate import machine_description
 from .finish import git_commit
 from .flags import new_file
 from . import pen_data
-from .pen_data import drawing_scores, hits, omniglot_drawings, render_all, sample_weights, score_text, scores, varied
+from .pen_data import drawing_scores, hits, omniglot_drawings, plain_validation, sample_weights, score_text, scores, varied
 from .unipen import CHARACTER_CATEGORIES, NotUnipen, read_unipen
 
 # The recipe, in one place (chosen on the pen validation sites, docs/RESULTS.md "The stroke model").
@@ -83,24 +83,18 @@ def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, 
     return net.eval()
 
 
-class _Pen:
-    """What pen_data.hits and pen_data.scores read of a set of pen characters."""
-
-    def __init__(self, labels, meant, category=None):
-        self.labels, self.meant, self.category = labels, meant, category
-
-
 def fused(checkpoint, logits, digit_logits, stroke_lp, weight: float):
     """(q, P(digit)) of drawings read by the CNN and the stroke model at `weight` (0: the CNN alone)."""
     return probabilities(with_strokes(logits, stroke_lp, weight) if weight else logits, digit_logits,
                          checkpoint.digit_source)
 
 
-def choose_weight(checkpoint, logits, digit_logits, stroke_lp, labels, meant) -> tuple[float, dict]:
-    """The weight in WEIGHTS reading the validation characters best (strict + tolerant), and every weight's scores."""
+def choose_weight(checkpoint, logits, digit_logits, stroke_lp, val) -> tuple[float, dict]:
+    """The weight in WEIGHTS reading the validation characters (pen_data.PenImages) best (strict + tolerant),
+    and every weight's scores."""
     tried = {}
     for weight in WEIGHTS:
-        right = hits(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), _Pen(labels, meant), checkpoint.labels)
+        right = hits(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), val, checkpoint.labels)
         tried[str(weight)] = {"strict": round(float(right["strict"].mean()), 5),
                               "tolerant": round(float(right["tolerant"].mean()), 5)}
     best = max(WEIGHTS, key=lambda w: (tried[str(w)]["strict"] + tried[str(w)]["tolerant"], -w))
@@ -142,37 +136,32 @@ def main(argv=None) -> int:
     train = [s for s in samples if s.site not in val_sites]
     if args.limit:
         train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
-    held = [s for s in samples if s.site in val_sites]
-    images = render_all([list(s.strokes) for s in held], None, args.workers)
-    val = [s for s, image in zip(held, images) if image is not None]
-    if not train or not val:
+    val, val_paths = plain_validation(args.unipen_dir, args.workers)
+    if not train or not len(val.labels):
         print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "
               f"{', '.join(val_sites)}", file=sys.stderr)
         return 2
     print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
-          f"{len(val)} validation characters")
+          f"{len(val.labels)} validation characters")
     net = train_stroke_net(train, target_prior, args.epochs, args.seed)
     model = checkpoint.build_model(args.checkpoint)
-    logits, digit_logits = model_outputs(model, torch.from_numpy(np.stack([i for i in images if i is not None])),
-                                         checkpoint.input_spec)
-    stroke_lp = stroke_log_probs(net, torch.from_numpy(paths_of(val, None)))
-    labels = np.array([s.bymerge for s in val], np.int64)
-    meant = np.array([s.label for s in val])
-    categories = np.array([s.category for s in val])
-    weight, tried = choose_weight(checkpoint, logits, digit_logits, stroke_lp, labels, meant)
-    pen = _Pen(labels, meant, categories)
-    figures = {"cnn": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), pen, checkpoint.labels),
-               "with_strokes": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), pen, checkpoint.labels)}
+    logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
+    stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
+    weight, tried = choose_weight(checkpoint, logits, digit_logits, stroke_lp, val)
+    figures = {"cnn": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), val, checkpoint.labels),
+               "with_strokes": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), val, checkpoint.labels)}
     if args.omniglot_dir:
         try:
-            figures["omniglot"] = omniglot_figures(checkpoint, model, net, weight, args.omniglot_dir)
-        except (DataError, OSError, ValueError) as error:
+            omniglot = omniglot_figures(checkpoint, model, net, weight, args.omniglot_dir)
+        except (OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        if omniglot:
+            figures["omniglot"] = omniglot
     record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
-              "train_characters": len(train), "val_sites": list(val_sites), "val_characters": len(val),
+              "train_characters": len(train), "val_sites": list(val_sites), "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
     result = replace(checkpoint, strokes=StrokeReader(net.config, net.state_dict(), weight, record))
     save_checkpoint(result, args.out)
@@ -185,17 +174,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def omniglot_figures(checkpoint, model, net, weight: float, folder: str) -> dict:
-    """Omniglot's drawings read by the CNN alone and with the stroke model (pen_data.drawing_scores)."""
-    from emnist_core.strokes import read_strokes
-
-    images, letters = omniglot_drawings(folder)
-    files = sorted(Path(folder).glob("*_drawer*.txt"))
-    paths = [trajectory(read_strokes(path)) for path in files]
-    if len(paths) != len(images):
-        raise DataError(f"{folder}: a drawing the page refuses; cannot pair Omniglot's images with their strokes")
+def omniglot_figures(checkpoint, model, net, weight: float, folder: str) -> dict | None:
+    """Omniglot's drawings read by the CNN alone and with the stroke model (pen_data.drawing_scores); None
+    where the folder holds none."""
+    images, letters, paths = omniglot_drawings(folder)
+    if not letters:
+        return None
     logits, digit_logits = model_outputs(model, torch.from_numpy(images), checkpoint.input_spec)
-    stroke_lp = stroke_log_probs(net, torch.from_numpy(np.stack(paths)))
+    stroke_lp = stroke_log_probs(net, torch.from_numpy(paths))
     return {"cnn": drawing_scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), letters, checkpoint.labels),
             "with_strokes": drawing_scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), letters,
                                            checkpoint.labels)}
