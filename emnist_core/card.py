@@ -135,11 +135,42 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
             d = metrics["drawings"]
             lines.append(f"| Omniglot's mouse-drawn letters | {d['n']:,} | {percent(d['strict'])} (either case) | "
                          f"{percent(d['tolerant'])} | {percent(d['top5'])} |")
+    if checkpoint.strokes is not None:
+        lines += stroke_model_lines(checkpoint.strokes)
     lines += ["", "**Limits**: drawings are not NIST's scanned forms, and EMNIST itself cannot always tell some "
               "pairs apart (0/O, 1/I/l, 2/Z, 5/S, 9/g/q, and a letter's two cases); the page says when its reading "
               "is such a pair. One character per image.",
               "", "**Train your own**: `python -m train --data-dir DIR --save-to checkpoints/emnist_bymerge.pt` "
               "(DIR: a folder with the official EMNIST ByMerge IDX files or Kaggle's CSVs, or `--download`; "
               "`python -m train --help` "
-              "lists every setting), then `python demo.py`."]
+              "lists every setting); with UNIPEN, `python -m train.strokes --checkpoint THAT --data-dir DIR "
+              "--unipen-dir UNIPEN --out OUT` adds the stroke model for drawings; then `python demo.py`."]
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def stroke_model_lines(strokes) -> list[str]:
+    """The card's part on the stroke model (checkpoint.StrokeReader): what it is, its data, its weight, its figures."""
+    from .model import StrokeNet
+
+    t = strokes.training or {}
+    figures = t.get("figures") or {}
+    lines = ["", f"**Stroke model**: for a drawing (the page's canvas, the API's stroke JSON), a "
+             f"{count_parameters(StrokeNet(strokes.config)):,}-parameter 1-d CNN also reads the pen's path (its strokes' "
+             f"order and direction, resampled to 64 points: `strokes.trajectory`), and its log-probabilities times "
+             f"{strokes.weight:g} (chosen on the pen validation sites) are added to the CNN's logits. Trained on "
+             f"{t.get('train_characters', 0):,} UNIPEN characters of the training sites (the credit above), each epoch "
+             f"drawn anew with varied slant, turn, width and jitter, to ByMerge's class mix, on "
+             f"{t.get('machine', 'an unrecorded machine')}" + (f", commit {t['commit']}" if t.get("commit") else "")
+             + f": `{t.get('command', '?')}`. Images (photos, uploads) are read by the CNN alone."]
+    if figures.get("cnn") and figures.get("with_strokes"):
+        lines += ["", f"| pen validation sites ({', '.join(t.get('val_sites') or ['?'])}) | characters | strict | "
+                  "tolerant | top-5 |", "| --- | --- | --- | --- | --- |"]
+        for name, label in (("cnn", "CNN alone"), ("with_strokes", "with the stroke model")):
+            lines += [f"| {kind}, {label} | {m['n']:,} | {percent(m['strict'])} | {percent(m['tolerant'])} | "
+                      f"{percent(m['top5'])} |" for kind, m in figures[name].items()]
+        for name, label in (("cnn", "CNN alone"), ("with_strokes", "with the stroke model")):
+            d = (figures.get("omniglot") or {}).get(name)
+            if d:
+                lines.append(f"| Omniglot's mouse-drawn letters, {label} | {d['n']:,} | {percent(d['strict'])} "
+                             f"(either case) | {percent(d['tolerant'])} | {percent(d['top5'])} |")
+    return lines
