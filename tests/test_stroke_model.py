@@ -134,6 +134,8 @@ def test_the_cli_trains_chooses_a_weight_and_never_overwrites(tmp_path, monkeypa
     assert record["train_characters"] == 3 and record["val_characters"] == 2 and record["val_sites"] == ["hold"]
     assert set(record["weights_tried"]) == {str(w) for w in train_strokes.WEIGHTS}
     assert "pen validation sites, with strokes" in capsys.readouterr().out
+    from train.record import record_of
+    assert record_of(str(out))["strokes"]["training"] == record  # its record in checkpoints/records/ keeps it
     before = out.read_bytes()
     assert train_strokes.main(argv) == 2 and out.read_bytes() == before
     assert "exists" in capsys.readouterr().err

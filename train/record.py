@@ -15,16 +15,21 @@ import sys
 from dataclasses import asdict
 
 from emnist_core.checkpoint import CheckpointError, load_checkpoint
-from emnist_core.model import build_network, count_parameters
+from emnist_core.model import StrokeNet, build_network, count_parameters
 
 
 def record_of(path: str) -> dict:
     checkpoint = load_checkpoint(path)
     if not (checkpoint.training or {}).get("metrics"):
         raise CheckpointError(f"{path}: not a finished model (its record has no validation figures)")
-    return {"model_config": asdict(checkpoint.model_config),
-            "parameters": count_parameters(build_network(checkpoint.model_config)),
-            "digit_source": checkpoint.digit_source, "training": checkpoint.training}
+    record = {"model_config": asdict(checkpoint.model_config),
+              "parameters": count_parameters(build_network(checkpoint.model_config)),
+              "digit_source": checkpoint.digit_source, "training": checkpoint.training}
+    if checkpoint.strokes is not None:  # the stroke model beside the CNN (python -m train.strokes)
+        record["strokes"] = {"config": asdict(checkpoint.strokes.config), "weight": checkpoint.strokes.weight,
+                             "parameters": count_parameters(StrokeNet(checkpoint.strokes.config)),
+                             "training": checkpoint.strokes.training}
+    return record
 
 
 def main(argv=None) -> int:
