@@ -287,7 +287,7 @@ def trajectory(strokes) -> np.ndarray:
     """A character's strokes (any units, y down; a StrokeDrawing's, or UNIPEN's) -> (6, 64) float32: the
     pen's path as the stroke model reads it. The strokes are centred on their box and scaled by its long
     side; each stroke gets one point plus a share of the rest by its length, spaced evenly along it, in the
-    order written. Channels: x, y; the pen's direction (dx, dy per unit of path, 0 at a stroke's last point);
+    order written (points where the pen did not move dropped). Channels: x, y; the pen's direction (dx, dy per unit of path, 0 at a stroke's last point);
     1 where a stroke starts; 1 where it ends. A stroke of one point (or no length) is a dot: its points at
     its mean. With more than 32 strokes the 32 longest are kept, in order. Computed in float64, so
     web/reader/trajectory.js gives the same numbers."""
@@ -295,6 +295,8 @@ def trajectory(strokes) -> np.ndarray:
     strokes = [np.asarray(s, np.float64) for s in strokes if len(s)]
     if not strokes:
         raise ValueError("no points")
+    # a point where the pen did not move adds nothing to the path (and would give np.interp equal breakpoints)
+    strokes = [s[np.concatenate([[True], (s[1:] != s[:-1]).any(1)])] for s in strokes]
     points = np.concatenate(strokes)
     low, high = points.min(0), points.max(0)
     size = max(float((high - low).max()), 1e-6)
