@@ -1,6 +1,7 @@
 """The browser's reader against Python's, in Debian's chromium driven by Playwright: Python is the reference.
 
-- The export (`python -m emnist_core.export`) is the shipped checkpoint's, and folding BatchNorm keeps its outputs.
+- The export (`python -m emnist_core.export`) is the shipped checkpoint's, and folding BatchNorm keeps its outputs
+  (the CNN's, and a stroke model's where a checkpoint has one).
 - The model: TensorFlow.js (WASM backend) in the reader's worker gives PyTorch's logits on a batch of images.
 - The whole path: generated drawings (bench/drawings.py: glyphs, curves, polylines, dots, tiny, huge, cut by
   the edge, scribbles of up to 200 strokes; the page's three brushes and others) read by the worker
@@ -8,6 +9,9 @@
   inference.py): the 28x28 within one grey level on >= 99% of pixels, the same reading on >= 99.5% of
   drawings, the same message for a drawing that cannot be read, the top-5 probabilities within 0.01. The dev
   drawings too, where ../shared/data has them. Where they differ, the JavaScript is fixed, never this test.
+- The stroke model: trajectory.js gives strokes.trajectory's pen paths (float32, the same numbers), and a
+  checkpoint with a stroke model, exported, is read in the browser as Predictor reads it (the CNN's logits
+  plus weight times the stroke model's log-probabilities).
 - Drawings the server refuses are refused in the browser with its words; a model file that does not match
   its manifest is refused with the reason (the page then reads on the server).
 
@@ -19,6 +23,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +34,12 @@ from bench.browser_reading import HARNESS, serve_clone
 from bench.drawings import KINDS, generate
 from emnist_core import export as web_export
 from emnist_core import preprocess, strokes
-from emnist_core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from emnist_core.inference import model_outputs, probabilities, ranked
+from emnist_core.checkpoint import DEFAULT_CHECKPOINT, StrokeReader, load_checkpoint, save_checkpoint
+from emnist_core.inference import model_outputs, probabilities, ranked, stroke_log_probs, with_strokes
+from emnist_core.model import StrokeConfig, StrokeNet
+from emnist_core.predict import Predictor
 from emnist_core.preprocess import UnusableImage
-from emnist_core.strokes import drawing_from_strokes, emnist_from_drawing, parse_drawing, read_strokes
+from emnist_core.strokes import drawing_from_strokes, emnist_from_drawing, parse_drawing, read_strokes, trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,6 +102,74 @@ def test_the_javascript_uses_pythons_constants():
         assert json.loads(found[name]) == list(getattr(strokes, name)), name
     for name in ("MAX_STROKES", "MAX_POINTS", "MAX_LENGTH_SIDES", "MAX_JSON_CHARS", "OUTSIDE"):
         assert float(found[name]) == getattr(strokes, name), name
+    trajectory_js = (ROOT / "web" / "reader" / "trajectory.js").read_text()
+    for name in ("TRAJECTORY_POINTS", "TRAJECTORY_CHANNELS"):
+        assert int(re.search(rf"const {name} = (\d+);", trajectory_js).group(1)) == getattr(strokes, name), name
+
+
+def made_up_stroke_net() -> StrokeNet:
+    """An untrained stroke model of three layers (the last dilated), seeded, with BatchNorm's statistics and
+    affine made up so that folding them counts."""
+    torch.manual_seed(0)
+    net = StrokeNet(StrokeConfig(widths=(16, 24, 32)))
+    with torch.no_grad():
+        for layer in net.body:
+            if isinstance(layer, torch.nn.BatchNorm1d):
+                layer.running_mean.uniform_(-0.5, 0.5)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.weight.uniform_(0.5, 1.5)
+                layer.bias.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def test_folded_stroke_weights_give_the_stroke_models_outputs():
+    """The stroke model's export: BatchNorm folded into each conv1d, filters as (kernel, in, out), the head's
+    features as [max, mean]: the same logits in float64."""
+    net = made_up_stroke_net()
+    arrays = dict(web_export.export_stroke_arrays(net))
+    paths = torch.from_numpy(np.random.default_rng(0).normal(size=(5, 6, 64)).astype(np.float32))
+    with torch.no_grad():
+        want = net(paths)
+    h = paths.double()
+    for i in range(len(net.config.widths)):
+        dilation = 2 if i >= net.config.dilated_from else 1
+        w = torch.from_numpy(arrays[f"strokes.conv{i}.filter"])
+        assert w.shape == (5, h.shape[1], net.config.widths[i])
+        h = torch.nn.functional.conv1d(h, w.permute(2, 1, 0), torch.from_numpy(arrays[f"strokes.conv{i}.bias"]),
+                                       padding=2 * dilation, dilation=dilation).relu()
+    features = torch.cat([h.amax(2), h.mean(2)], 1)
+    got = features @ torch.from_numpy(arrays["strokes.head.weight"]) + torch.from_numpy(arrays["strokes.head.bias"])
+    assert torch.allclose(got.float(), want, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def stroke_export(tmp_path_factory):
+    """The shipped CNN with made_up_stroke_net beside it (weight 0.7), saved and exported: (checkpoint, manifest,
+    weights)."""
+    net = made_up_stroke_net()
+    path = tmp_path_factory.mktemp("strokes") / "both.pt"
+    reader = StrokeReader(net.config, net.state_dict(), 0.7, {"note": "test_web_reader"})
+    save_checkpoint(replace(load_checkpoint(DEFAULT_CHECKPOINT), strokes=reader), path)
+    return (path, *web_export.export(path))
+
+
+def test_the_export_carries_the_stroke_model(stroke_export):
+    """A checkpoint with a stroke model: its section in the manifest and its tensors after the CNN's, which are
+    the CNN alone's; the CNN alone's manifest has no section."""
+    _, manifest_path, weights_path = stroke_export
+    manifest, cnn = json.loads(manifest_path.read_text()), json.loads(MANIFEST.read_text())
+    assert "strokes" not in cnn
+    section = manifest["strokes"]
+    assert section == {"widths": [16, 24, 32], "dilated_from": 2, "kernel": 5, "weight": 0.7,
+                       "points": strokes.TRAJECTORY_POINTS, "channels": strokes.TRAJECTORY_CHANNELS,
+                       "tensors": [*(f"strokes.conv{i}.{part}" for i in range(3) for part in ("filter", "bias")),
+                                   "strokes.head.weight", "strokes.head.bias"]}
+    assert manifest["tensors"][:len(cnn["tensors"])] == cnn["tensors"]
+    assert [t["name"] for t in manifest["tensors"][len(cnn["tensors"]):]] == section["tensors"]
+    assert weights_path.read_bytes()[:WEIGHTS.stat().st_size] == WEIGHTS.read_bytes()
+    added = weights_path.stat().st_size - WEIGHTS.stat().st_size
+    assert added == 4 * sum(int(np.prod(t["shape"])) for t in manifest["tensors"][len(cnn["tensors"]):])
+    assert web_export.current_export(stroke_export[0]) == manifest_path
 
 
 # ---- in the browser ----------------------------------------------------------------------------------
@@ -153,13 +228,16 @@ def python_reading(checkpoint, drawings: list, only=None, blank: str | None = No
     for drawing in drawings:
         try:
             parsed = parse_drawing(drawing, blank) if blank else parse_drawing(drawing)
-            results.append({"upright": emnist_from_drawing(parsed)})
+            results.append({"upright": emnist_from_drawing(parsed), "path": trajectory(parsed.strokes)})
         except UnusableImage as error:
             results.append({"unusable": str(error)})
     usable = [r for r in results if "upright" in r]
     if usable:
         images = np.stack([r["upright"].T if ckpt.input_spec.transposed else r["upright"] for r in usable])
         logits, digit = model_outputs(model, torch.from_numpy(images), ckpt.input_spec)
+        if ckpt.strokes is not None:  # each one is a drawing: Predictor reads its strokes too
+            paths = torch.from_numpy(np.stack([r["path"] for r in usable]))
+            logits = with_strokes(logits, stroke_log_probs(ckpt.strokes.build_model(), paths), ckpt.strokes.weight)
         q, p = probabilities(logits, digit, ckpt.digit_source, only)
         order = ranked(q, p)
         for k, r in enumerate(usable):
@@ -278,6 +356,11 @@ def test_the_browser_refuses_what_the_server_refuses_with_its_message(reader, ch
     assert sum("unusable" in a for a in py) >= 40
 
 
+def serve(body, content_type):
+    """A route handler answering `body`: of one argument, as Playwright passes the request to a second."""
+    return lambda route: route.fulfill(body=body, content_type=content_type)
+
+
 def test_a_model_file_that_does_not_match_its_manifest_is_refused(harness, base_url):
     """Weights that are not the manifest's (other bytes, or NaN with a matching checksum) and a missing manifest:
     init answers an error saying why (the page then reads on the server), never a reading."""
@@ -289,8 +372,6 @@ def test_a_model_file_that_does_not_match_its_manifest_is_refused(harness, base_
                                    WEIGHTS.read_bytes()),
              "/bad/nan.web.json": ({**manifest, "weights": "nan.web.bin",
                                     "weights_sha256": hashlib.sha256(nan_bytes).hexdigest()}, nan_bytes)}
-    def serve(body, content_type):  # a handler of one argument: Playwright passes the request to a second
-        return lambda route: route.fulfill(body=body, content_type=content_type)
     for url, (manifest_body, blob) in cases.items():
         harness.route(f"{base_url}{url}", serve(json.dumps(manifest_body), "application/json"))
         harness.route(f"{base_url}{url.replace('.json', '.bin')}", serve(blob, "application/octet-stream"))
@@ -397,6 +478,89 @@ def test_the_browser_reads_the_dev_drawings_as_python_does(reader, checkpoint):
         names.append(f"{path.name} brush {brush}")
     assert_parity(compare(python_reading(checkpoint, drawings), browser_reading(reader, drawings), names),
                   f"dev drawings ({DEV_STROKES.name})")
+
+
+def trajectory_drawings() -> tuple[list[dict], list[str]]:
+    """Drawings for the pen paths: the generated ones the reading tests use, the dev drawings where
+    ../shared/data has them, and a few for trajectory's corners: points repeated (steps of no length), a dot
+    tapped twice, more than 32 strokes of one length (the longest kept, ties in the order written)."""
+    drawings = [d for d in generate(600, seed=29) if _usable(d)]
+    names = [f"generated #{k}" for k in range(len(drawings))]
+    if DEV_STROKES.is_dir():
+        for path in sorted(DEV_STROKES.glob("*.txt")):
+            drawings.append(drawing_from_strokes(read_strokes(path)).to_json())
+            names.append(path.name)
+    corners = {"repeated points": [[[10, 10], [10, 10], [50.5, 20], [50.5, 20], [50.5, 20], [90, 90.25]], [[3, 3]]],
+               "a dot tapped twice": [[[200.1, 200.1]], [[200.1, 200.1], [200.1, 200.1]]],
+               "40 strokes of one length": [[[10 + 5 * k, 10], [10 + 5 * k, 40 + 30 * (k % 2)]] for k in range(40)],
+               "long and dense": [[[200 + 150 * np.cos(a), 200 + 150 * np.sin(a)] for a in np.linspace(0, 12, 900)]]}
+    for name, strokes_ in corners.items():
+        drawings.append({"width": 400, "height": 400, "brush": 16, "strokes": strokes_})
+        names.append(name)
+    return drawings, names
+
+
+def test_the_browsers_pen_paths_are_pythons(harness, base_url):
+    """trajectory.js on the strokes strokes.js parses (float32 points, as parse_drawing gives them) against
+    strokes.trajectory: the (6, 64) float32 paths the stroke model reads."""
+    for script in ("cv.js", "preprocess.js", "strokes.js", "trajectory.js"):
+        harness.add_script_tag(url=f"{base_url}/web/reader/{script}")
+    drawings, names = trajectory_drawings()
+    want = np.stack([trajectory(parse_drawing(d).strokes) for d in drawings])
+    got = np.array(harness.evaluate("(drawings) => drawings.map((d) => "
+                                    "Array.from(EmnistTrajectory.trajectory(EmnistStrokes.parseDrawing(d).strokes)))",
+                                    drawings), np.float32).reshape(want.shape)
+    diff = np.abs(got - want).max(axis=(1, 2))
+    print(f"\npen paths: {len(drawings)} drawings, max |difference| {diff.max():.3g}, "
+          f"{int((diff == 0).sum())} identical")
+    worst = int(diff.argmax())
+    assert diff.max() <= 1e-6, f"{names[worst]}: off by {diff[worst]:.3g}"
+
+
+@pytest.fixture(scope="module")
+def stroke_reader(harness, base_url, stroke_export):
+    """A second worker, its model the stroke_export (served at /strokes/): ask(message) -> its reply."""
+    _, manifest_path, weights_path = stroke_export
+    for path, content_type in ((manifest_path, "application/json"), (weights_path, "application/octet-stream")):
+        harness.route(f"{base_url}/strokes/{path.name}", serve(path.read_bytes(), content_type))
+    reply = harness.evaluate("""(url) => {
+        const worker = new Worker('/web/reader/worker.js'), waiting = new Map();
+        let next = 0;
+        worker.onmessage = (e) => { waiting.get(e.data.id)(e.data); waiting.delete(e.data.id); };
+        window.askStrokes = (message) => new Promise((resolve) => {
+          const id = next++; waiting.set(id, resolve); worker.postMessage({id, ...message}); });
+        return askStrokes({type: 'init', manifestUrl: url}); }""", f"/strokes/{manifest_path.name}")
+    assert reply["ok"], reply.get("error")
+
+    def ask(message: dict) -> dict:
+        answer = harness.evaluate("(m) => askStrokes(m)", message)
+        assert answer["ok"], answer.get("error")
+        return answer
+    return ask
+
+
+def test_the_browser_reads_with_the_stroke_model_as_predictor_does(stroke_reader, stroke_export, checkpoint):
+    """A checkpoint with a stroke model, exported: the worker reads generated drawings as Predictor does (its
+    CNN's logits plus 0.7 times the stroke model's log-probabilities): the same five characters in order on
+    the readable drawings, their probabilities within 0.01; and the stroke model changed the readings."""
+    path = stroke_export[0]
+    both = load_checkpoint(path)
+    drawings = generate(300, seed=31)
+    names = [f"#{k} {KINDS[k % len(KINDS)]} brush {d['brush']}" for k, d in enumerate(drawings)]
+    py = python_reading((both, both.build_model()), drawings)
+    predictions = iter(Predictor(path).predict_many([parse_drawing(d) for d in drawings if _usable(d)]))
+    for r in py:
+        if "unusable" not in r:
+            prediction = next(predictions)
+            assert [c for c, _ in prediction.top5] == [c for c, _ in r["top5"]]
+            assert np.allclose([p for _, p in prediction.top5], [p for _, p in r["top5"]], atol=1e-6)
+    cnn_alone = python_reading(checkpoint, drawings)
+    changed = sum([c for c, _ in a["top5"]] != [c for c, _ in b["top5"]] for a, b in zip(py, cnn_alone) if "top5" in a)
+    figures = compare(py, browser_reading(stroke_reader, drawings), names)
+    assert_parity(figures, f"generated drawings with the stroke model ({changed} of {figures['readable']} "
+                           f"top-5s not the CNN alone's)")
+    assert changed >= figures["readable"] // 2
+    assert figures["same_top5_order"] == 1.0
 
 
 def test_the_bench_reads_without_asking_the_server(tmp_path):

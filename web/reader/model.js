@@ -1,14 +1,17 @@
 /* The exported network (python -m emnist_core.export) run by TensorFlow.js, and the rules that make one
- * coherent reading of its two outputs: a mirror of emnist_core/model.py (EmnistCNN.forward) and
- * emnist_core/inference.py (probabilities, ranked). Plain script, no DOM: the reader's
- * worker loads it after TensorFlow.js; tests/test_web_reader.py checks it against PyTorch.
+ * coherent reading of its two outputs: a mirror of emnist_core/model.py (EmnistCNN.forward, and StrokeNet
+ * where the manifest has a "strokes" section) and emnist_core/inference.py (stroke_log_probs, with_strokes,
+ * probabilities, ranked). Plain script, no DOM: the reader's worker loads it after TensorFlow.js;
+ * tests/test_web_reader.py checks it against PyTorch.
  */
 (function (root) {
   'use strict';
 
+  const T = typeof module !== 'undefined' && module.exports ? require('./trajectory.js') : root.EmnistTrajectory;
   const f32 = Math.fround;
   const JUST_UNDER_HALF = 0.49999999999999994; // inference.JUST_UNDER_HALF: a tie that still reads as a letter
   const FORMAT = 'emnist-sketchpad-web/1';
+  const STROKE_KERNEL = 5; // model.StrokeNet's conv width, padded by 2 * dilation: 'same'
 
   /** The manifest and its weights as TensorFlow.js tensors; refuses a file that does not match its manifest. */
   async function loadModel(tf, manifestUrl, fetchImpl = fetch) {
@@ -16,6 +19,12 @@
     if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
     const manifest = await response.json();
     if (manifest.format !== FORMAT) throw new Error(`${manifestUrl}: not an ${FORMAT} manifest (${manifest.format})`);
+    const strokes = manifest.strokes;
+    if (strokes && (strokes.kernel !== STROKE_KERNEL || strokes.points !== T.TRAJECTORY_POINTS
+                    || strokes.channels !== T.TRAJECTORY_CHANNELS || !Number.isFinite(strokes.weight))) {
+      throw new Error(`${manifestUrl}: a stroke model this reader cannot run (kernel ${strokes.kernel}, `
+        + `${strokes.channels}x${strokes.points} paths, weight ${strokes.weight})`);
+    }
     const weightsUrl = new URL(manifest.weights, new URL(manifestUrl, root.location && root.location.href)).href;
     const wresponse = await fetchImpl(weightsUrl);
     if (!wresponse.ok) throw new Error(`${weightsUrl}: HTTP ${wresponse.status}`);
@@ -72,6 +81,33 @@
     return { logits, digit };
   }
 
+  /** inference.stroke_log_probs: N pen paths (N*6*64 float32, each channel-major as strokes.trajectory
+   * gives it) through the stroke model (StrokeNet.forward), then log_softmax: Float32Array(N*C). */
+  async function strokeLogProbs(tf, model, paths, n) {
+    const { manifest, tensors } = model, spec = manifest.strokes;
+    const out = tf.tidy(() => {
+      let h = tf.transpose(tf.tensor3d(paths, [n, spec.channels, spec.points]), [0, 2, 1]); // (N, time, channels)
+      spec.widths.forEach((_, i) => {
+        const dilation = i >= spec.dilated_from ? 2 : 1;
+        const conv = tf.conv1d(h, tensors[`strokes.conv${i}.filter`], 1, 'same', 'NWC', dilation);
+        h = tf.relu(tf.add(conv, tensors[`strokes.conv${i}.bias`]));
+      });
+      const features = tf.concat([tf.max(h, 1), tf.mean(h, 1)], 1); // torch.cat([amax, mean]): the export's order
+      return tf.logSoftmax(tf.add(tf.matMul(features, tensors['strokes.head.weight']), tensors['strokes.head.bias']));
+    });
+    const lp = await out.data();
+    out.dispose();
+    return lp;
+  }
+
+  /** inference.with_strokes for N drawings: the CNN's logits (N*C) plus weight times the stroke model's
+   * log-probabilities of their paths, in float32 as PyTorch adds them. Without a stroke model, the logits. */
+  async function withStrokes(tf, model, logits, paths, n) {
+    if (!model.manifest.strokes) return logits;
+    const lp = await strokeLogProbs(tf, model, paths, n), weight = f32(model.manifest.strokes.weight);
+    return Float32Array.from(logits, (v, i) => f32(v + f32(weight * lp[i])));
+  }
+
   /** inference.probabilities for one image: {q (C), pDigit}. `only` is null, "digits" or "letters". */
   function probabilities(logits, digitLogit, digitSource, numDigits, only) {
     const top = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - top));
@@ -112,7 +148,7 @@
     };
   }
 
-  const api = { FORMAT, loadModel, forward, probabilities, ranked, reading };
+  const api = { FORMAT, loadModel, forward, strokeLogProbs, withStrokes, probabilities, ranked, reading };
   if (typeof module !== 'undefined' && module.exports) module.exports = api;
   else root.EmnistModel = api;
 })(typeof self !== 'undefined' ? self : this);
