@@ -111,6 +111,11 @@
     let strokes = strokesIn.filter((s) => s.length)
       .map((s) => ({ xs: s.map((p) => Number(p[0])), ys: s.map((p) => Number(p[1])) }));
     if (!strokes.length) throw new Error('no points');
+    // a point where the pen did not move adds nothing to the path (strokes.trajectory drops it too)
+    strokes = strokes.map(({ xs, ys }) => {
+      const keep = xs.map((x, i) => i === 0 || x !== xs[i - 1] || ys[i] !== ys[i - 1]);
+      return { xs: xs.filter((_, i) => keep[i]), ys: ys.filter((_, i) => keep[i]) };
+    });
     let lowX = Infinity, lowY = Infinity, highX = -Infinity, highY = -Infinity;
     for (const { xs, ys } of strokes) {
       for (const x of xs) { lowX = Math.min(lowX, x); highX = Math.max(highX, x); }
