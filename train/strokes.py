@@ -28,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emnist_core.checkpoint import CheckpointError, StrokeReader, load_checkpoint, save_checkpoint
+from emnist_core.checkpoint import (MAX_STROKE_LAYERS, MAX_WIDTH, CheckpointError, StrokeReader, load_checkpoint,
+                                   save_checkpoint)
 from emnist_core.inference import model_outputs, probabilities, stroke_log_probs, with_strokes
 from emnist_core.model import StrokeConfig, StrokeNet, count_parameters
 from emnist_core.strokes import trajectory
@@ -47,6 +48,7 @@ BATCH = 256
 LR = 3e-3  # one-cycle peak (AdamW)
 WEIGHT_DECAY = 5e-4
 LABEL_SMOOTHING = 0.1
+WIDTHS = StrokeConfig().widths  # its layers' channels
 WEIGHTS = tuple(round(0.25 * k, 2) for k in range(0, 9))  # stroke weights tried: 0 (the CNN alone) to 2
 
 
@@ -55,13 +57,14 @@ def paths_of(samples, rng: np.random.Generator | None) -> np.ndarray:
     return np.stack([trajectory(varied(list(s.strokes), rng) if rng is not None else s.strokes) for s in samples])
 
 
-def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, log=print) -> StrokeNet:
+def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, widths: tuple[int, ...] = WIDTHS,
+                     log=print) -> StrokeNet:
     """A StrokeNet trained on the samples' strokes, varied anew each epoch, drawn to `target_prior`."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     labels = np.array([s.bymerge for s in samples], np.int64)
     draw = sample_weights(labels, target_prior)
-    net = StrokeNet(StrokeConfig(num_classes=len(target_prior)))
+    net = StrokeNet(StrokeConfig(widths=tuple(widths), num_classes=len(target_prior)))
     steps = max(len(samples) // BATCH, 1)
     optimizer = torch.optim.AdamW(net.parameters(), LR, weight_decay=WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, LR, total_steps=epochs * steps, pct_start=0.15)
@@ -112,11 +115,14 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), help="channels of each 1-d conv layer")
     parser.add_argument("--limit", type=int, default=0, help="train on at most this many characters (0: all)")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.limit < 0:
         parser.error("--epochs must be at least 1 and --limit not negative")
+    if not 1 <= len(args.widths) <= MAX_STROKE_LAYERS or not all(1 <= w <= MAX_WIDTH for w in args.widths):
+        parser.error(f"--widths: 1 to {MAX_STROKE_LAYERS} layers of 1 to {MAX_WIDTH} channels")
     if Path(args.out).exists() and not args.force:
         print(f"error: {args.out} exists; give --force to overwrite it", file=sys.stderr)
         return 2
@@ -143,7 +149,7 @@ def main(argv=None) -> int:
         return 2
     print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
           f"{len(val.labels)} validation characters")
-    net = train_stroke_net(train, target_prior, args.epochs, args.seed)
+    net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths))
     model = checkpoint.build_model(args.checkpoint)
     logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
     stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
