@@ -81,9 +81,10 @@ def check_only(only: str | None) -> None:
 def probabilities(logits: torch.Tensor, digit_logits: torch.Tensor, digit_source: str,
                   only: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(class probabilities q (N, C), P(digit) (N,)), coherent: q sums to P(digit) over the digit
-    classes, and P(digit) >= 0.5 exactly when the reading is a digit. `only` ("digits" / "letters")
-    makes P(digit) 1 / 0, which renormalises q over the allowed classes."""
-    probs = logits.float().softmax(dim=1)
+    classes, and P(digit) >= 0.5 exactly when the reading is a digit. In float64, as the browser's reader
+    computes them: float32 rounds a reading likelier than 1 - 6e-8 to a certainty of 1 ("100%" on the page).
+    `only` ("digits" / "letters") makes P(digit) 1 / 0, which renormalises q over the allowed classes."""
+    probs = logits.double().softmax(dim=1)
     digit_mass = probs[:, :NUM_DIGITS].sum(1)
     check_only(only)
     if digit_source not in DIGIT_SOURCES:

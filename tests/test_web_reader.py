@@ -153,11 +153,14 @@ def stroke_export(tmp_path_factory):
     return (path, *web_export.export(path))
 
 
-def test_the_export_carries_the_stroke_model(stroke_export):
+def test_the_export_carries_the_stroke_model(stroke_export, tmp_path):
     """A checkpoint with a stroke model: its section in the manifest and its tensors after the CNN's, which are
     the CNN alone's; the CNN alone's manifest has no section."""
     _, manifest_path, weights_path = stroke_export
-    manifest, cnn = json.loads(manifest_path.read_text()), json.loads(MANIFEST.read_text())
+    alone = tmp_path / "cnn.pt"
+    save_checkpoint(replace(load_checkpoint(DEFAULT_CHECKPOINT), strokes=None), alone)
+    cnn_manifest, cnn_weights = web_export.export(alone)
+    manifest, cnn = json.loads(manifest_path.read_text()), json.loads(cnn_manifest.read_text())
     assert "strokes" not in cnn
     section = manifest["strokes"]
     assert section == {"widths": [16, 24, 32], "dilated_from": 2, "kernel": 5, "weight": 0.7,
@@ -166,8 +169,8 @@ def test_the_export_carries_the_stroke_model(stroke_export):
                                    "strokes.head.weight", "strokes.head.bias"]}
     assert manifest["tensors"][:len(cnn["tensors"])] == cnn["tensors"]
     assert [t["name"] for t in manifest["tensors"][len(cnn["tensors"]):]] == section["tensors"]
-    assert weights_path.read_bytes()[:WEIGHTS.stat().st_size] == WEIGHTS.read_bytes()
-    added = weights_path.stat().st_size - WEIGHTS.stat().st_size
+    assert weights_path.read_bytes()[:cnn_weights.stat().st_size] == cnn_weights.read_bytes()
+    added = weights_path.stat().st_size - cnn_weights.stat().st_size
     assert added == 4 * sum(int(np.prod(t["shape"])) for t in manifest["tensors"][len(cnn["tensors"]):])
     assert web_export.current_export(stroke_export[0]) == manifest_path
 
