@@ -109,8 +109,8 @@ MIXED = {"0": 0.3, "1": 0.1, "O": 0.4, "A": 0.2}
 
 
 def assert_coherent(q: torch.Tensor, p_digit: torch.Tensor):
-    assert torch.allclose(q.sum(1), torch.ones(len(q)), atol=1e-6)
-    assert torch.allclose(q[:, :NUM_DIGITS].sum(1), p_digit, atol=1e-6)
+    assert torch.allclose(q.sum(1), torch.ones(len(q), dtype=q.dtype), atol=1e-6)
+    assert torch.allclose(q[:, :NUM_DIGITS].sum(1), p_digit.to(q.dtype), atol=1e-6)
     reading = ranked(q, p_digit)[:, 0]
     assert torch.equal(reading < NUM_DIGITS, p_digit >= 0.5)
 

@@ -213,8 +213,8 @@ def test_the_generated_pen_characters_read_as_drawn_with_every_brush(predictor):
     for char in PEN_GLYPHS:
         for brush in CHARACTER_BRUSHES:
             read = predictor.predict(drawing_from_strokes(pen_strokes(char), brush=brush, char_size=0.55)).top5[0][0]
-            expected = "0" if char == "o" else char  # a ring is EMNIST's 0 unless letters only
-            assert letter_matches(expected, read), f"{char} with brush {brush} reads {read}"
+            # a ring is 0 or O (the stroke model reads the pen's path too) unless the writer says which
+            assert letter_matches(char, read, tolerant=char == "o"), f"{char} with brush {brush} reads {read}"
     ring = drawing_from_strokes(pen_strokes("o"), char_size=0.55)
     assert predictor.predict(ring, "letters").top5[0][0] == "O"
 
