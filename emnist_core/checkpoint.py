@@ -85,8 +85,8 @@ class StrokeReader:
                              "the stroke model's weights do not match its config").eval()
 
     def to_dict(self) -> dict:
-        return {"config": self.config.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
-                "weight": self.weight, "training": self.training}
+        return {"config": self.config.to_dict(), "weight": self.weight, "training": self.training,
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()}}
 
 
 @dataclass

@@ -52,7 +52,8 @@ def model_outputs(model: EmnistCNN, images_uint8: torch.Tensor, spec: InputSpec,
 def stroke_log_probs(net: StrokeNet, trajectories: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """(N, 6, 64) pen paths (strokes.trajectory) -> the stroke model's class log-probabilities (N, C), on CPU."""
     net.eval()
-    out = [net(trajectories[i:i + batch_size].float()).float().log_softmax(1) for i in range(0, len(trajectories), batch_size)]
+    out = [net(trajectories[i:i + batch_size].float()).float().log_softmax(1)
+           for i in range(0, len(trajectories), batch_size)]
     return torch.cat(out) if out else torch.empty(0, net.config.num_classes)
 
 
