@@ -545,7 +545,7 @@ def main(argv=None) -> int:
     # badly on a busy machine (`python -m bench.latency`, docs/RESULTS.md: Speed); the other cores serve other requests.
     torch.set_num_threads(1)
     try:
-        predictor = Predictor(args.checkpoint)
+        predictor = Predictor(args.checkpoint, word_process=True)  # the word model in its own process
     except CheckpointError as error:
         print(f"error: {error}\nTrain one with `python -m train --data-dir DIR --save-to "
               f"checkpoints/emnist_bymerge.pt`, or pass --checkpoint PATH.", file=sys.stderr)

@@ -101,6 +101,10 @@ def warm_up(predictor: Predictor) -> None:
     predictor.predict(parse_drawing(WARM_UP))
     with contextlib.suppress(WordListUnavailable):  # the word list (~0.5 s to load), if it is installed
         english()
+    process = predictor.word_model_process  # the word model's own process, if the page uses one: started here
+    if process is not None:
+        with contextlib.suppress(Exception):  # one that cannot start is reported at the first line it would read
+            process.ready.result(timeout=60)
 
 
 @contextlib.contextmanager

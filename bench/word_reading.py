@@ -23,7 +23,8 @@ those train.grouping.tuning names: art, hpb and 11 of rim's 21):
                 (substituted), a letter read as two or a stray piece read (inserted: split), two letters
                 read as one or a letter lost (deleted: merged); the commonest substitutions
   speed         the median time per word, and the median of words of 10 letters (a 10-letter word), with
-                torch's default threads (one a core), or --threads 1 as the page runs it (demo.main)
+                torch's default threads (one a core), or --threads 1 as the page runs it (demo.main); with
+                --word-process the word model reads in a process of its own, as the page runs it
 For the word mode also the word list's reach: the share of the words in the list at all, and of the words
 it missed, how many were not in it, in it but out of the lookup's reach (the letters-only reading's length
 more than words.LENGTH_SLACK off), or in reach and not chosen.
@@ -441,6 +442,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch's threads for the models (0: torch's default, one a core; the page, "
                              "demo.main, runs with 1)")
+    parser.add_argument("--word-process", action="store_true",
+                        help="the word model in a process of its own, as the page runs it (demo.main)")
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     if not modes or any(m not in MODES for m in modes):
@@ -463,7 +466,7 @@ def main(argv=None) -> int:
     if not chosen:
         print("error: no words of letters found", file=sys.stderr)
         return 2
-    predictor = Predictor(args.checkpoint)
+    predictor = Predictor(args.checkpoint, word_process=args.word_process)
     if args.word_checkpoint:
         from emnist_core.sequence import SequenceCheckpointError, SequenceReader
         try:
@@ -471,6 +474,8 @@ def main(argv=None) -> int:
         except SequenceCheckpointError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if predictor.word_model_process is not None:  # started (the model loaded) before any word is timed
+        predictor.word_model_process.ready.result(timeout=120)
     if args.ruled:
         found = ruled_figures(predictor, chosen, args.seed)
         for placing, counts in found.items():

@@ -16,6 +16,7 @@ import logging
 import math
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError, describe_error, load_checkpoint
 from .inference import (ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, model_outputs, probabilities, ranked,
                         readings, stroke_log_probs, with_strokes)
 from .labels import NUM_DIGITS, are_lookalikes
@@ -147,7 +148,11 @@ def unreadable(error: Exception) -> UnusableImage:
 class Predictor:
     """A loaded checkpoint with the preprocessing it expects. Thread-safe for inference."""
 
-    def __init__(self, checkpoint_path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu"):
+    def __init__(self, checkpoint_path: str | Path = DEFAULT_CHECKPOINT, device: str = "cpu",
+                 word_process: bool = False):
+        """`word_process`: the word model reads drawn lines in a process of its own (the page's setting,
+        demo.main: sequence.WordModelProcess); else on a thread beside segmentation."""
+        self.word_process = word_process
         self.checkpoint_path = Path(checkpoint_path)
         self.checkpoint = load_checkpoint(self.checkpoint_path)
         self.model = self.checkpoint.build_model(str(self.checkpoint_path)).to(device)
@@ -249,15 +254,39 @@ class Predictor:
             return self._read_pieces(line_from_drawing(drawing, rendered), writing)
         if rendered is None:  # rendered once, for both readers
             rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
-        # the word model reads the line whole on a second thread while segmentation reads it here
-        pending = self._beside.submit(whole.read_whole, drawing, writing == WORD, rendered)
+        # the word model reads the line whole (in its own process, or on a second thread) while segmentation reads it here
+        process = self.word_model_process
+        pending = (process.submit(drawing, writing == WORD, rendered) if process is not None
+                   else self._beside.submit(whole.read_whole, drawing, writing == WORD, rendered))
         try:
             reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
         except BaseException:
             pending.cancel()  # where it has not started; else it ends on its own (bounded work)
             raise
-        reading.joined = judge(pending.result(), reading.text)
+        reading.joined = judge(self._whole(pending, drawing, writing == WORD, rendered), reading.text)
         return reading
+
+    def _whole(self, pending, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None):
+        """The word model's reading of the line from `pending`; where its process has stopped (or never
+        started), read here instead, and from now on on a thread (the log says why, once)."""
+        try:
+            return pending.result()
+        except BrokenProcessPool as error:
+            log.warning("the word model's process stopped (%s); it reads beside segmentation on a thread now",
+                        describe_error(error))
+            self.word_model_process.close()
+            self.word_model_process = None
+            return self.word_reader.read_whole(drawing, words, rendered)
+
+    @cached_property
+    def word_model_process(self):
+        """sequence.WordModelProcess of the word reader's checkpoint where `word_process` was asked for and
+        there is a word model; else None (the word model reads on a thread)."""
+        from .sequence import WordModelProcess
+        reader = self.word_reader
+        if not self.word_process or reader is None or reader.path is None:
+            return None
+        return WordModelProcess(reader.path)
 
     @cached_property
     def _beside(self) -> ThreadPoolExecutor:

@@ -22,8 +22,10 @@ Checkpoint: a torch file {"format": FORMAT, "config": {...}, "alphabet": "abc...
 """
 
 import math
+import multiprocessing
 import os
 import tempfile
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -315,6 +317,7 @@ class SequenceReader:
     """A trained WordCTC and the word list, reading drawn words."""
 
     def __init__(self, path=DEFAULT_WORD_CHECKPOINT, model: WordCTC | None = None):
+        self.path = path if model is None else None  # what WordModelProcess loads again (None: a model given)
         if model is None:
             model, self.config, self.training = load_sequence_checkpoint(path)
         self.model = model.eval()
@@ -362,6 +365,44 @@ class Whole:
     log_probs: np.ndarray  # (T, 27)
     reading: WordReading  # its own reading: with the word list where `words`, else greedy
     words: bool  # read as an English word (the line tab's "An English word")
+
+
+class WordModelProcess:
+    """SequenceReader.read_whole in a process of its own (spawned, one torch thread), for the page: beside
+    segmentation, which is Python too, a thread of the same interpreter waits on its lock, and a 10-letter
+    word read as a word took 115 ms instead of segmentation's ~90 (docs/RESULTS.md, real words). Started
+    (the model and the word list loaded, a few seconds) when made; `submit` gives a Future of read_whole's
+    answer. Where the process cannot start or dies, the Future raises (concurrent.futures' BrokenProcessPool):
+    the caller reads in its own process instead."""
+
+    def __init__(self, path=DEFAULT_WORD_CHECKPOINT):
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_reader, initargs=(str(path),))
+        self.ready = self._pool.submit(_reader_ready)  # done when the model is loaded (or the start failed)
+
+    def submit(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> Future:
+        return self._pool.submit(_read_whole, drawing, words, rendered)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_READER: SequenceReader | None = None  # in a WordModelProcess's process: its reader
+
+
+def _start_reader(path: str) -> None:
+    global _READER
+    torch.set_num_threads(1)  # as the page's own process (demo.main): one line's columns are little work
+    _READER = SequenceReader(path)
+    _READER.word_list()  # loaded now, not at the first word
+
+
+def _reader_ready() -> bool:
+    return _READER is not None
+
+
+def _read_whole(drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None) -> "Whole | None":
+    return _READER.read_whole(drawing, words, rendered)
 
 
 def judge(whole: Whole | None, theirs: str, margin: float | None = None) -> str | None:

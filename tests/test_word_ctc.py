@@ -247,6 +247,33 @@ def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, 
     assert "segmentation alone" in caplog.text
 
 
+def test_the_word_model_in_its_own_process_reads_as_on_a_thread(predictor, caplog):
+    """Predictor(word_process=True), the page's setting: the word model reads a drawn line in a process of its
+    own (sequence.WordModelProcess), to the same reading as on a thread; where that process cannot start, the
+    line is still read, on a thread, and the log says why."""
+    from emnist_core.predict import Predictor
+    from emnist_core.sequence import WordModelProcess
+    from helpers import word_strokes
+
+    if not DEFAULT_WORD_CHECKPOINT.is_file():
+        pytest.skip(f"no word model at {DEFAULT_WORD_CHECKPOINT}")
+    strokes = word_strokes("cat", height=150, gap=0.3, left=100, top=80)
+    drawing = StrokeDrawing(1000, 300, 10.0, tuple(s.astype(np.float32) for s in strokes))
+    apart = Predictor(predictor.checkpoint_path, word_process=True)
+    assert isinstance(apart.word_model_process, WordModelProcess) and predictor.word_model_process is None
+    assert apart.word_model_process.ready.result(timeout=120)
+    for writing in ("letters", "word"):
+        on_thread, in_process = predictor.read_line_strokes(drawing, writing), apart.read_line_strokes(drawing, writing)
+        assert (in_process.text, in_process.joined) == (on_thread.text, on_thread.joined)
+    apart.word_model_process.close()
+    broken = Predictor(predictor.checkpoint_path, word_process=True)
+    broken.word_model_process = WordModelProcess(DEFAULT_WORD_CHECKPOINT.parent / "no-such-file.pt")
+    with caplog.at_level("WARNING"):
+        reading = broken.read_line_strokes(drawing, "word")
+    assert reading.text == predictor.read_line_strokes(drawing, "word").text
+    assert broken.word_model_process is None and "process stopped" in caplog.text
+
+
 def test_printed_words_are_composed_from_isolated_letters(tmp_path, capsys):
     """--composed: words set from single pen letters, each letter in its box (capitals and ascenders up to
     the cap height, small letters to the x-height, descenders below the baseline), left to right, one writer's
