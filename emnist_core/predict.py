@@ -35,6 +35,7 @@ from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, traject
 from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 BESIDE_THREADS = 2  # lines whose word-model reading may run beside segmentation's at once (more wait)
+HALVES_FROM = 32  # a batch this large (a line's candidates) is read in two halves at once: 2 cores, 1 torch thread each
 LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the reading worth a warning
 # A line of letters is written in one case, its first letter aside ("It", "THE", "the"). ByMerge keeps 11
 # letters in both cases (TWO_CASES); the line's case is the side their readings lean to, over every
@@ -176,8 +177,13 @@ class Predictor:
         classes `writing` allows, which is high where the image looks like some character of them and low
         where it looks like none (two letters' ink, half a letter): segment weighs it."""
         only = classes_of(writing)
-        logits, digit_logits = model_outputs(self.model, torch.from_numpy(np.ascontiguousarray(images)),
-                                             self.checkpoint.input_spec)
+        batch = torch.from_numpy(np.ascontiguousarray(images))
+        if len(batch) >= HALVES_FROM:  # a line's candidates: two halves on two cores (torch frees the lock)
+            halves = self._halves.map(lambda part: model_outputs(self.model, part, self.checkpoint.input_spec),
+                                      batch.tensor_split(2))
+            logits, digit_logits = (torch.cat(parts) for parts in zip(*halves))
+        else:
+            logits, digit_logits = model_outputs(self.model, batch, self.checkpoint.input_spec)
         allowed = logits[:, NUM_DIGITS:] if only == LETTERS else logits[:, :NUM_DIGITS] if only == DIGITS else logits
         energy = torch.logsumexp(allowed.float(), dim=1).numpy()
         drawn = [k for k, t in enumerate(trajectories or []) if t is not None]
@@ -287,6 +293,11 @@ class Predictor:
         if not self.word_process or reader is None or reader.path is None:
             return None
         return WordModelProcess(reader.path)
+
+    @cached_property
+    def _halves(self) -> ThreadPoolExecutor:
+        """Two threads, each reading half of a large batch with the page's one torch thread."""
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="halves")
 
     @cached_property
     def _beside(self) -> ThreadPoolExecutor:
