@@ -269,19 +269,20 @@ class Predictor:
         except BaseException:
             pending.cancel()  # where it has not started; else it ends on its own (bounded work)
             raise
-        reading.joined = judge(self._whole(pending, drawing, writing == WORD, rendered), reading.text)
+        reading.joined = judge(self._whole(pending, process, drawing, writing == WORD, rendered), reading.text)
         return reading
 
-    def _whole(self, pending, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None):
-        """The word model's reading of the line from `pending`; where its process has stopped (or never
-        started), read here instead, and from now on on a thread (the log says why, once)."""
+    def _whole(self, pending, process, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None):
+        """The word model's reading of the line from `pending` (of `process`, or of a thread where None); where
+        that process has stopped (or never started), read here instead, and from now on on a thread (the log
+        says why)."""
         try:
             return pending.result()
         except BrokenProcessPool as error:
             log.warning("the word model's process stopped (%s); it reads beside segmentation on a thread now",
                         describe_error(error))
-            self.word_model_process.close()
-            self.word_model_process = None
+            process.close()
+            self.word_model_process = None  # a line read at the same time may say so too: both read here
             return self.word_reader.read_whole(drawing, words, rendered)
 
     @cached_property

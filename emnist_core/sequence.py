@@ -369,8 +369,8 @@ class Whole:
 
 class WordModelProcess:
     """SequenceReader.read_whole in a process of its own (spawned, one torch thread), for the page: beside
-    segmentation, which is Python too, a thread of the same interpreter waits on its lock, and a 10-letter
-    word read as a word took 115 ms instead of segmentation's ~90 (docs/RESULTS.md, real words). Started
+    segmentation, which is Python too, a thread of the same interpreter waits on its lock (rim's unseen
+    10-letter words read as a word: 109 ms on a thread, 100-105 in a process; docs/RESULTS.md, real words). Started
     (the model and the word list loaded, a few seconds) when made; `submit` gives a Future of read_whole's
     answer. Where the process cannot start or dies, the Future raises (concurrent.futures' BrokenProcessPool):
     the caller reads in its own process instead."""
