@@ -27,6 +27,7 @@ from emnist_core.labels import reads_as_meant
 from emnist_core.predict import Predictor
 
 from train.pen_data import drawing_scores, hits, omniglot_drawings, plain_validation, score_text, scores
+from train.unipen import CHARACTER_CATEGORIES, read_unipen
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     if not Path(args.unipen_dir).is_dir():
         print(f"error: no UNIPEN folder at {args.unipen_dir}", file=sys.stderr)
         return 2
-    val, paths = plain_validation(args.unipen_dir, args.workers)
+    val, paths = plain_validation(read_unipen(args.unipen_dir, CHARACTER_CATEGORIES)[0], args.workers)
     drawings = omniglot_drawings(args.omniglot_dir) if Path(args.omniglot_dir).is_dir() else None
     results, base = {}, None
     for path in args.checkpoint:

@@ -24,7 +24,8 @@ import numpy as np
 
 from emnist_core.labels import char_to_index
 from emnist_core.preprocess import UnusableImage
-from emnist_core.strokes import CHARACTER_BRUSHES, drawing_from_strokes, emnist_from_drawing, trajectory
+from emnist_core.strokes import (CHARACTER_BRUSHES, TRAJECTORY_CHANNELS, TRAJECTORY_POINTS, drawing_from_strokes,
+                                 emnist_from_drawing, trajectory)
 
 from .unipen import CATEGORIES, CHARACTER_CATEGORIES, NotUnipen, data_files, find_root, read_unipen
 
@@ -148,14 +149,20 @@ def _render_and_cache(root: Path, path: Path, variants: int, seed: int, workers:
 
 
 
-def plain_validation(folder: str | Path, workers: int = 1) -> tuple[PenImages, np.ndarray]:
-    """The validation sites' characters drawn plainly (as the cache's validation images are) with their pen
-    paths ((N, 6, 64) strokes.trajectory) in the same order: what a drawing's reading needs when the
-    checkpoint has a stroke model. Drawn afresh (25-50 s on the 2 cores), not cached."""
-    samples = [s for s in read_unipen(find_root(folder), CHARACTER_CATEGORIES)[0] if s.site in VAL_SITES]
+def plain_validation(samples: list, workers: int = 1) -> tuple[PenImages, np.ndarray]:
+    """Of UNIPEN's characters (read_unipen's samples), the validation sites' drawn plainly (as the cache's
+    validation images are) with their pen paths ((N, 6, 64) strokes.trajectory) in the same order: what a
+    drawing's reading needs when the checkpoint has a stroke model. Drawn afresh (25-50 s on the 2 cores)."""
+    samples = [s for s in samples if s.site in VAL_SITES]
     pen, chosen = _drawn(samples, render_all([list(s.strokes) for s in samples], None, workers))
-    paths = np.stack([trajectory(s.strokes) for s in chosen]) if chosen else np.zeros((0, 6, 64), np.float32)
-    return pen, paths
+    return pen, _paths([s.strokes for s in chosen])
+
+
+def _paths(strokes: list) -> np.ndarray:
+    """(N, 6, 64) float32: strokes.trajectory of each character's strokes (an empty stack for none)."""
+    if not strokes:
+        return np.zeros((0, TRAJECTORY_CHANNELS, TRAJECTORY_POINTS), np.float32)
+    return np.stack([trajectory(s) for s in strokes])
 
 
 def _drawn(samples: list, images: list) -> tuple[PenImages, list]:
@@ -288,17 +295,15 @@ def omniglot_drawings(folder: str | Path) -> tuple[np.ndarray, list[str], np.nda
     from emnist_core.strokes import read_strokes
 
     files = sorted(Path(folder).glob("*_drawer*.txt"))
-    images, letters, paths = [], [], []
+    images, letters, drawn = [], [], []
     for path in files:
         strokes = read_strokes(path)
         image = render(strokes, None)
         if image is not None:
             images.append(image)
             letters.append(path.name[0])
-            paths.append(trajectory(strokes))
-    if not images:
-        return np.zeros((0, 28, 28), np.uint8), [], np.zeros((0, 6, 64), np.float32)
-    return np.stack(images), letters, np.stack(paths)
+            drawn.append(strokes)
+    return (np.stack(images) if images else np.zeros((0, 28, 28), np.uint8)), letters, _paths(drawn)
 
 
 def drawing_scores(probs, p_digit, letters: list[str], labels: str) -> dict:

@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     train = [s for s in samples if s.site not in val_sites]
     if args.limit:
         train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
-    val, val_paths = plain_validation(args.unipen_dir, args.workers)
+    val, val_paths = plain_validation(samples, args.workers)
     if not train or not len(val.labels):
         print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "
               f"{', '.join(val_sites)}", file=sys.stderr)
