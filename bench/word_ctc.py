@@ -45,13 +45,7 @@ def drawings(chosen: dict, seed: int):
 def ctc_rows(reader, chosen: dict, seed: int) -> list[dict]:
     from emnist_core.preprocess import UnusableImage
     from emnist_core.sequence import line_image, read_with_words
-    from emnist_core.words import WordListUnavailable, english
-
-    try:
-        word_list = english()
-    except WordListUnavailable:
-        word_list = None
-    rows = []
+    word_list, rows = reader.word_list(), []
     for site, sample, drawing in drawings(chosen, seed):
         base = {"site": site, "style": style_of(sample), "word": sample.label, "message": ""}
         started = time.perf_counter()
@@ -125,9 +119,7 @@ def choice(reader, predictor, chosen: dict, seed: int) -> dict:
     from bench.word_reading import characters
     from emnist_core.preprocess import UnusableImage
     from emnist_core.sequence import judged_log_likelihood, letter_confidence, line_image, read_with_words
-    from emnist_core.words import english
-
-    word_list, rows = english(), []
+    word_list, rows = reader.word_list(), []
     for site, sample, drawing in drawings(chosen, seed):
         try:
             (log_probs,) = reader.log_probs([line_image(drawing)])

@@ -25,8 +25,9 @@ those train.grouping.tuning names: art, hpb and 11 of rim's 21):
   speed         the median time per word, and the median of words of 10 letters (a 10-letter word), with
                 torch's default threads (one a core), or --threads 1 as the page runs it (demo.main); with
                 --word-process the word model reads in a process of its own, as the page runs it
-For the word mode also the word list's reach: the share of the words in the list at all, and of the words
-it missed, how many were not in it, in it but out of the lookup's reach (the letters-only reading's length
+For the word mode also the word list's reach: the share of the words in the list at all (the word model's,
+the longer: sequence.WORD_COUNT words, segmentation's among them), and of the words it missed, how many
+were not in it, in it but out of the lookup's reach (the letters-only reading's length
 more than words.LENGTH_SLACK off), or in reach and not chosen.
 --why diagnoses each word misread with letters only (see CAUSES): refused; no grouping of the
 segmenter's pieces has the word's count of characters (its pieces join letters); the count was wrong and
@@ -401,13 +402,12 @@ def measure(predictor: Predictor, chosen: dict[str, list], modes: list[str], see
 
 
 def known_words() -> set | None:
-    """The word list's words (None without wordfreq)."""
-    from emnist_core.words import WordListUnavailable, english
+    """The words a drawn line can be read as: the word model's list, which holds segmentation's (None without
+    wordfreq)."""
+    from emnist_core.sequence import SequenceReader
 
-    try:
-        return {w for _, _, listed in english().by_length.values() for w in listed}
-    except WordListUnavailable:
-        return None
+    word_list = SequenceReader.word_list()
+    return None if word_list is None else {w for _, _, listed in word_list.by_length.values() for w in listed}
 
 
 def line(name: str, f: dict) -> str:

@@ -11,7 +11,7 @@ gives, for each, log P(blank or letter); the CTC path collapses to letters.
 
 Two readings:
   greedy     the best letter (or blank) per column, repeats and blanks removed
-  word list  the NEAREST words of emnist_core.words.english() to the greedy reading (by edit distance,
+  word list  the NEAREST words of emnist_core.words.english(WORD_COUNT) to the greedy reading (by edit distance,
              within LENGTH_SLACK letters of its length; the commoner first among equals), each scored
              exactly by its CTC log-likelihood plus WORD_WEIGHT * log P(word),
              in a mixture with "any string of letters" (the greedy path's log-probability plus a uniform
@@ -37,6 +37,7 @@ import torch.nn as nn
 from .preprocess import NOTHING_DRAWN, UnusableImage
 from .shipped import shipped_file
 from .strokes import StrokeDrawing, render_drawing
+from .words import letter_masks
 
 FORMAT = "emnist-sketchpad-word-ctc-v1"
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"  # index 0 is CTC's blank; letter k is index k + 1
@@ -56,6 +57,8 @@ JUDGE_MARGIN = {"word": 2.3, "letters": 10.0}
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
+WORD_COUNT = 200_000  # the list's most frequent words looked in (words.english): 50,000 left out 13 points of rim's
+# printed words that 200,000 read whole (docs/RESULTS.md); the edit distances to all of them take a few ms
 NEAREST = 200  # of those, the nearest to the greedy reading by edit distance (then the commoner) are scored
 WORD_WEIGHT = 1.0  # log P(word) counts this much against the CTC log-likelihood
 IN_LIST = 0.9  # how often a word is a word of the list
@@ -215,19 +218,31 @@ def letter_confidence(log_probs: np.ndarray) -> float:
     return float(np.mean(peaks)) if peaks else -math.inf
 
 
-def edit_distances(text: str, words: np.ndarray) -> np.ndarray:
-    """Levenshtein distance from `text` to each of N words of one length ((N, L) letter indices), all at once."""
+def edit_distances(text: str, words: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """Levenshtein distance from `text` to each of N words of one length ((N, L) letter indices), all at once:
+    Myers' bit-parallel algorithm (Hyyro's form for the distance between whole strings), a column of the
+    table per letter of `text` in a few operations on N 64-bit words. `masks`: words.letter_masks of `words`
+    (made here where not given; a WordList keeps them)."""
     n, length = words.shape
-    codes = np.array([ALPHABET.index(c) for c in text], np.int64)
-    previous = np.broadcast_to(np.arange(length + 1), (n, length + 1)).copy()
-    for i, code in enumerate(codes, 1):
-        row = np.empty_like(previous)
-        row[:, 0] = i
-        change = previous[:, :-1] + (words != code)
-        for j in range(1, length + 1):
-            row[:, j] = np.minimum(np.minimum(previous[:, j] + 1, row[:, j - 1] + 1), change[:, j - 1])
-        previous = row
-    return previous[:, -1]
+    if masks is None:
+        masks = letter_masks(words)
+    one, high = np.uint64(1), np.uint64(1 << (length - 1)) if length else np.uint64(0)
+    positive = np.full(n, (1 << length) - 1, np.uint64)  # vertical deltas +1 (bits), the first column: 0..L
+    negative = np.zeros(n, np.uint64)  # vertical deltas -1
+    distance = np.full(n, length, np.int64)
+    for c in text:
+        equal = masks[ALPHABET.index(c)]
+        vertical = equal | negative
+        horizontal = (((equal & positive) + positive) ^ positive) | equal
+        up = negative | ~(horizontal | positive)
+        down = positive & horizontal
+        distance += (up & high) != 0
+        distance -= (down & high) != 0
+        up = (up << one) | one  # the first row grows by one a letter of text
+        down = down << one
+        positive = down | ~(vertical | up)
+        negative = up & vertical
+    return distance
 
 
 @dataclass
@@ -255,7 +270,7 @@ def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
         if length not in word_list.by_length or length > t_len:
             continue
         letters, log_prior, _ = word_list.by_length[length]
-        distance = edit_distances(text, letters)
+        distance = edit_distances(text, letters, word_list.letter_masks(length))
         keep = np.lexsort((-log_prior, distance))[:NEAREST]
         near += [(int(distance[k]), -float(log_prior[k]), length, int(k)) for k in keep]
     chosen = sorted(near)[:NEAREST]
@@ -347,9 +362,10 @@ class SequenceReader:
 
     @staticmethod
     def word_list():
+        """english(WORD_COUNT), or None where wordfreq is not installed."""
         from .words import WordListUnavailable, english
         try:
-            return english()
+            return english(WORD_COUNT)
         except WordListUnavailable:
             return None
 

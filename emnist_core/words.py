@@ -11,17 +11,19 @@ The more probable reading wins, so a word read "hWe" letter by letter becomes "h
 that reads clearly as itself ("xqzv") stays as read.
 
 The list: the WORD_COUNT most frequent words of English in wordfreq (a-z only, Apache-2.0; its data
-CC BY-SA 4.0), loaded once on first use.
+CC BY-SA 4.0), loaded once on first use. The word model (sequence.py) reads from a longer list of its own
+(english(sequence.WORD_COUNT)): it looks up only the words nearest its reading, so the list's length costs
+it little, where this search's time grows with it.
 """
 
 import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-WORD_COUNT = 50_000  # the most frequent words of English, a-z only (wordfreq's "best" list)
+WORD_COUNT = 50_000  # the most frequent words of English, a-z only (wordfreq's "best" list), for best_word
 MAX_WORD = 20  # longer lines are not looked up: no word in the list is that long
 LENGTH_SLACK = 2  # words this many letters longer or shorter than the free reading are looked up too
 MAX_EXACT = 100  # words scored exactly at most, best bounds first (on the dev lines: 1, at most 4)
@@ -40,6 +42,14 @@ class WordListUnavailable(RuntimeError):
 class WordList:
     """Words by length: letters as indices into ALPHABET (N, length) and log P(word) within the list."""
     by_length: dict  # length -> (letters int64 (N, length), log_prior float64 (N,), words tuple[str])
+    masks: dict = field(default_factory=dict, compare=False, repr=False)  # length -> letter_masks's, once made
+
+    def letter_masks(self, length: int) -> np.ndarray:
+        """(26, N) uint64 of the words of `length`: bit k of row c is set where letter k of the word is c (what
+        a bit-parallel edit distance reads, sequence.edit_distances). Made on first use, then kept."""
+        if length not in self.masks:
+            self.masks[length] = letter_masks(self.by_length[length][0])
+        return self.masks[length]
 
     @classmethod
     def from_frequencies(cls, frequencies: dict[str, float]) -> "WordList":
@@ -55,16 +65,28 @@ class WordList:
         return cls(by_length)
 
 
-@functools.lru_cache(maxsize=1)
-def english() -> WordList:
-    """The WORD_COUNT most frequent English words, from wordfreq (raises WordListUnavailable without it)."""
+def letter_masks(letters: np.ndarray) -> np.ndarray:
+    """(N, L) letter indices of N words of one length L (at most 64) -> (26, N) uint64: bit k of row c is set
+    where the word's letter k is c."""
+    n, length = letters.shape
+    if length > 64:
+        raise ValueError(f"words of at most 64 letters, not {length}")
+    masks = np.zeros((len(ALPHABET), n), np.uint64)
+    for k in range(length):
+        masks[letters[:, k], np.arange(n)] |= np.uint64(1 << k)
+    return masks
+
+
+@functools.lru_cache(maxsize=2)
+def english(count: int = WORD_COUNT) -> WordList:
+    """The `count` most frequent English words, from wordfreq (raises WordListUnavailable without it)."""
     try:
         import wordfreq
     except ImportError:
         raise WordListUnavailable("Reading as a word needs the word list of the wordfreq package: "
                                   "pip install wordfreq") from None
     frequencies = wordfreq.get_frequency_dict("en")
-    ranked = [w for w in wordfreq.top_n_list("en", 2 * WORD_COUNT) if re.fullmatch("[a-z]+", w)][:WORD_COUNT]
+    ranked = [w for w in wordfreq.top_n_list("en", 2 * count) if re.fullmatch("[a-z]+", w)][:count]
     return WordList.from_frequencies({w: frequencies[w] for w in ranked})
 
 

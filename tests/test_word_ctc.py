@@ -13,11 +13,11 @@ import torch
 
 from emnist_core.preprocess import UnusableImage
 from emnist_core.sequence import (ALPHABET, DEFAULT_WORD_CHECKPOINT, HEIGHT, MAX_WIDTH, STRIDE, SequenceCheckpointError,
-                                  SequenceConfig, SequenceReader, WordCTC, ctc_log_likelihood, greedy,
+                                  SequenceConfig, SequenceReader, WordCTC, ctc_log_likelihood, edit_distances, greedy,
                                   letter_confidence, line_image, load_sequence_checkpoint, read_with_words,
                                   save_sequence_checkpoint)
 from emnist_core.strokes import StrokeDrawing
-from emnist_core.words import WordList
+from emnist_core.words import WordList, letter_masks
 
 from conftest import shared_path
 
@@ -77,6 +77,36 @@ def test_the_ctc_likelihood_sums_every_path_that_spells_the_word():
     both = ctc_log_likelihood(log_probs, np.array([[0, 1], [0, 0]]))  # several words of one length at once
     assert both == pytest.approx([math.log(totals["ab"]), math.log(totals["aa"])], abs=1e-9)
     assert ctc_log_likelihood(log_probs[:2], np.array([[0, 0]]))[0] == -math.inf  # "aa" needs 3 columns
+
+
+def levenshtein(a: str, b: str) -> int:
+    """The textbook table, one row at a time."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        row, previous = [i], row
+        for j, y in enumerate(b, 1):
+            row.append(min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y)))
+    return row[-1]
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 20, 34, 64])
+def test_the_bit_parallel_edit_distance_is_the_textbook_one(length):
+    rng = np.random.default_rng(length)
+    words = rng.integers(0, 4, (300, length))  # a 4-letter alphabet: many near words, repeats
+    spelled = ["".join(ALPHABET[k] for k in w) for w in words]
+    for text in ["", "a", "abcd", "dcba" * 3, "".join(ALPHABET[k] for k in rng.integers(0, 26, length + 3)),
+                 spelled[0], spelled[1][::-1]]:
+        assert edit_distances(text, words).tolist() == [levenshtein(text, w) for w in spelled], text
+    with pytest.raises(ValueError):
+        letter_masks(np.zeros((1, 65), np.int64))
+
+
+def test_the_word_list_keeps_its_letter_masks():
+    words = WordList.from_frequencies({"the": 0.05, "tea": 0.01, "an": 0.001})
+    masks = words.letter_masks(3)
+    assert masks is words.letter_masks(3) and masks.shape == (26, 2) and masks.dtype == np.uint64
+    assert masks[ALPHABET.index("t")].tolist() == [1, 1] and masks[ALPHABET.index("e")].tolist() == [4, 2]
+    assert edit_distances("tee", words.by_length[3][0], masks).tolist() == [1, 1]
 
 
 def test_the_word_list_mends_a_near_miss_and_keeps_a_clear_string():
@@ -305,3 +335,14 @@ def test_printed_words_are_composed_from_isolated_letters(tmp_path, capsys):
     digits = [SimpleNamespace(label="7", strokes=tuple(pen_strokes("7")), writer="w0", site="trn")]
     assert composed_words(digits, 3, seed=1, progress=messages.append) == ([], [])  # no letters: none, said so
     assert "no letters" in messages[-1]
+
+
+def test_the_word_model_looks_words_up_in_a_longer_list_than_segmentation():
+    pytest.importorskip("wordfreq", reason="the word list comes from wordfreq")
+    from emnist_core import sequence, words
+
+    longer, shorter = SequenceReader.word_list(), words.english()
+    assert sequence.WORD_COUNT > words.WORD_COUNT and longer is words.english(sequence.WORD_COUNT)
+    spelled = {length: set(listed) for length, (_, _, listed) in longer.by_length.items()}
+    assert all(set(listed) <= spelled[length] for length, (_, _, listed) in shorter.by_length.items())
+    assert sum(map(len, spelled.values())) > 3 * sum(len(listed) for _, _, listed in shorter.by_length.values())
