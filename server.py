@@ -17,6 +17,7 @@ import gradio as gr
 
 import guards
 from emnist_core.predict import Predictor
+from emnist_core.sequence import WORD_COUNT
 from emnist_core.strokes import CHARACTER_BRUSHES, CHARACTER_CANVAS, parse_drawing
 from emnist_core.words import WordListUnavailable, english
 
@@ -99,8 +100,9 @@ def warm_up(predictor: Predictor) -> None:
     os.environ.setdefault("MPLBACKEND", "agg")
     import matplotlib  # noqa: F401  (the import itself, ~0.1 s, paid here too)
     predictor.predict(parse_drawing(WARM_UP))
-    with contextlib.suppress(WordListUnavailable):  # the word list (~0.5 s to load), if it is installed
-        english()
+    with contextlib.suppress(WordListUnavailable):  # the word lists (~1 s to load), if wordfreq is installed:
+        english()  # segmentation's
+        english(WORD_COUNT).log_priors  # the word model's, whose priors judge its reading against segmentation's
     process = predictor.word_model_process  # the word model's own process, if the page uses one: started here
     if process is not None:
         with contextlib.suppress(Exception):  # one that cannot start is reported at the first line it would read

@@ -50,10 +50,11 @@ STRIDE = 4  # image columns per output column
 INK = 0.25  # a pixel is ink above this (0..1)
 # The line tab's choice between this model's reading of a drawn line of letters and segmentation's (predict.py):
 # segmentation's reading is kept unless this model finds its own reading JUDGE_MARGIN nats likelier than
-# segmentation's, both texts case-folded and scored by this model (judged_log_likelihood): for an English
-# word (this model's reading with the word list) and for letters only (its greedy reading, which errs more on
-# print). Chosen on the validation sites, all styles together (docs/RESULTS.md, joined-up words).
-JUDGE_MARGIN = {"word": 2.3, "letters": 10.0}
+# segmentation's, both texts case-folded and scored by this model (judged_log_likelihood; for an English word
+# with each text's language prior added, language_log_prior): for an English word (this model's reading with
+# the word list) and for letters only (its greedy reading, which errs more on print). Chosen on the validation
+# sites, all styles together, the word's on ugi, par and rim's tuning writers (docs/RESULTS.md, real words).
+JUDGE_MARGIN = {"word": 4.0, "letters": 10.0}
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
@@ -421,20 +422,37 @@ def _read_whole(drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None
     return _READER.read_whole(drawing, words, rendered)
 
 
-def judge(whole: Whole | None, theirs: str, margin: float | None = None) -> str | None:
-    """The word model's reading (`whole`) where it is more than `margin` nats (JUDGE_MARGIN of its mode) likelier,
-    under that model, than `theirs` (another reader's text, case-folded), in their case (in_case); None where
-    theirs stands. Read as a word, where the model's greedy reading is theirs already, theirs stands (the list's
-    word is not weighed against it)."""
+def judge(whole: Whole | None, theirs: str, margin: float | None = None, word_list=None) -> str | None:
+    """The word model's reading (`whole`) where it is more than `margin` nats (JUDGE_MARGIN of its mode) likelier
+    than `theirs` (another reader's text, case-folded), in their case (in_case); None where theirs stands.
+    Likelier under that model; read as a word, each text's language prior counts too (language_log_prior:
+    `word_list`, by default the reader's), as in the model's own reading with the list. Read as a word, where the
+    model's greedy reading is theirs already, theirs stands (the list's word is not weighed against it)."""
     if whole is None:
         return None
     margin = JUDGE_MARGIN["word" if whole.words else "letters"] if margin is None else margin
     text = whole.reading.text
     if whole.words and whole.reading.greedy == theirs.lower() or not text or text == theirs.lower():
         return None
-    if judged_log_likelihood(whole.log_probs, text) <= judged_log_likelihood(whole.log_probs, theirs) + margin:
+    mine, other = judged_log_likelihood(whole.log_probs, text), judged_log_likelihood(whole.log_probs, theirs)
+    if whole.words:
+        word_list = SequenceReader.word_list() if word_list is None else word_list
+        mine += language_log_prior(text, word_list)
+        other += language_log_prior(theirs.lower(), word_list)
+    if mine <= other + margin:
         return None
     return in_case(text, theirs)
+
+
+def language_log_prior(text: str, word_list) -> float:
+    """log P(text) in the word list's mixture (read_with_words'): a word of the list, IN_LIST times its share of
+    use (to the power WORD_WEIGHT), or any string of letters, each one of 26; 0 without a list."""
+    if word_list is None:
+        return 0.0
+    share = word_list.log_priors.get(text)
+    if share is not None:
+        return WORD_WEIGHT * share + math.log(IN_LIST)
+    return len(text) * math.log(1 / len(ALPHABET)) + math.log(1 - IN_LIST)
 
 
 def in_case(text: str, segmented: str) -> str:

@@ -44,6 +44,11 @@ class WordList:
     by_length: dict  # length -> (letters int64 (N, length), log_prior float64 (N,), words tuple[str])
     masks: dict = field(default_factory=dict, compare=False, repr=False)  # length -> letter_masks's, once made
 
+    @functools.cached_property
+    def log_priors(self) -> dict[str, float]:
+        """{word: log P(word) within the list}, made on first use."""
+        return {w: float(p) for _, prior, spelled in self.by_length.values() for w, p in zip(spelled, prior)}
+
     def letter_masks(self, length: int) -> np.ndarray:
         """(26, N) uint64 of the words of `length`: bit k of row c is set where letter k of the word is c (what
         a bit-parallel edit distance reads, sequence.edit_distances). Made on first use, then kept."""

@@ -229,7 +229,8 @@ def spelled_out(text: str, columns_per_letter: int = 3, sure: float = 0.98) -> n
 
 
 def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_likelier():
-    from emnist_core.sequence import JUDGE_MARGIN, Whole, judge, judged_log_likelihood, read_with_words
+    from emnist_core.sequence import (JUDGE_MARGIN, Whole, judge, judged_log_likelihood, language_log_prior,
+                                      read_with_words)
 
     def judged(log_probs, theirs):  # the model's greedy reading judged at the word mode's margin
         return judge(Whole(log_probs, read_with_words(log_probs, None), words=False), theirs, JUDGE_MARGIN["word"])
@@ -250,8 +251,16 @@ def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_lik
     cxt = spelled_out("cxt", sure=0.6)
     as_word = Whole(cxt, read_with_words(cxt, words), words=True)
     assert (as_word.reading.greedy, as_word.reading.text) == ("cxt", "cat")  # the list's word is its reading
-    assert judge(as_word, "LV") == "cat"
-    assert judge(as_word, "cxt") is None and judge(as_word, "CXT") is None
+    assert judge(as_word, "LV", word_list=words) == "cat"
+    assert judge(as_word, "cxt", word_list=words) is None and judge(as_word, "CXT", word_list=words) is None
+    # read as a word, each text's prior counts too: two readings the model finds about as likely, one a common
+    # word, the other rare
+    common = WordList.from_frequencies({"cat": 1.0, "cot": 0.0001})
+    as_word = Whole(close, read_with_words(close, common), words=True)
+    assert as_word.reading.text == "cat" and judge(as_word, "cot", word_list=common) == "cat"
+    assert judge(Whole(close, read_with_words(close, None), words=False), "cot", JUDGE_MARGIN["word"]) is None
+    assert language_log_prior("cat", common) > language_log_prior("cot", common) > language_log_prior("cxt", common)
+    assert language_log_prior("cxt", None) == 0.0
 
 
 def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, monkeypatch, caplog):
