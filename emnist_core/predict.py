@@ -18,7 +18,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,9 @@ from .inference import (ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, mo
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
-from .sequence import judge
+from .sequence import SequenceReader, fuse, in_case, judge
 from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, trajectory
-from .words import ALPHABET, WordListUnavailable, best_word, english, letter_log_probs, spelled
+from .words import ALPHABET, LineScores, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 BESIDE_THREADS = 2  # lines whose word-model reading may run beside segmentation's at once (more wait)
 HALVES_FROM = 32  # a batch this large (a line's candidates) is read in two halves at once: 2 cores, 1 torch thread each
@@ -264,12 +264,15 @@ class Predictor:
         process = self.word_model_process
         pending = (process.submit(drawing, writing == WORD, rendered) if process is not None
                    else self._beside.submit(whole.read_whole, drawing, writing == WORD, rendered))
-        try:
-            reading = self._read_pieces(line_from_drawing(drawing, rendered), writing)
+        whole = partial(self._whole, pending, process, drawing, writing == WORD, rendered)
+        try:  # as a word, the two readings are fused inside (sequence.fuse); letters only, judged after
+            reading = self._read_pieces(line_from_drawing(drawing, rendered), writing,
+                                        whole if writing == WORD else None)
         except BaseException:
             pending.cancel()  # where it has not started; else it ends on its own (bounded work)
             raise
-        reading.joined = judge(self._whole(pending, process, drawing, writing == WORD, rendered), reading.text)
+        if writing == LETTERS:
+            reading.joined = judge(whole(), reading.text)
         return reading
 
     def _whole(self, pending, process, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None):
@@ -317,8 +320,10 @@ class Predictor:
             log.warning("lines are read by segmentation alone: %s", error)
             return None
 
-    def _read_pieces(self, line: LinePieces, writing: str) -> "LineReading":
-        """Read every candidate character of the line in one batch; keep the grouping read best."""
+    def _read_pieces(self, line: LinePieces, writing: str, whole=None) -> "LineReading":
+        """Read every candidate character of the line in one batch; keep the grouping read best. `whole`: for a
+        drawn line read as a word, a call that gives the word model's reading of it (sequence.Whole or None), to
+        fuse with this one (sequence.fuse)."""
         candidates, uprights = line.readable, []
         for candidate in candidates:
             try:
@@ -336,13 +341,24 @@ class Predictor:
         scores = np.full(len(candidates), -np.inf)
         scores[usable] = np.log(np.maximum(probs[np.arange(len(usable)), reading], 1e-30)) + bonus
         chosen = line.choose(scores)
-        word, words = None, writing == WORD
+        word, words, joined = None, writing == WORD, None
         if words:  # the line read again as each word of the list; the likelier reading wins
             letter_scores = np.full((len(candidates), len(ALPHABET)), -np.inf)
             letter_scores[usable] = letter_log_probs(probs, self.labels) + bonus[:, None]
-            found = best_word(line, letter_scores, english(), free_length=len(chosen))
-            if found is not None:
-                chosen, word = found.path, found.word
+            word_list = english()  # raises WordListUnavailable (its message says how to get it) without wordfreq
+            scored = LineScores(line, letter_scores)
+            fused = fuse(whole(), scored) if whole is not None else None
+            if fused is None:  # no word model's reading: segmentation searches the word list alone
+                found = best_word(line, scored, word_list, free_length=len(chosen))
+                if found is not None:
+                    chosen, word = found.path, found.word
+            elif fused.path is None:  # joined-up writing: the word model's reading
+                joined = fused.text if fused.text != scored.free_text else None
+            else:  # both models' choice, grouped as segmentation reads it
+                known = SequenceReader.word_list()
+                chosen, listed = fused.path, known is not None and fused.text in known.log_priors
+                word = fused.text if listed else None
+                joined = fused.text if not listed and fused.text != scored.free_text else None
         row = {id(candidates[k]): n for n, k in enumerate(usable)}
         kept = [c for c in chosen if id(c) in row]  # an unreadable piece the grouping kept is no character
         if not kept:
@@ -355,7 +371,9 @@ class Predictor:
         predictions = self._predictions(chosen_probs, p_digit[rows], [uprights[usable[r]] for r in rows])
         if word is not None:
             word = spelled(word, self.upper_odds(word, probs[rows])) if len(kept) == len(word) else None
-        return LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
+        reading = LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
+        reading.joined = in_case(joined, reading.text) if joined else None
+        return reading
 
     def _in_one_case(self, probs: np.ndarray) -> np.ndarray:
         """A line of letters' characters (probabilities, left to right) read in the line's case: see

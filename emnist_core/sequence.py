@@ -55,6 +55,13 @@ INK = 0.25  # a pixel is ink above this (0..1)
 # the word list) and for letters only (its greedy reading, which errs more on print). Chosen on the validation
 # sites, all styles together, the word's on ugi, par and rim's tuning writers (docs/RESULTS.md, real words).
 JUDGE_MARGIN = {"word": 4.0, "letters": 10.0}
+# An English word drawn in separate letters (segmentation reads at least as many letters as this model's word has)
+# is read by both models together (fuse): each of a few texts (this model's FUSED_WORDS likeliest list words and
+# both models' readings as any string) scores its log-likelihood under this model, plus
+# SEGMENTATION_WEIGHT times segmentation's score of its best grouping, plus its language prior. Chosen on the
+# validation sites ugi and par and rim's tuning writers (docs/RESULTS.md, real words).
+FUSED_WORDS = 5
+SEGMENTATION_WEIGHT = 1.5
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
@@ -252,6 +259,7 @@ class WordReading:
     greedy: str  # the greedy reading
     in_list: bool  # the word list's word won
     score: float  # the winner's log-score in the mixture (the greedy path's when the list was not used)
+    nearest: tuple = ()  # ((word, its CTC log-likelihood), ...): the list's FUSED_WORDS likeliest, likeliest first
 
     def per_letter(self) -> float:
         """The reading's log-score per letter: what a choice beside segmentation could compare."""
@@ -274,15 +282,18 @@ def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
         distance = edit_distances(text, letters, word_list.letter_masks(length))
         keep = np.lexsort((-log_prior, distance))[:NEAREST]
         near += [(int(distance[k]), -float(log_prior[k]), length, int(k)) for k in keep]
-    chosen = sorted(near)[:NEAREST]
+    chosen, scored = sorted(near)[:NEAREST], []  # scored: (total, word, CTC log-likelihood)
     for length in sorted({c[2] for c in chosen}):
         letters, log_prior, words = word_list.by_length[length]
         rows = np.array([c[3] for c in chosen if c[2] == length])
-        totals = ctc_log_likelihood(log_probs, letters[rows]) + WORD_WEIGHT * log_prior[rows] + math.log(IN_LIST)
-        k = int(np.argmax(totals))
-        if totals[k] > best.score:
-            best = WordReading(words[rows[k]], text, True, float(totals[k]))
-    return best
+        likelihoods = ctc_log_likelihood(log_probs, letters[rows])
+        totals = likelihoods + WORD_WEIGHT * log_prior[rows] + math.log(IN_LIST)
+        scored += [(float(t), words[r], float(ll)) for t, r, ll in zip(totals, rows, likelihoods)]
+    scored.sort(key=lambda item: -item[0])  # stable: among equal totals, the shorter and commoner first
+    nearest = tuple((word, ll) for _, word, ll in scored[:FUSED_WORDS])
+    if scored and scored[0][0] > best.score:
+        return WordReading(scored[0][1], text, True, scored[0][0], nearest)
+    return WordReading(text, text, False, free, nearest)
 
 
 # ---- the reader and its checkpoint ----------------------------------------------------------------------
@@ -442,6 +453,44 @@ def judge(whole: Whole | None, theirs: str, margin: float | None = None, word_li
     if mine <= other + margin:
         return None
     return in_case(text, theirs)
+
+
+@dataclass
+class Fused:
+    """fuse's choice: the text (lowercase), and segmentation's grouping of the line as that text (None: the
+    word model's reading of a line whose letters segmentation cannot part)."""
+    text: str
+    path: list | None
+
+
+def fuse(whole: Whole | None, line_scores, word_list=None) -> Fused | None:
+    """A drawn line read as an English word by both models: the word model's reading `whole` (read with its
+    word list) and segmentation's (`line_scores`: words.LineScores of the line). Where segmentation parts the
+    line into at least as many letters as the word model's reading has, the text that scores best of: the word
+    model's FUSED_WORDS likeliest list words and both models' readings as any string; each scored by its
+    log-likelihood under the word model + SEGMENTATION_WEIGHT * segmentation's score of its best grouping + its
+    language prior (language_log_prior; `word_list`, by default the word model's). Where segmentation parts it
+    into fewer (joined-up writing), the word model's own reading. None without the word model's reading (then
+    segmentation searches the word list alone: words.best_word)."""
+    if whole is None or not whole.words or not whole.reading.text:
+        return None
+    mine = whole.reading.text
+    if len(line_scores.free_path) < len(mine):
+        return Fused(mine, None)
+    word_list = SequenceReader.word_list() if word_list is None else word_list
+    texts = dict(whole.reading.nearest)  # text -> its log-likelihood under the word model (None: not yet known)
+    for text in (line_scores.free_text, whole.reading.greedy):
+        texts.setdefault(text, None)
+    best, best_score = None, -math.inf
+    for text, likelihood in texts.items():
+        read = line_scores.read_as(text) if text else None
+        if read is None:
+            continue
+        likelihood = judged_log_likelihood(whole.log_probs, text) if likelihood is None else likelihood
+        score = likelihood + SEGMENTATION_WEIGHT * read[0] + language_log_prior(text, word_list)
+        if score > best_score:
+            best, best_score = Fused(text, read[1]), score
+    return best
 
 
 def language_log_prior(text: str, word_list) -> float:

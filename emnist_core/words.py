@@ -112,16 +112,53 @@ class WordReading:
     free_score: float  # ... and of the best reading as any string of letters
 
 
-def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
+class LineScores:
+    """A line's candidates with their letters' scores, to read the line as any text: the line read as any
+    string of letters (`free_*`), and `read_as` a given text, by the same dynamic programming as
+    LinePieces.best with its parting costs. best_word searches the word list with it; the word model's
+    candidates are scored by it beside that model's own scores (sequence.fuse).
+
+    `line`: segment.LinePieces; `scores`: (readable candidates, 26) log P(letter) of each candidate, in
+    `line.readable` order (-inf rows: unreadable)."""
+
+    def __init__(self, line, scores: np.ndarray):
+        self.line = line
+        letter_scores = np.maximum(scores, line.floor_log_prob).astype(np.float32)
+        self.free_value, self.free_path = line.best(letter_scores.max(1))  # any string: each piece's best letter
+        self.gains = _gains(line, letter_scores)
+        self._partings = None
+
+    @property
+    def partings(self) -> list:
+        if self._partings is None:  # made at the first exact score
+            self._partings = _partings(self.line)
+        return self._partings
+
+    @property
+    def free_text(self) -> str:
+        """The letters of the reading as any string (lowercase)."""
+        where = {id(c): k for k, c in enumerate(self.line.candidates)}
+        return "".join(ALPHABET[int(np.argmax(self.gains[where[id(c)]]))] for c in self.free_path)
+
+    def read_as(self, text: str) -> tuple[float, list] | None:
+        """The line read as `text` (lowercase a-z): (the score of its best grouping, as free_value's; that
+        grouping's candidates, dropped pieces left out), or None where no grouping has that many letters."""
+        if not text:
+            return None
+        value, path = _exact(self.line, self.gains, np.array([ALPHABET.index(c) for c in text]), self.partings)
+        return None if path is None else (value, path)
+
+
+def best_word(line, scores: np.ndarray | LineScores, word_list: WordList, free_length: int):
     """The line's best reading as a word of `word_list`, or None when any string of letters reads better.
 
     `line`: segment.LinePieces; `scores`: (readable candidates, 26) log P(letter) of each candidate, in
-    `line.readable` order (-inf rows: unreadable); `free_length`: letters in the reading as any string."""
-    letter_scores = np.maximum(scores, line.floor_log_prob).astype(np.float32)
-    free_value, free_path = line.best(letter_scores.max(1))
-    free_score = (LETTERS_WEIGHT * free_value + len(free_path) * math.log(1 / len(ALPHABET))
+    `line.readable` order (-inf rows: unreadable), or the LineScores made of them; `free_length`: letters in
+    the reading as any string."""
+    scored = scores if isinstance(scores, LineScores) else LineScores(line, scores)
+    free_score = (LETTERS_WEIGHT * scored.free_value + len(scored.free_path) * math.log(1 / len(ALPHABET))
                   + math.log(1 - IN_LIST))
-    gains = _gains(line, letter_scores)
+    gains = scored.gains
     # Branch and bound, exact: a coarse bound for every word (each letter read by the best candidate that
     # could read it); then, best coarse bounds first, in chunks, the finer bound of dynamic programming
     # without the costs of parting neighbours (>= 0); then the exact score, best fine bounds first, for the
@@ -140,7 +177,6 @@ def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
     totals, lengths, indices = (np.concatenate(column) for column in zip(*rough))
     order = np.argsort(-totals, kind="stable")
     best, exact, start, size = None, 0, 0, BOUND_CHUNK
-    partings = None  # computed at the first exact score
     while start < order.size:
         chunk, start, size = order[start:start + size], start + size, 2 * size  # chunks grow: few calls
         if best is not None and totals[chunk[0]] <= best.score or exact >= MAX_EXACT:
@@ -156,8 +192,7 @@ def best_word(line, scores: np.ndarray, word_list: WordList, free_length: int):
             if best is not None and bound <= best.score or exact >= MAX_EXACT:
                 break
             exact += 1
-            partings = _partings(line) if partings is None else partings
-            value, path = _exact(line, gains, letters, partings)
+            value, path = _exact(line, gains, letters, scored.partings)
             total = LETTERS_WEIGHT * value + log_prior + math.log(IN_LIST)
             if path is not None and total > free_score and (best is None or total > best.score):
                 best = WordReading(word, path, total, free_score)

@@ -355,3 +355,36 @@ def test_the_word_model_looks_words_up_in_a_longer_list_than_segmentation():
     spelled = {length: set(listed) for length, (_, _, listed) in longer.by_length.items()}
     assert all(set(listed) <= spelled[length] for length, (_, _, listed) in shorter.by_length.items())
     assert sum(map(len, spelled.values())) > 3 * sum(len(listed) for _, _, listed in shorter.by_length.values())
+
+
+class FakeLineScores:
+    """What fuse reads of words.LineScores: segmentation's reading as any string, and its score of a text."""
+
+    def __init__(self, free_text: str, scores: dict):
+        self.free_text, self.free_path, self.scores = free_text, list(free_text), scores
+
+    def read_as(self, text):
+        return (self.scores[text], list(text)) if text in self.scores else None
+
+
+def test_a_word_in_separate_letters_is_read_by_both_models_together():
+    from emnist_core.sequence import SEGMENTATION_WEIGHT, Whole, fuse, read_with_words
+
+    words = WordList.from_frequencies({"cat": 1.0, "cot": 0.5})
+    close = np.log(np.exp(spelled_out("cot")) * 0.5 + np.exp(spelled_out("cat")) * 0.5)  # the word model can't say
+    whole = Whole(close, read_with_words(close, words), words=True)
+    assert [w for w, _ in whole.reading.nearest] == ["cat", "cot"]  # the commoner first
+    # segmentation sure of "cot": its evidence outweighs the list's preference for "cat"
+    sure = FakeLineScores("cot", {"cot": -0.1, "cat": -0.1 - 5 / SEGMENTATION_WEIGHT})
+    fused = fuse(whole, sure, words)
+    assert (fused.text, fused.path) == ("cot", list("cot"))
+    # segmentation as unsure as the word model: the language decides
+    assert fuse(whole, FakeLineScores("cot", {"cot": -1.0, "cat": -1.0}), words).text == "cat"
+    # a text segmentation cannot part into that many letters is no choice
+    assert fuse(whole, FakeLineScores("cot", {"cot": -3.0}), words).text == "cot"
+    # joined-up writing (fewer letters parted than the word model reads): the word model's reading, no grouping
+    joined = fuse(whole, FakeLineScores("c", {"c": 0.0}), words)
+    assert (joined.text, joined.path) == (whole.reading.text, None)
+    # no reading of the word model, or one read as letters only: nothing to fuse
+    assert fuse(None, sure, words) is None
+    assert fuse(Whole(close, read_with_words(close, None), words=False), sure, words) is None

@@ -87,6 +87,18 @@ def test_reading_the_line_as_a_word_finds_the_best_grouping(line, seed):
             assert path is None if value == -math.inf else len(path) == len(word)
             bound = words._bound(line, gains, np.array([letters_of(word)]))[0]
             assert bound >= value - 1e-4  # parting costs only lower a score: the bound is one
+            read = words.LineScores(line, random_scores(line, seed)).read_as(word)  # the public way, the same
+            assert read is None if path is None else (read[0] == pytest.approx(value) and read[1] == path)
+
+
+def test_the_line_read_as_any_string_is_each_groups_best_letter(line):
+    scores = random_scores(line, 7)
+    scored = words.LineScores(line, scores)
+    value, path = line.best(np.maximum(scores, line.floor_log_prob).max(1))
+    assert (scored.free_value, scored.free_path) == (pytest.approx(value), path)
+    assert scored.free_text == "".join(ALPHABET[int(scores[line.readable.index(c)].argmax())] for c in path)
+    assert scored.read_as(scored.free_text)[0] == pytest.approx(value)  # the best string read as itself
+    assert scored.read_as("") is None
 
 
 def test_a_close_call_goes_to_the_word_and_a_clear_non_word_stays(line):
@@ -148,7 +160,7 @@ def test_the_page_offers_the_word_list_on_the_line_tab_only(predictor, monkeypat
     assert text and boxes is not None
     assert "word" in details  # the word read, or that no word of the list read better
 
-    def missing():
+    def missing(*count):
         raise WordListUnavailable("Reading as a word needs the word list of the wordfreq package: pip install wordfreq")
     monkeypatch.setattr(words, "english", missing)
     monkeypatch.setattr("emnist_core.predict.english", missing)
