@@ -102,7 +102,7 @@ def warm_up(predictor: Predictor) -> None:
     predictor.predict(parse_drawing(WARM_UP))
     with contextlib.suppress(WordListUnavailable):  # the word lists (~1 s to load), if wordfreq is installed:
         english()  # segmentation's
-        english(WORD_COUNT).log_priors  # the word model's, whose priors judge its reading against segmentation's
+        english(WORD_COUNT).log_priors  # the word model's, whose priors weigh the readings of a word (sequence.fuse)
     process = predictor.word_model_process  # the word model's own process, if the page uses one: started here
     if process is not None:
         with contextlib.suppress(Exception):  # one that cannot start is reported at the first line it would read

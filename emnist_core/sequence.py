@@ -48,18 +48,16 @@ WIDEN = 1.5  # the word is stretched across this much: more columns per letter (
 PAD = 2  # blank pixels left and right of the ink crop
 STRIDE = 4  # image columns per output column
 INK = 0.25  # a pixel is ink above this (0..1)
-# The line tab's choice between this model's reading of a drawn line of letters and segmentation's (predict.py):
-# segmentation's reading is kept unless this model finds its own reading JUDGE_MARGIN nats likelier than
-# segmentation's, both texts case-folded and scored by this model (judged_log_likelihood; for an English word
-# with each text's language prior added, language_log_prior): for an English word (this model's reading with
-# the word list) and for letters only (its greedy reading, which errs more on print). Chosen on the validation
-# sites, all styles together, the word's on ugi, par and rim's tuning writers (docs/RESULTS.md, real words).
-JUDGE_MARGIN = {"word": 4.0, "letters": 10.0}
-# An English word drawn in separate letters (segmentation reads at least as many letters as this model's word has)
-# is read by both models together (fuse): each of a few texts (this model's FUSED_WORDS likeliest list words and
-# both models' readings as any string) scores its log-likelihood under this model, plus
-# SEGMENTATION_WEIGHT times segmentation's score of its best grouping, plus its language prior. Chosen on the
-# validation sites ugi and par and rim's tuning writers (docs/RESULTS.md, real words).
+# The line tab's two readers of a drawn line (predict.py). Letters only: segmentation's reading is kept unless
+# this model finds its own (greedy) reading JUDGE_MARGIN nats likelier than segmentation's, both texts
+# case-folded and scored by this model (judge; judged_log_likelihood); chosen on the validation sites, all styles
+# together (docs/RESULTS.md, joined-up words). An English word drawn in separate letters (segmentation parts at
+# least as many letters as this model's word has) is read by both models together (fuse): each of a few texts
+# (this model's FUSED_WORDS likeliest list words and both models' readings as any string) scores its
+# log-likelihood under this model, plus SEGMENTATION_WEIGHT times segmentation's score of its best grouping,
+# plus its language prior; chosen on the validation sites ugi and par, rim's tuning writers and the Omniglot
+# letter lines (docs/RESULTS.md, real words). Joined-up, this model's own reading.
+JUDGE_MARGIN = 10.0
 FUSED_WORDS = 5
 SEGMENTATION_WEIGHT = 1.5
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
@@ -433,24 +431,16 @@ def _read_whole(drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None
     return _READER.read_whole(drawing, words, rendered)
 
 
-def judge(whole: Whole | None, theirs: str, margin: float | None = None, word_list=None) -> str | None:
-    """The word model's reading (`whole`) where it is more than `margin` nats (JUDGE_MARGIN of its mode) likelier
-    than `theirs` (another reader's text, case-folded), in their case (in_case); None where theirs stands.
-    Likelier under that model; read as a word, each text's language prior counts too (language_log_prior:
-    `word_list`, by default the reader's), as in the model's own reading with the list. Read as a word, where the
-    model's greedy reading is theirs already, theirs stands (the list's word is not weighed against it)."""
+def judge(whole: Whole | None, theirs: str, margin: float = JUDGE_MARGIN) -> str | None:
+    """The word model's reading (`whole`, read as letters only) where it is more than `margin` nats likelier,
+    under that model, than `theirs` (another reader's text, case-folded), in their case (in_case); None where
+    theirs stands."""
     if whole is None:
         return None
-    margin = JUDGE_MARGIN["word" if whole.words else "letters"] if margin is None else margin
     text = whole.reading.text
-    if whole.words and whole.reading.greedy == theirs.lower() or not text or text == theirs.lower():
+    if not text or text == theirs.lower():
         return None
-    mine, other = judged_log_likelihood(whole.log_probs, text), judged_log_likelihood(whole.log_probs, theirs)
-    if whole.words:
-        word_list = SequenceReader.word_list() if word_list is None else word_list
-        mine += language_log_prior(text, word_list)
-        other += language_log_prior(theirs.lower(), word_list)
-    if mine <= other + margin:
+    if judged_log_likelihood(whole.log_probs, text) <= judged_log_likelihood(whole.log_probs, theirs) + margin:
         return None
     return in_case(text, theirs)
 

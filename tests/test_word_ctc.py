@@ -232,8 +232,8 @@ def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_lik
     from emnist_core.sequence import (JUDGE_MARGIN, Whole, judge, judged_log_likelihood, language_log_prior,
                                       read_with_words)
 
-    def judged(log_probs, theirs):  # the model's greedy reading judged at the word mode's margin
-        return judge(Whole(log_probs, read_with_words(log_probs, None), words=False), theirs, JUDGE_MARGIN["word"])
+    def judged(log_probs, theirs, margin=2.3):  # the model's greedy reading judged (letters only)
+        return judge(Whole(log_probs, read_with_words(log_probs, None), words=False), theirs, margin)
 
     cat = spelled_out("cat")
     assert judged(cat, "LV") == "cat"  # a reading the word model finds far less likely: replaced
@@ -243,22 +243,13 @@ def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_lik
     assert judged(spelled_out("hallo"), "Hxllo") == "Hallo"  # a capital first letter
     # two readings the word model finds about as likely: segmentation's stands
     close = np.log(np.exp(spelled_out("cot")) * 0.5 + np.exp(spelled_out("cat")) * 0.5)
-    assert abs(judged_log_likelihood(close, "cot") - judged_log_likelihood(close, "cat")) < JUDGE_MARGIN["word"]
+    assert abs(judged_log_likelihood(close, "cot") - judged_log_likelihood(close, "cat")) < 2.3
     assert judged(close, "cot") is None
     assert judged(cat, "c4t") == "cat"  # a reading with a digit is no reading of letters: -inf
-    # read as a word: where the model's greedy reading is segmentation's already, segmentation's stands
-    words = WordList.from_frequencies({"cat": 1.0, "cot": 0.5})
-    cxt = spelled_out("cxt", sure=0.6)
-    as_word = Whole(cxt, read_with_words(cxt, words), words=True)
-    assert (as_word.reading.greedy, as_word.reading.text) == ("cxt", "cat")  # the list's word is its reading
-    assert judge(as_word, "LV", word_list=words) == "cat"
-    assert judge(as_word, "cxt", word_list=words) is None and judge(as_word, "CXT", word_list=words) is None
-    # read as a word, each text's prior counts too: two readings the model finds about as likely, one a common
-    # word, the other rare
+    # the page's margin: only a reading many times likelier replaces segmentation's
+    assert judged(cat, "cot", JUDGE_MARGIN) == "cat" and judged(close, "cot", JUDGE_MARGIN) is None
+    # the language prior of the word model's list (what fuse adds to a reading as a word)
     common = WordList.from_frequencies({"cat": 1.0, "cot": 0.0001})
-    as_word = Whole(close, read_with_words(close, common), words=True)
-    assert as_word.reading.text == "cat" and judge(as_word, "cot", word_list=common) == "cat"
-    assert judge(Whole(close, read_with_words(close, None), words=False), "cot", JUDGE_MARGIN["word"]) is None
     assert language_log_prior("cat", common) > language_log_prior("cot", common) > language_log_prior("cxt", common)
     assert language_log_prior("cxt", None) == 0.0
 
