@@ -255,16 +255,16 @@ class Predictor:
         strokes are the pieces, so letters drawn into each other still part where one stroke ends.
         `rendered`: the drawing as strokes.render_drawing drew it, if the caller has it already."""
         classes_of(writing)
-        whole = self.word_reader if writing in (LETTERS, WORD) else None
-        if whole is None:
+        reader = self.word_reader if writing in (LETTERS, WORD) else None
+        if reader is None:
             return self._read_pieces(line_from_drawing(drawing, rendered), writing)
         if rendered is None:  # rendered once, for both readers
             rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
         # the word model reads the line whole (in its own process, or on a second thread) while segmentation reads it here
         process = self.word_model_process
         pending = (process.submit(drawing, writing == WORD, rendered) if process is not None
-                   else self._beside.submit(whole.read_whole, drawing, writing == WORD, rendered))
-        whole = partial(self._whole, pending, process, drawing, writing == WORD, rendered)
+                   else self._beside.submit(reader.read_whole, drawing, writing == WORD, rendered))
+        whole = partial(self._whole, pending, process, drawing, writing == WORD, rendered)  # waits for its answer
         try:  # as a word, the two readings are fused inside (sequence.fuse); letters only, judged after
             reading = self._read_pieces(line_from_drawing(drawing, rendered), writing,
                                         whole if writing == WORD else None)
