@@ -5,8 +5,8 @@ draws them (the same seeds: the same drawings), read four ways:
   ctc greedy    emnist_core.sequence, the best path
   ctc words     emnist_core.sequence with the word list (every list word near the greedy reading's length
                 scored by its CTC likelihood and frequency)
-  seg letters   Predictor.read_line_strokes, "Letters only" (what the line tab does today)
-  seg word      Predictor.read_line_strokes, "An English word"
+  seg letters   Predictor.read_line_strokes, "Letters only", by segmentation alone (the word model left out)
+  seg word      Predictor.read_line_strokes, "An English word", by segmentation alone
 Figures per style as bench.word_reading's (characters: 1 - edit distance / length, case-insensitive;
 whole word; count right), and the median time of a 10-letter word (1 thread).
 
@@ -194,8 +194,9 @@ def main(argv=None) -> int:
     parser.add_argument("--choice", action="store_true",
                         help="only this: a per-line choice between the two readers by their confidence, measured")
     parser.add_argument("--ctc-only", action="store_true", help="leave segmentation out")
-    parser.add_argument("--seg-json", help="segmentation's readings saved by python -m bench.word_reading --json "
-                        "with the same --sites, --words and --seed (instead of reading them again)")
+    parser.add_argument("--seg-json", help="the readings saved by python -m bench.word_reading --json with the same "
+                        "--sites, --words and --seed (instead of reading them again; the page's readings: with the "
+                        "word model beside segmentation)")
     parser.add_argument("--json", help="write the figures and every reading here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -222,6 +223,7 @@ def main(argv=None) -> int:
         from emnist_core.checkpoint import DEFAULT_CHECKPOINT
         from emnist_core.predict import Predictor
         predictor = Predictor(args.checkpoint or DEFAULT_CHECKPOINT)
+        predictor.word_reader = None  # segmentation alone: this bench weighs the two readers itself
     started = time.time()
     if args.choice:
         if predictor is None:
