@@ -420,7 +420,9 @@ def _start_reader(path: str) -> None:
     global _READER
     torch.set_num_threads(1)  # as the page's own process (demo.main): one line's columns are little work
     _READER = SequenceReader(path)
-    _READER.word_list()  # loaded now, not at the first word
+    word_list = _READER.word_list()  # loaded now, not at the first word
+    for length in word_list.by_length if word_list is not None else ():
+        word_list.letter_masks(length)  # and what its edit distances read (30 ms for 200,000 words)
 
 
 def _reader_ready() -> bool:
