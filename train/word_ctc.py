@@ -46,6 +46,7 @@ COMPOSED_RANDOM = 0.2  # share of composed words that are random letter strings,
 COMPOSED_LENGTHS = (2, 12)  # letters in a composed word
 GAP = (0.06, 0.45)  # the space between two letters, in cap heights; TIGHT of the words set closer:
 TIGHT, TIGHT_GAP = 0.25, (-0.06, 0.1)
+LETTER_WIDTH = (0.8, 1.5)  # each composed letter stretched across by this (writers' m and w run wide)
 X_HEIGHT = 0.62  # a lower-case letter's body, in cap heights; its ascender or descender goes 0.38 further
 ASCENDERS, DESCENDERS, DOTTED = "bdfhklt", "gjpqy", "ij"
 COMPOSED = 0  # composed words a run adds (--composed)
@@ -89,11 +90,11 @@ def compose(text: str, letters: list, rng: np.random.Generator) -> list[np.ndarr
         height = (bottom - top) * rng.uniform(0.92, 1.08)
         scale = height / max(float(high[1] - low[1]), 1e-6)
         scale = min(scale, 1.3 / max(float(high[0] - low[0]), 1e-6))  # a flat stroke (a dash) stays in reach
-        base = bottom + rng.uniform(-0.04, 0.04)
+        base, across = bottom + rng.uniform(-0.04, 0.04), scale * rng.uniform(*LETTER_WIDTH)
         for s in strokes:
-            s = (np.asarray(s, np.float64) - low) * scale
-            out.append(np.stack([s[:, 0] + x, s[:, 1] + base - (high[1] - low[1]) * scale], 1))
-        x += (high[0] - low[0]) * scale + rng.uniform(*(TIGHT_GAP if tight else GAP))
+            s = (np.asarray(s, np.float64) - low)
+            out.append(np.stack([s[:, 0] * across + x, s[:, 1] * scale + base - (high[1] - low[1]) * scale], 1))
+        x += (high[0] - low[0]) * across + rng.uniform(*(TIGHT_GAP if tight else GAP))
     return out
 
 
@@ -285,7 +286,7 @@ def main(argv=None) -> int:
         characters = [c for c in characters if c.site not in val_sites]
         made = cached({**key, "composed": args.composed, "characters": len(characters), "cases": COMPOSED_CASES,
                        "random": COMPOSED_RANDOM, "lengths": COMPOSED_LENGTHS, "gap": GAP, "tight": [TIGHT, TIGHT_GAP],
-                       "x_height": X_HEIGHT, "version": 1},
+                       "x_height": X_HEIGHT, "letter_width": LETTER_WIDTH, "version": 1},
                       lambda: composed_words(characters, args.composed, args.seed, log), Path(args.cache))
         images, labels = images + made[0], labels + made[1]
     log(f"{len(images)} training images, widths median {np.median([i.shape[1] for i in images]):.0f}")
