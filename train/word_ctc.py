@@ -80,7 +80,8 @@ def letter_box(letter: str) -> tuple[float, float]:
 
 def compose(text: str, letters: list, rng: np.random.Generator) -> list[np.ndarray]:
     """A printed word's strokes (y down, cap height 1): each letter's strokes (`letters`, one sample's
-    strokes per letter of `text`) scaled into its box (letter_box, +-8%) and set left to right."""
+    strokes per letter of `text`) scaled into its box (letter_box, +-8%), stretched across by LETTER_WIDTH and set
+    left to right."""
     out, x = [], 0.0
     tight = rng.uniform() < TIGHT
     for letter, strokes in zip(text, letters):
@@ -92,7 +93,7 @@ def compose(text: str, letters: list, rng: np.random.Generator) -> list[np.ndarr
         scale = min(scale, 1.3 / max(float(high[0] - low[0]), 1e-6))  # a flat stroke (a dash) stays in reach
         base, across = bottom + rng.uniform(-0.04, 0.04), scale * rng.uniform(*LETTER_WIDTH)
         for s in strokes:
-            s = (np.asarray(s, np.float64) - low)
+            s = np.asarray(s, np.float64) - low
             out.append(np.stack([s[:, 0] * across + x, s[:, 1] * scale + base - (high[1] - low[1]) * scale], 1))
         x += (high[0] - low[0]) * across + rng.uniform(*(TIGHT_GAP if tight else GAP))
     return out
