@@ -145,14 +145,28 @@ def squeezed(ink: np.ndarray) -> bool:
     return WIDEN * w * (HEIGHT - 2 * PAD) / h > MAX_WIDTH - 2 * PAD
 
 
-def ink_to_line(ink: np.ndarray) -> np.ndarray:
+def _crop(ink: np.ndarray) -> tuple[int, int, int, int, int]:
+    """(top, bottom, left, right, width): the ink's box (bottom and right exclusive) and its width in the
+    line image."""
     rows, cols = np.flatnonzero((ink > INK).any(1)), np.flatnonzero((ink > INK).any(0))
     if not len(rows):
         raise UnusableImage(NOTHING_DRAWN)
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = crop.shape
+    h, w = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    width = int(np.clip(round(WIDEN * w * (HEIGHT - 2 * PAD) / h), MIN_WIDTH - 2 * PAD, MAX_WIDTH - 2 * PAD))
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1, width
+
+
+def column_x(ink: np.ndarray, columns) -> np.ndarray:
+    """Output columns of the model (fractional: 0 is the left edge of the first) -> x on the drawing's
+    canvas, for the line ink_to_line makes of `ink`."""
+    _, _, left, right, width = _crop(ink)
+    return left + (np.asarray(columns, np.float64) * STRIDE - PAD) * (right - left) / width
+
+
+def ink_to_line(ink: np.ndarray) -> np.ndarray:
+    top, bottom, left, right, width = _crop(ink)
+    crop = ink[top:bottom, left:right]
     inner = HEIGHT - 2 * PAD
-    width = int(np.clip(round(WIDEN * w * inner / h), MIN_WIDTH - 2 * PAD, MAX_WIDTH - 2 * PAD))
     small = cv2.resize(crop, (width, inner), interpolation=cv2.INTER_AREA)
     total = max(MIN_WIDTH, math.ceil((width + 2 * PAD) / STRIDE) * STRIDE)
     out = np.zeros((HEIGHT, total), np.float32)
@@ -198,6 +212,41 @@ def ctc_log_likelihood(log_probs: np.ndarray, words: np.ndarray) -> np.ndarray:
                                             torch.full((n,), t_len, dtype=torch.int64),
                                             torch.full((n,), length, dtype=torch.int64), reduction="none")
     return -loss.numpy()
+
+
+def ctc_align(log_probs: np.ndarray, text: str) -> list[tuple[int, int]] | None:
+    """The likeliest CTC path of `text` (letters a-z) through (T, 27) log-probabilities (Viterbi): per letter,
+    the first and last column it is read in; None where the columns cannot hold the text."""
+    labels = [ALPHABET.index(c) + 1 for c in text]
+    states = np.zeros(2 * len(labels) + 1, np.int64)  # blank, letter, blank, letter, ..., blank
+    states[1::2] = labels
+    n, t_len = len(states), len(log_probs)
+    if not labels or t_len < len(labels):
+        return None
+    skip = np.zeros(n, bool)  # a letter reached from the letter before it, past the blank between
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    score = np.full(n, -np.inf)
+    score[:2] = log_probs[0, states[:2]]
+    came = np.zeros((t_len, n), np.int8)  # how far back each state's best predecessor is (0, 1 or 2)
+    for t in range(1, t_len):
+        options = np.full((3, n), -np.inf)
+        options[0] = score
+        options[1, 1:] = score[:-1]
+        options[2, 2:] = np.where(skip[2:], score[:-2], -np.inf)
+        came[t] = options.argmax(0)
+        score = options[came[t], np.arange(n)] + log_probs[t, states]
+    state = n - 1 if score[n - 1] >= score[n - 2] else n - 2
+    if not np.isfinite(score[state]):
+        return None
+    path = np.zeros(t_len, np.int64)
+    for t in range(t_len - 1, -1, -1):
+        path[t] = state
+        state -= came[t, state]
+    spans = []
+    for k in range(len(labels)):
+        read = np.flatnonzero(path == 2 * k + 1)
+        spans.append((int(read[0]), int(read[-1])))
+    return spans
 
 
 def judged_log_likelihood(log_probs: np.ndarray, text: str) -> float:

@@ -55,12 +55,14 @@ def excluded_sites() -> set[str]:
     return set(PEN_VAL) | set(WORD_VAL)
 
 
-def chosen_words(samples, limit: int = 0, seed: int = SEED) -> list:
-    """The words to cut: letters only, from sites not excluded, in STYLES; `limit` > 0 draws that many at random."""
+def chosen_words(samples, limit: int = 0, seed: int = SEED, styles: tuple[str, ...] | None = STYLES) -> list:
+    """The words to cut: letters only, from sites not excluded, in `styles` (None: any); `limit` > 0 draws that
+    many at random."""
     from bench.word_reading import LETTERS
 
     excluded = excluded_sites()
-    words = [s for s in samples if s.site not in excluded and (s.style or "") in STYLES and LETTERS.fullmatch(s.label)]
+    words = [s for s in samples if s.site not in excluded and (styles is None or (s.style or "") in styles)
+             and LETTERS.fullmatch(s.label)]
     if limit and limit < len(words):
         rng = np.random.default_rng(seed)
         words = [words[k] for k in sorted(rng.choice(len(words), limit, replace=False))]
@@ -105,7 +107,7 @@ def _cut_chunk(job) -> tuple[list, int]:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     checkpoint, words, seed, brushes = job
-    predictor = _predictor(checkpoint)
+    predictor = cached_predictor(checkpoint)
     rows = []
     for k, (label, strokes, site, writer) in enumerate(words):
         rng = np.random.default_rng([seed, k])
@@ -118,10 +120,10 @@ def _cut_chunk(job) -> tuple[list, int]:
     return rows, len(words)
 
 
-_PREDICTORS = {}
+_PREDICTORS = {}  # per process: each worker loads a checkpoint once
 
 
-def _predictor(checkpoint):
+def cached_predictor(checkpoint):
     from emnist_core.predict import Predictor
 
     if checkpoint not in _PREDICTORS:
@@ -137,23 +139,7 @@ def cut_all(words, checkpoint: str, workers: int, seed: int = SEED, progress=Non
 
     jobs = [(checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i, brushes)
             for i in range(0, len(words), CHUNK)]
-    rows, done = [], 0
-    if workers <= 1 or len(jobs) <= 1:
-        results = map(_cut_chunk, jobs)
-        pool = None
-    else:  # spawn, not fork (pen_data.render_all says why)
-        pool = multiprocessing.get_context("spawn").Pool(workers)
-        results = pool.imap(_cut_chunk, jobs)
-    try:
-        for found, count in results:
-            rows += found
-            done += count
-            if progress:
-                progress(f"{done} of {len(words)} words cut: {len(rows)} letters")
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    rows = run_jobs(_cut_chunk, jobs, workers, len(words), progress)
     return {"images": np.stack([np.ascontiguousarray(r[0].T) for r in rows]) if rows else np.zeros((0, 28, 28), np.uint8),
             "labels": np.array([char_to_index(r[1]) for r in rows], np.int64),
             "meant": np.array([r[1] for r in rows], "<U1"),
@@ -161,6 +147,28 @@ def cut_all(words, checkpoint: str, workers: int, seed: int = SEED, progress=Non
             "site": np.array([r[3] for r in rows], "<U8"),
             "writer": np.array([r[4] for r in rows]),
             "score": np.array([r[2] for r in rows], np.float32)}
+
+
+def run_jobs(work, jobs: list, workers: int, words: int, progress=None) -> list:
+    """Each job done by `work` (a module-level function: job -> (rows, words read)) in `workers` processes
+    (spawned, not forked: pen_data.render_all says why), their rows in the jobs' order."""
+    rows, done = [], 0
+    if workers <= 1 or len(jobs) <= 1:
+        results, pool = map(work, jobs), None
+    else:
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+        results = pool.imap(work, jobs)
+    try:
+        for found, count in results:
+            rows += found
+            done += count
+            if progress:
+                progress(f"{done} of {words} words cut: {len(rows)} letters")
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return rows
 
 
 def load_cut_letters(path):
@@ -178,6 +186,23 @@ def load_cut_letters(path):
     if fields["images"].shape != (n, 28, 28) or any(len(v) != n for v in fields.values()):
         raise DataError(f"{path}: its fields disagree in length or the images are not 28x28")
     return PenImages(**fields)
+
+
+def refused_out(out: Path, force: bool) -> str | None:
+    """Why the output cannot be written (not .npz; there already, without `force`), or None."""
+    if out.suffix != ".npz":
+        return f"{out}: the output must be a .npz file"
+    if out.exists() and not force:
+        return f"{out} exists; pass --force to overwrite it"
+    return None
+
+
+def save_atomically(out: Path, fields: dict) -> None:
+    """The fields written to `out` (.npz) whole or not at all."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
+    np.savez(temporary, **fields)
+    os.replace(temporary, out)  # atomic
 
 
 def main(argv=None) -> int:
@@ -203,11 +228,9 @@ def main(argv=None) -> int:
         print(f"error: --brushes {args.brushes!r}: radii between 0 and 60 pixels, comma-separated", file=sys.stderr)
         return 2
     out = Path(args.out)
-    if out.suffix != ".npz":
-        print(f"error: {out}: the output must be a .npz file", file=sys.stderr)
-        return 2
-    if out.exists() and not args.force:
-        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+    refused = refused_out(out, args.force)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     started = time.time()
     progress = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
@@ -224,10 +247,7 @@ def main(argv=None) -> int:
     progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
     fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), args.workers, progress=progress,
                      brushes=brushes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
-    np.savez(temporary, **fields)
-    os.replace(temporary, out)  # atomic
+    save_atomically(out, fields)
     progress(f"{len(fields['labels'])} letters from {len(words)} words written to {out}")
     return 0
 

@@ -224,21 +224,21 @@ def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: n
                  cut_letters=None) -> PenMix:
     """A UNIPEN folder's characters rendered (or from the cache) and mixed to the target class mix;
     DataError (train/data.py) for a folder that is not UNIPEN or has nothing to train or validate on.
-    `cut_letters`: a file of train.cut_letters, whose letters cut from written words join the training
-    drawings (mixed to the class mix with them)."""
+    `cut_letters`: a file of train.cut_letters or train.cut_joined (or a list of them), whose letters cut from
+    written words join the training drawings (mixed to the class mix with them)."""
     from .data import DataError
 
     try:
         train, val = load_pen_images(folder, cache_dir, variants, seed=0)
     except NotUnipen as error:
         raise DataError(str(error)) from None
-    if cut_letters:
+    for path in [cut_letters] if isinstance(cut_letters, (str, Path)) else cut_letters or []:
         from .cut_letters import excluded_sites, load_cut_letters
 
-        cut = load_cut_letters(cut_letters)
+        cut = load_cut_letters(path)
         held = sorted(set(cut.site.tolist()) & (set(val.site.tolist()) | excluded_sites()))
         if held:  # the pen validation's sites, or the word bench's (whose words the character model reads)
-            raise DataError(f"{cut_letters}: holds letters of the validation sites {', '.join(held)}")
+            raise DataError(f"{path}: holds letters of the validation sites {', '.join(held)}")
         train = PenImages(*(np.concatenate([getattr(train, f), getattr(cut, f)]) for f in PenImages.__dataclass_fields__))
     if not len(train.labels) or not len(val.labels):
         raise DataError(f"{folder}: no pen characters to train on, or none from the validation sites "

@@ -117,6 +117,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), help="channels of each 1-d conv layer")
     parser.add_argument("--limit", type=int, default=0, help="train on at most this many characters (0: all)")
+    parser.add_argument("--cut-joined", help="also train on letters cut out of written words (a file of "
+                        "`python -m train.cut_joined`)")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.limit < 0:
@@ -142,6 +144,21 @@ def main(argv=None) -> int:
     train = [s for s in samples if s.site not in val_sites]
     if args.limit:
         train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
+    if args.cut_joined:
+        from .cut_joined import load_joined_samples
+        from .cut_letters import excluded_sites
+
+        try:
+            cut = load_joined_samples(args.cut_joined)
+        except DataError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        held = sorted({s.site for s in cut} & (set(val_sites) | excluded_sites()))
+        if held:
+            print(f"error: {args.cut_joined}: holds letters of the validation sites {', '.join(held)}", file=sys.stderr)
+            return 2
+        print(f"strokes: {len(cut)} letters cut out of words ({args.cut_joined})")
+        train += cut
     val, val_paths = plain_validation(samples, args.workers)
     if not train or not len(val.labels):
         print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "

@@ -81,8 +81,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                      help="varied drawings rendered per training character (brush, size, place, slant)")
     pen.add_argument("--render-cache", default=RENDER_CACHE,
                      help="where rendered pen characters are kept between runs")
-    pen.add_argument("--cut-letters", help="also train on letters cut from written words (a file of "
-                     "`python -m train.cut_letters`), among the pen drawings")
+    pen.add_argument("--cut-letters", nargs="+", help="also train on letters cut from written words (files of "
+                     "`python -m train.cut_letters` or `python -m train.cut_joined`), among the pen drawings")
     pen.add_argument("--omniglot-dir", help="Omniglot's Latin letters (stroke files): scored at the end")
     pen.add_argument("--init-from", help="start from this checkpoint's weights and architecture (its folded "
                      "prior correction taken out) instead of a fresh network: a fine-tune")
