@@ -148,6 +148,15 @@ def model_card(checkpoint: Checkpoint, title: str | None = None, size_mb: float 
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
+def cut_joined_words(training: dict) -> str:
+    """What the stroke model's record says of letters cut out of UNIPEN's words (train.cut_joined), if any."""
+    if training.get("cut_joined_letters"):
+        return f"; {training['cut_joined_letters']:,} of them letters cut out of its written words: `python -m train.cut_joined`"
+    if "--cut-joined" in training.get("command", ""):
+        return "; letters cut out of its written words among them: `python -m train.cut_joined`"
+    return ""
+
+
 def stroke_model_lines(strokes) -> list[str]:
     """The card's part on the stroke model (checkpoint.StrokeReader): what it is, its data, its weight, its figures."""
     from .model import StrokeNet
@@ -158,7 +167,7 @@ def stroke_model_lines(strokes) -> list[str]:
              f"{count_parameters(StrokeNet(strokes.config)):,}-parameter 1-d CNN also reads the pen's path (its strokes' "
              f"order and direction, resampled to 64 points: `strokes.trajectory`), and its log-probabilities times "
              f"{strokes.weight:g} (chosen on the pen validation sites) are added to the CNN's logits. Trained on "
-             f"{t.get('train_characters', 0):,} UNIPEN characters of the training sites (the credit above), each epoch "
+             f"{t.get('train_characters', 0):,} UNIPEN characters of the training sites (the credit above{cut_joined_words(t)}), each epoch "
              f"drawn anew with varied slant, turn, width and jitter, to ByMerge's class mix, on "
              f"{t.get('machine', 'an unrecorded machine')}" + (f", commit {t['commit']}" if t.get("commit") else "")
              + f": `{t.get('command', '?')}`. Images (photos, uploads) are read by the CNN alone."]

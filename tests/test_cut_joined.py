@@ -141,7 +141,8 @@ def test_the_stroke_model_trains_on_them_and_refuses_the_validation_sites(tmp_pa
     argv = ["--checkpoint", str(checkpoint_or_skip()), "--data-dir", str(prior_folder(tmp_path)),
             "--unipen-dir", str(pen_folder(tmp_path)), "--epochs", "1", "--workers", "1", "--cut-joined"]
     assert train_strokes.main(argv + [str(tmp_path / "new.npz"), "--out", str(out)]) == 0
-    assert load_checkpoint(out).strokes.training["train_characters"] == 3 + 2
+    record = load_checkpoint(out).strokes.training
+    assert record["train_characters"] == 3 + 2 and record["cut_joined_letters"] == 2
     assert train_strokes.main(argv + [str(tmp_path / "hold.npz"), "--out", str(tmp_path / "o.pt")]) == 2
     assert "validation sites hold" in capsys.readouterr().err and not (tmp_path / "o.pt").exists()
     assert train_strokes.main(argv + [str(tmp_path / "none.npz"), "--out", str(tmp_path / "o.pt")]) == 2
