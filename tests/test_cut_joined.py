@@ -156,3 +156,13 @@ def test_real_joined_words_are_cut_into_their_letters(tmp_path):
     samples = cut_joined.load_joined_samples(out)
     assert len(samples) > 60  # most words cut, a few letters each
     assert not {s.site for s in samples} & {"kai", "syn", "cea", "ceb", "ugi", "par", "rim"}
+
+
+def test_sticks_and_words_read_otherwise_only_when_asked(predictor, reader, monkeypatch):
+    drawing = drawn("cat")
+    monkeypatch.setattr(cut_joined, "STICKS", "a")  # pretend a is a stick
+    assert [letter.lower() for _, letter in cut_joined.cut_word(reader, predictor, drawing, "cat")] == ["c", "t"]
+    assert len(cut_joined.cut_word(reader, predictor, drawing, "cat", sticks=True)) == 3
+    monkeypatch.setattr(sequence, "greedy", lambda log_probs: ("cot", 0.0))  # the word model reads another word
+    assert cut_joined.cut_word(reader, predictor, drawing, "cat", sticks=True) == []
+    assert len(cut_joined.cut_word(reader, predictor, drawing, "cat", sticks=True, any_reading=True)) == 3

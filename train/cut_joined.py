@@ -19,7 +19,8 @@ cuts such letters out of the words of UNIPEN category 7, every style:
     word's letters as the line tab spells a word (words.spelled: UNIPEN labels "Nurse" a word written NURSE).
     Sticks (cut_letters.STICKS) are kept out, and so is a word whose letters, each read alone by both character
     models, read their own letters (either case) at a mean log-probability below cut_letters.MIN_MEAN (a word
-    cut badly, or a label that is not what was written), as cut_letters does.
+    cut badly, or a label that is not what was written), as cut_letters does. `--sticks` keeps the sticks;
+    `--any-reading` cuts a word whatever the word model reads, along the label's likeliest path.
 
 The output holds pen_data.PenImages' fields (VARIANTS varied drawings a letter, category "7"), so
 `python -m train --cut-letters FILE` adds them to the pen drawings, and each letter's strokes
@@ -77,9 +78,11 @@ def split_strokes(strokes, borders: np.ndarray) -> list[list[np.ndarray]]:
     return letters
 
 
-def cut_word(reader, predictor, drawing, text: str) -> list[tuple[list[np.ndarray], str]]:
+def cut_word(reader, predictor, drawing, text: str, sticks: bool = False,
+             any_reading: bool = False) -> list[tuple[list[np.ndarray], str]]:
     """A drawn word (text: its label, letters only) -> its letters' (strokes, letter in the case written),
-    left to right, sticks and inkless letters left out; [] where the word model does not read the label."""
+    left to right, inkless letters and sticks (unless `sticks`) left out; [] where the word model does not read
+    the label (unless `any_reading`: then wherever the label has a path through its columns)."""
     from emnist_core.preprocess import UnusableImage
     from emnist_core.sequence import drawing_ink, greedy, ink_to_line
     from emnist_core.strokes import trajectory
@@ -92,7 +95,7 @@ def cut_word(reader, predictor, drawing, text: str) -> list[tuple[list[np.ndarra
         (log_probs,) = reader.log_probs([ink_to_line(ink)])
     except UnusableImage:
         return []
-    if greedy(log_probs)[0] != text.lower():
+    if not any_reading and greedy(log_probs)[0] != text.lower():
         return []
     borders = letter_borders(ink, log_probs, text.lower())
     if borders is None:
@@ -108,7 +111,7 @@ def cut_word(reader, predictor, drawing, text: str) -> list[tuple[list[np.ndarra
     if np.mean(fit) < MIN_MEAN:  # cut badly, or not what the label says
         return []
     written = spelled(text.lower(), predictor.upper_odds(text.lower(), probs))
-    return [(strokes, letter) for strokes, letter in zip(letters, written) if letter not in STICKS]
+    return [(strokes, letter) for strokes, letter in zip(letters, written) if sticks or letter not in STICKS]
 
 
 def _cut_chunk(job) -> tuple[list, int]:
@@ -124,14 +127,14 @@ def _cut_chunk(job) -> tuple[list, int]:
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    checkpoint, word_checkpoint, words, seed = job
+    checkpoint, word_checkpoint, words, seed, sticks, any_reading = job
     predictor = cached_predictor(checkpoint)
     reader = _reader(word_checkpoint)
     rows = []
     for k, (label, strokes, site, writer) in enumerate(words):
         rng = np.random.default_rng([seed, k])
         try:
-            found = cut_word(reader, predictor, word_drawing(strokes, rng), label)
+            found = cut_word(reader, predictor, word_drawing(strokes, rng), label, sticks, any_reading)
         except (ValueError, UnusableImage):
             continue
         for letter_strokes, letter in found:
@@ -151,11 +154,12 @@ def _reader(path):
     return _READERS[path]
 
 
-def cut_all(words, checkpoint: str, word_checkpoint: str, workers: int, seed: int = SEED, progress=None) -> dict:
+def cut_all(words, checkpoint: str, word_checkpoint: str, workers: int, seed: int = SEED, progress=None,
+            sticks: bool = False, any_reading: bool = False) -> dict:
     """Every word cut -> the file's fields: pen_data.PenImages' (VARIANTS drawings a letter, EMNIST
     orientation) and each letter's strokes (letter_* fields; points of all strokes one after another)."""
-    jobs = [(checkpoint, word_checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i)
-            for i in range(0, len(words), CHUNK)]
+    jobs = [(checkpoint, word_checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i,
+             sticks, any_reading) for i in range(0, len(words), CHUNK)]
     rows = run_jobs(_cut_chunk, jobs, workers, len(words), progress)
     return fields_of(rows)
 
@@ -210,6 +214,9 @@ def main(argv=None) -> int:
     parser.add_argument("--word-checkpoint", help="the word model that places the letters (default: shipped)")
     parser.add_argument("--words", type=int, default=0, help="cut this many words drawn at random (0: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sticks", action="store_true", help=f"keep the sticks ({STICKS}) too")
+    parser.add_argument("--any-reading", action="store_true",
+                        help="cut a word whatever the word model reads it as (the label's path through its columns)")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = parser.parse_args(argv)
     from emnist_core.checkpoint import DEFAULT_CHECKPOINT
@@ -235,7 +242,7 @@ def main(argv=None) -> int:
         return 2
     progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
     fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), str(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT),
-                     args.workers, progress=progress)
+                     args.workers, progress=progress, sticks=args.sticks, any_reading=args.any_reading)
     save_atomically(out, fields)
     progress(f"{len(fields['letter_meant'])} letters ({len(fields['labels'])} drawings) from {len(words)} words "
              f"written to {out}")
