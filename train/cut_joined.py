@@ -33,13 +33,11 @@ characters. It writes atomically and refuses to overwrite an existing file unles
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from .cut_letters import (MIN_MEAN, SHARED, STICKS, chosen_words, refused_out, run_jobs,
-                          save_atomically)
+from .cut_letters import MIN_MEAN, SHARED, STICKS, run_jobs, save_atomically, words_to_cut
 
 MOST = 0.7  # a stroke with this share of its points in one letter goes to that letter whole
 MIN_RUN = 3  # a cut stroke's runs of fewer points are dropped
@@ -222,30 +220,15 @@ def main(argv=None) -> int:
     from emnist_core.checkpoint import DEFAULT_CHECKPOINT
     from emnist_core.sequence import DEFAULT_WORD_CHECKPOINT
 
-    from .unipen import NotUnipen, read_unipen
-
-    out = Path(args.out)
-    refused = refused_out(out, args.force)
-    if refused:
-        print(f"error: {refused}", file=sys.stderr)
+    prepared = words_to_cut(args.unipen, Path(args.out), args.force, args.words, None)
+    if prepared is None:
         return 2
-    started = time.time()
-    progress = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
-    try:
-        samples, _ = read_unipen(args.unipen, categories=("7",))
-    except (NotUnipen, OSError) as error:
-        print(f"error: cannot read {args.unipen}: {error}", file=sys.stderr)
-        return 2
-    words = chosen_words(samples, args.words, styles=None)
-    if not words:
-        print(f"error: {args.unipen}: no words of letters outside the validation sites", file=sys.stderr)
-        return 2
-    progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
+    words, progress = prepared
     fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), str(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT),
                      args.workers, progress=progress, sticks=args.sticks, any_reading=args.any_reading)
-    save_atomically(out, fields)
+    save_atomically(Path(args.out), fields)
     progress(f"{len(fields['letter_meant'])} letters ({len(fields['labels'])} drawings) from {len(words)} words "
-             f"written to {out}")
+             f"written to {args.out}")
     return 0
 
 

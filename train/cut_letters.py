@@ -205,6 +205,31 @@ def save_atomically(out: Path, fields: dict) -> None:
     os.replace(temporary, out)  # atomic
 
 
+def words_to_cut(unipen: str, out: Path, force: bool, limit: int, styles) -> tuple[list, object] | None:
+    """A cutting command's start: (the words to cut (chosen_words), a progress printer timed from now); None
+    where it must stop (`out` refused, `unipen` unreadable, no words), the reason printed."""
+    from .unipen import NotUnipen, read_unipen
+
+    refused = refused_out(out, force)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return None
+    started = time.time()
+    progress = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
+    try:
+        samples, _ = read_unipen(unipen, categories=("7",))
+    except (NotUnipen, OSError) as error:
+        print(f"error: cannot read {unipen}: {error}", file=sys.stderr)
+        return None
+    words = chosen_words(samples, limit, styles=styles)
+    if not words:
+        kind = "" if styles is None else f"{' or '.join(s.lower() for s in styles if s)} "
+        print(f"error: {unipen}: no {kind}words of letters outside the validation sites", file=sys.stderr)
+        return None
+    progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
+    return words, progress
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"), help="a UNIPEN folder with category 7")
@@ -218,8 +243,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from emnist_core.checkpoint import DEFAULT_CHECKPOINT
 
-    from .unipen import NotUnipen, read_unipen
-
     try:
         brushes = tuple(float(b) for b in args.brushes.split(","))
     except ValueError:
@@ -228,23 +251,10 @@ def main(argv=None) -> int:
         print(f"error: --brushes {args.brushes!r}: radii between 0 and 60 pixels, comma-separated", file=sys.stderr)
         return 2
     out = Path(args.out)
-    refused = refused_out(out, args.force)
-    if refused:
-        print(f"error: {refused}", file=sys.stderr)
+    prepared = words_to_cut(args.unipen, out, args.force, args.words, STYLES)
+    if prepared is None:
         return 2
-    started = time.time()
-    progress = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
-    try:
-        samples, _ = read_unipen(args.unipen, categories=("7",))
-    except (NotUnipen, OSError) as error:
-        print(f"error: cannot read {args.unipen}: {error}", file=sys.stderr)
-        return 2
-    words = chosen_words(samples, args.words)
-    if not words:
-        print(f"error: {args.unipen}: no printed or mixed words of letters outside the validation sites",
-              file=sys.stderr)
-        return 2
-    progress(f"{len(words)} words from {', '.join(sorted({w.site for w in words}))}")
+    words, progress = prepared
     fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), args.workers, progress=progress,
                      brushes=brushes)
     save_atomically(out, fields)
