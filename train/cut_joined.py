@@ -79,8 +79,9 @@ def split_strokes(strokes, borders: np.ndarray) -> list[list[np.ndarray]]:
 def cut_word(reader, predictor, drawing, text: str, sticks: bool = False,
              any_reading: bool = False) -> list[tuple[list[np.ndarray], str]]:
     """A drawn word (text: its label, letters only) -> its letters' (strokes, letter in the case written),
-    left to right, inkless letters and sticks (unless `sticks`) left out; [] where the word model does not read
-    the label (unless `any_reading`: then wherever the label has a path through its columns)."""
+    left to right, sticks left out (unless `sticks`); [] where the word model does not read the label (unless
+    `any_reading`: then wherever the label has a path through its columns), where a letter is left no ink or
+    the page would refuse it drawn alone, or where the letters read their own poorly (MIN_MEAN)."""
     from emnist_core.preprocess import UnusableImage
     from emnist_core.sequence import drawing_ink, greedy, ink_to_line
     from emnist_core.strokes import trajectory
@@ -104,8 +105,10 @@ def cut_word(reader, predictor, drawing, text: str, sticks: bool = False,
         return []
     probs, _ = predictor.predict_emnist(np.stack(images), "letters", [trajectory(strokes) for strokes in letters])
     index = {label: k for k, label in enumerate(predictor.labels)}
-    fit = [np.log(max(float(p[index[c]] + (p[index[c.upper()]] if c.upper() != c and c.upper() in index else 0)), 1e-30))
-           for c, p in zip((c if c in index else c.upper() for c in text.lower()), probs)]
+    fit = []  # each letter's log-probability of its own letter, either case (ByMerge merges some cases)
+    for c, p in zip(text.lower(), probs):
+        classes = {index[x] for x in (c, c.upper()) if x in index}
+        fit.append(np.log(max(float(sum(p[k] for k in classes)), 1e-30)))
     if np.mean(fit) < MIN_MEAN:  # cut badly, or not what the label says
         return []
     written = spelled(text.lower(), predictor.upper_odds(text.lower(), probs))
