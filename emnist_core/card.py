@@ -163,7 +163,8 @@ def stroke_model_lines(strokes) -> list[str]:
 
     t = strokes.training or {}
     figures = t.get("figures") or {}
-    lines = ["", f"**Stroke model**: for a drawing (the page's canvas, the API's stroke JSON), a "
+    lines = ["", f"**Stroke model**: for a drawing (the page's canvas, the API's stroke JSON; each letter of a drawn "
+             f"line not read as a word, sticks aside), a "
              f"{count_parameters(StrokeNet(strokes.config)):,}-parameter 1-d CNN also reads the pen's path (its strokes' "
              f"order and direction, resampled to 64 points: `strokes.trajectory`), and its log-probabilities times "
              f"{strokes.weight:g} (chosen on the pen validation sites) are added to the CNN's logits. Trained on "

@@ -31,7 +31,7 @@ from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
 from .sequence import SequenceReader, fuse, in_case, judge
-from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, trajectory
+from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, strokes_in_box, trajectory
 from .words import ALPHABET, LineScores, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
 BESIDE_THREADS = 2  # lines whose word-model reading may run beside segmentation's at once (more wait)
@@ -46,6 +46,11 @@ LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the readin
 TWO_CASES = "abdefghnqrt"
 CASE_SMOOTHING, CASE_OTHER, CASE_STICK = 0.1, -2.0, 1.5
 CASE_MARGIN = 1.0  # the lean must pass this, one way or the other, to decide the case (0 cost letter lines 0.9 points)
+# A drawn line's characters are read again with their own strokes (the runs of the line's strokes inside each
+# character's box) by the stroke model, as a drawing is, except where the CNN or that reading says a stick: a
+# stick's class (1, I, or EMNIST's merged l/L) is the line's case to settle (CASE_STICK), which one character's
+# path cannot see (without this rule rim's printed words read 1.3 points worse, with it 1.0 better: docs/RESULTS.md).
+STROKE_STICKS = "1IL"
 log = logging.getLogger(__name__)
 
 
@@ -257,7 +262,7 @@ class Predictor:
         classes_of(writing)
         reader = self.word_reader if writing in (LETTERS, WORD) else None
         if reader is None:
-            return self._read_pieces(line_from_drawing(drawing, rendered), writing)
+            return self._read_pieces(line_from_drawing(drawing, rendered), writing, drawing=drawing)
         if rendered is None:  # rendered once, for both readers
             rendered = render_drawing(drawing, max_side=LINE_MAX_SIDE)
         # the word model reads the line whole (in its own process, or on a second thread) while segmentation reads it here
@@ -267,7 +272,7 @@ class Predictor:
         whole = partial(self._whole, pending, process, drawing, writing == WORD, rendered)  # waits for its answer
         try:  # as a word, the two readings are fused inside (sequence.fuse); letters only, judged after
             reading = self._read_pieces(line_from_drawing(drawing, rendered), writing,
-                                        whole if writing == WORD else None)
+                                        whole if writing == WORD else None, drawing)
         except BaseException:
             pending.cancel()  # where it has not started; else it ends on its own (bounded work)
             raise
@@ -320,10 +325,12 @@ class Predictor:
             log.warning("lines are read by segmentation alone: %s", error)
             return None
 
-    def _read_pieces(self, line: LinePieces, writing: str, whole=None) -> "LineReading":
+    def _read_pieces(self, line: LinePieces, writing: str, whole=None, drawing: StrokeDrawing | None = None
+                     ) -> "LineReading":
         """Read every candidate character of the line in one batch; keep the grouping read best. `whole`: for a
         drawn line read as a word, a call that gives the word model's reading of it (sequence.Whole or None), to
-        fuse with this one (sequence.fuse)."""
+        fuse with this one (sequence.fuse). `drawing`: the line's strokes, where it was drawn: the characters
+        kept are read again with them (STROKE_STICKS), unless the line was read as a word."""
         candidates, uprights = line.readable, []
         for candidate in candidates:
             try:
@@ -367,13 +374,33 @@ class Predictor:
             raise UnusableImage(f"{len(kept)} characters found; at most {MAX_CHARACTERS} are read at once: "
                                 f"write a shorter line.")
         rows = [row[id(c)] for c in kept]
-        chosen_probs = self._in_one_case(probs[rows]) if classes_of(writing) == LETTERS and word is None else probs[rows]
-        predictions = self._predictions(chosen_probs, p_digit[rows], [uprights[usable[r]] for r in rows])
+        kept_probs, kept_digit = probs[rows], p_digit[rows]
+        if drawing is not None and not words and self.stroke_model is not None:
+            kept_probs, kept_digit = self._with_own_strokes(kept_probs, kept_digit, inputs[rows], writing,
+                                                            [strokes_in_box(drawing.strokes, line.box(c)) for c in kept])
+        chosen_probs = self._in_one_case(kept_probs) if classes_of(writing) == LETTERS and word is None else kept_probs
+        predictions = self._predictions(chosen_probs, kept_digit, [uprights[usable[r]] for r in rows])
         if word is not None:
             word = spelled(word, self.upper_odds(word, probs[rows])) if len(kept) == len(word) else None
         reading = LineReading([(line.box(c), p) for c, p in zip(kept, predictions)], word, words)
         reading.joined = in_case(joined, reading.text) if joined else None
         return reading
+
+    def _with_own_strokes(self, probs: np.ndarray, p_digit: np.ndarray, inputs: np.ndarray, writing: str,
+                          strokes: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """A drawn line's characters (their CNN probabilities, P(digit), model inputs and own strokes) read again
+        with the stroke model; each keeps the CNN's reading where either reading is one of STROKE_STICKS."""
+        drawn = [k for k, own in enumerate(strokes) if own]
+        if not drawn:
+            return probs, p_digit
+        again, again_digit = self.predict_emnist(inputs[drawn], writing, [trajectory(strokes[k]) for k in drawn])
+        sticks = [self.labels.index(c) for c in STROKE_STICKS if c in self.labels]
+        before = readings(torch.from_numpy(probs[drawn]), torch.from_numpy(p_digit[drawn])).numpy()
+        after = readings(torch.from_numpy(again), torch.from_numpy(again_digit)).numpy()
+        take = ~np.isin(before, sticks) & ~np.isin(after, sticks)
+        probs, p_digit = probs.copy(), p_digit.copy()
+        probs[np.array(drawn)[take]], p_digit[np.array(drawn)[take]] = again[take], again_digit[take]
+        return probs, p_digit
 
     def _in_one_case(self, probs: np.ndarray) -> np.ndarray:
         """A line of letters' characters (probabilities, left to right) read in the line's case: see

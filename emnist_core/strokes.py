@@ -283,6 +283,19 @@ TRAJECTORY_POINTS = 64  # points a character's pen path is resampled to, for the
 TRAJECTORY_CHANNELS = 6  # x, y, dx, dy, a stroke starts, a stroke ends
 
 
+def strokes_in_box(strokes, box) -> list[np.ndarray]:
+    """The runs of each stroke's points inside `box` (x0, y0, x1, y1; x1 and y1 exclusive), in the order
+    written: a character's own strokes, where a line's segmentation gives its box."""
+    x0, y0, x1, y1 = box
+    runs = []
+    for stroke in strokes:
+        stroke = np.asarray(stroke)
+        inside = np.flatnonzero((stroke[:, 0] >= x0) & (stroke[:, 0] < x1) & (stroke[:, 1] >= y0) & (stroke[:, 1] < y1))
+        if len(inside):
+            runs += [stroke[run] for run in np.split(inside, np.flatnonzero(np.diff(inside) > 1) + 1)]
+    return runs
+
+
 def trajectory(strokes) -> np.ndarray:
     """A character's strokes (any units, y down; a StrokeDrawing's, or UNIPEN's) -> (6, 64) float32: the
     pen's path as the stroke model reads it. The strokes are centred on their box and scaled by its long

@@ -230,3 +230,12 @@ def test_the_generated_words_read_on_the_line_canvas(predictor, word, gap, writi
     reading = predictor.read_line_strokes(StrokeDrawing(width, height, demo.LINE_BRUSHES[1], tuple(strokes)),
                                           writing)
     assert reading.text.lower() == word, reading.text
+
+
+def test_a_characters_own_strokes_are_the_runs_inside_its_box():
+    from emnist_core.strokes import strokes_in_box
+    across = np.array([[0, 5], [10, 5], [20, 5], [30, 5], [40, 5]], np.float32)
+    back = np.array([[25, 0], [25, 9], [5, 9], [25, 9.5]], np.float32)
+    runs = strokes_in_box([across, back], (8, 0, 26, 10))
+    assert [r.tolist() for r in runs] == [[[10, 5], [20, 5]], [[25, 0], [25, 9]], [[25, 9.5]]]  # in the order written
+    assert strokes_in_box([across], (100, 0, 200, 10)) == []
