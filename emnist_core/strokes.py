@@ -290,7 +290,8 @@ def strokes_in_box(strokes, box) -> list[np.ndarray]:
     runs = []
     for stroke in strokes:
         stroke = np.asarray(stroke)
-        inside = np.flatnonzero((stroke[:, 0] >= x0) & (stroke[:, 0] < x1) & (stroke[:, 1] >= y0) & (stroke[:, 1] < y1))
+        x, y = stroke[:, 0], stroke[:, 1]
+        inside = np.flatnonzero((x >= x0) & (x < x1) & (y >= y0) & (y < y1))
         if len(inside):
             runs += [stroke[run] for run in np.split(inside, np.flatnonzero(np.diff(inside) > 1) + 1)]
     return runs

@@ -159,8 +159,8 @@ def cut_all(words, checkpoint: str, word_checkpoint: str, workers: int, seed: in
             sticks: bool = False, any_reading: bool = False) -> dict:
     """Every word cut -> the file's fields: pen_data.PenImages' (VARIANTS drawings a letter, EMNIST
     orientation) and each letter's strokes (letter_* fields; points of all strokes one after another)."""
-    jobs = [(checkpoint, word_checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]], seed + i,
-             sticks, any_reading) for i in range(0, len(words), CHUNK)]
+    jobs = [(checkpoint, word_checkpoint, [(s.label, s.strokes, s.site, s.writer) for s in words[i:i + CHUNK]],
+             seed + i, sticks, any_reading) for i in range(0, len(words), CHUNK)]
     rows = run_jobs(_cut_chunk, jobs, workers, len(words), progress)
     return fields_of(rows)
 
@@ -227,8 +227,9 @@ def main(argv=None) -> int:
     if prepared is None:
         return 2
     words, progress = prepared
-    fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT), str(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT),
-                     args.workers, progress=progress, sticks=args.sticks, any_reading=args.any_reading)
+    fields = cut_all(words, str(args.checkpoint or DEFAULT_CHECKPOINT),
+                     str(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT), args.workers, progress=progress,
+                     sticks=args.sticks, any_reading=args.any_reading)
     save_atomically(Path(args.out), fields)
     progress(f"{len(fields['letter_meant'])} letters ({len(fields['labels'])} drawings) from {len(words)} words "
              f"written to {args.out}")

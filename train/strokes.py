@@ -186,7 +186,8 @@ def main(argv=None) -> int:
     record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
-              "train_characters": len(train), "cut_joined_letters": cut_letters, "val_sites": list(val_sites), "val_characters": len(val.labels),
+              "train_characters": len(train), "cut_joined_letters": cut_letters, "val_sites": list(val_sites),
+              "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
     result = replace(checkpoint, strokes=StrokeReader(net.config, net.state_dict(), weight, record))
     save_checkpoint(result, args.out)
