@@ -8,8 +8,8 @@ its reading rule, and its stroke model beside the CNN where it has one (strokes.
 Printed per kind (digits, upper case, lower case): strict (the ByMerge class), tolerant (a letter's
 case and 0/O, 1/I/L, 2/Z, 5/S, 9/g/q forgiven) and top-5, each with its standard error; then the
 commonest confusions and how much of the strict error those look-alikes make; for each checkpoint after
-the first, its paired gain over the first on the same characters. With --omniglot-dir, Omniglot's
-mouse-drawn letters too.
+the first, its paired gain over the first on the same characters; each site's figures (strict, tolerant,
+lower case tolerant). With --omniglot-dir, Omniglot's mouse-drawn letters too.
 """
 
 import argparse
@@ -60,6 +60,19 @@ def per_character(probs, p_digit, meant: np.ndarray, labels: str) -> dict:
     return table
 
 
+def per_site(right: dict, pen) -> dict:
+    """For each site (pen_data.PenImages' `site`): how many characters, strict and tolerant accuracy (of
+    pen_data.hits), and lower case's (category 1c) tolerant accuracy."""
+    table = {}
+    for site in sorted(set(pen.site.tolist())):
+        mine = pen.site == site
+        lower = mine & (pen.category == "1c")
+        table[site] = {"n": int(mine.sum()), "strict": round(float(right["strict"][mine].mean()), 4),
+                       "tolerant": round(float(right["tolerant"][mine].mean()), 4),
+                       "lower_tolerant": round(float(right["tolerant"][lower].mean()), 4) if lower.any() else None}
+    return table
+
+
 def paired(first: dict, other: dict) -> dict:
     """The gain of `other` over `first` on the same characters (pen_data.hits), with its standard error:
     the mean of the per-character differences, far tighter than two accuracies' errors side by side."""
@@ -101,6 +114,11 @@ def main(argv=None) -> int:
         print(score_text(result["unipen"], f"{path}: UNIPEN sites {', '.join(sorted(set(val.site.tolist())))} (never trained on)"))
         print(f"  commonest strict errors: {', '.join(f'{k} {n}' for k, n in pairs)}; "
               f"{100 * forgiven:.1f}% of strict errors are forgiven look-alikes or case")
+        result["per_site"] = sites = per_site(right, val)
+        print("  per site, strict / tolerant (lower case tolerant): " + ", ".join(
+            f"{site} {100 * f['strict']:.1f}/{100 * f['tolerant']:.1f}"
+            + (f" ({100 * f['lower_tolerant']:.1f})" if f["lower_tolerant"] is not None else "")
+            for site, f in sites.items()))
         result["per_character"] = table = per_character(probs, p_digit, val.meant, labels)
         worst = sorted(table, key=lambda c: table[c]["strict"])[:12]
         print("  weakest characters (strict / tolerant): " +

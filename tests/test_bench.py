@@ -113,6 +113,9 @@ def test_pen_characters_scores_held_out_sites_per_kind(tmp_path, monkeypatch, ca
     assert "digits      n=     2  strict" in text and "weakest characters" in text
     scores = json.loads(out.read_text())[str(DEFAULT_CHECKPOINT)]
     assert scores["per_character"].keys() == {"1", "7"} and scores["unipen"]["all"]["n"] == 2
+    site = scores["per_site"]["hold"]  # the site's own figures: the same as all, as it is the only one
+    assert site["n"] == 2 and site["tolerant"] == round(scores["unipen"]["all"]["tolerant"], 4)
+    assert site["lower_tolerant"] is None and "per site, strict / tolerant" in text and " hold " in text
     assert pen_characters.main(["--unipen-dir", str(tmp_path / "none")]) == 2
 
 
