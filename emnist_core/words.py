@@ -126,13 +126,11 @@ class LineScores:
         letter_scores = np.maximum(scores, line.floor_log_prob).astype(np.float32)
         self.free_value, self.free_path = line.best(letter_scores.max(1))  # any string: each piece's best letter
         self.gains = _gains(line, letter_scores)
-        self._partings = None
 
-    @property
+    @functools.cached_property
     def partings(self) -> list:
-        if self._partings is None:  # made at the first exact score
-            self._partings = _partings(self.line)
-        return self._partings
+        """The line's parting costs (words._partings), made at the first exact score."""
+        return _partings(self.line)
 
     @property
     def free_text(self) -> str:

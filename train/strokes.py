@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     train = [s for s in samples if s.site not in val_sites]
     if args.limit:
         train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
-    cut_letters = 0
+    joined_letters = 0
     if args.cut_joined:
         from .cut_joined import load_joined_samples
         from .cut_letters import excluded_sites
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
             return 2
         print(f"strokes: {len(cut)} letters cut out of words ({args.cut_joined})")
         train += cut
-        cut_letters = len(cut)
+        joined_letters = len(cut)
     val, val_paths = plain_validation(samples, args.workers)
     if not train or not len(val.labels):
         print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
-              "train_characters": len(train), "cut_joined_letters": cut_letters, "val_sites": list(val_sites),
+              "train_characters": len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
               "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
     result = replace(checkpoint, strokes=StrokeReader(net.config, net.state_dict(), weight, record))
