@@ -42,9 +42,10 @@ LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the readin
 # character but the first, each counting log((P(capitals) + CASE_SMOOTHING) / (P(small) + CASE_SMOOTHING)).
 # Then the other case's 11 letters weigh CASE_OTHER nats less in each later character's reading, and in
 # capitals a stick reads as I rather than l (EMNIST's merged l/L class takes most sticks: 1.5 nats more
-# for I). Chosen on dev writers (docs/RESULTS.md, real words); the grouping is not changed by it.
+# for I). Chosen on dev writers (docs/RESULTS.md, real words; CASE_OTHER -2 -> -8 on 2026-12-07: once the case
+# is decided, the other case's letters are all but ruled out); the grouping is not changed by it.
 TWO_CASES = "abdefghnqrt"
-CASE_SMOOTHING, CASE_OTHER, CASE_STICK = 0.1, -2.0, 1.5
+CASE_SMOOTHING, CASE_OTHER, CASE_STICK = 0.1, -8.0, 1.5
 CASE_MARGIN = 1.0  # the lean must pass this, one way or the other, to decide the case (0 cost letter lines 0.9 points)
 # A drawn line's characters are read again with their own strokes (the runs of the line's strokes inside each
 # character's box) by the stroke model, as a drawing is, except where the CNN or that reading says a stick: a

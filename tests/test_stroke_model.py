@@ -67,6 +67,21 @@ def with_strokes_checkpoint(tmp_path_factory):
     return path
 
 
+def test_a_character_rewritten_keeps_its_ink_and_changes_only_how_it_was_written():
+    rng = np.random.default_rng(0)
+    long = [np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(100, 108, dtype=np.float32).reshape(4, 2)]
+    assert all(a is b or np.array_equal(a, b) for a, b in zip(train_strokes.rewritten(long, rng, 0.0), long))
+    counts = set()
+    for _ in range(200):
+        again = train_strokes.rewritten(long, rng, 0.5)
+        points = np.concatenate(again)
+        assert len(points) == 14 and {tuple(p) for p in points} == {tuple(p) for p in np.concatenate(long)}
+        counts.add(len(again))
+    assert counts == {1, 2, 3}  # joined, as written, parted
+    always = train_strokes.rewritten(PLUS, np.random.default_rng(1), 1.0)
+    assert sum(len(s) for s in always) == 4 and len(always) in (1, 2)
+
+
 def test_the_checkpoint_carries_the_stroke_model(with_strokes_checkpoint, tmp_path):
     loaded = load_checkpoint(with_strokes_checkpoint)
     assert loaded.strokes.weight == 0.7 and loaded.strokes.config.widths == (8, 16)

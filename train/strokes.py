@@ -50,16 +50,44 @@ WEIGHT_DECAY = 5e-4
 LABEL_SMOOTHING = 0.1
 WIDTHS = StrokeConfig().widths  # its layers' channels
 WEIGHTS = tuple(round(0.25 * k, 2) for k in range(0, 9))  # stroke weights tried: 0 (the CNN alone) to 2
+REWRITE = 0.0  # chance of each change of how a character was written (rewritten): 0, as written
 
 
-def paths_of(samples, rng: np.random.Generator | None) -> np.ndarray:
-    """(N, 6, 64) float32 pen paths of the samples' strokes: varied by `rng`, or as written (None)."""
-    return np.stack([trajectory(varied(list(s.strokes), rng) if rng is not None else s.strokes) for s in samples])
+def rewritten(strokes: list[np.ndarray], rng: np.random.Generator, chance: float) -> list[np.ndarray]:
+    """The same character written another way, as other writers do: each of four changes with `chance`, one
+    stroke drawn the other way round, two strokes drawn in the other order, two strokes after each other
+    drawn without lifting the pen (joined), one stroke drawn in two (the pen lifted halfway)."""
+    strokes = [np.asarray(s) for s in strokes]
+    if chance <= 0:
+        return strokes
+    if rng.random() < chance:
+        k = rng.integers(len(strokes))
+        strokes[k] = strokes[k][::-1]
+    if len(strokes) > 1 and rng.random() < chance:
+        i, j = rng.choice(len(strokes), 2, replace=False)
+        strokes[i], strokes[j] = strokes[j], strokes[i]
+    if len(strokes) > 1 and rng.random() < chance:
+        k = rng.integers(len(strokes) - 1)
+        strokes[k:k + 2] = [np.concatenate(strokes[k:k + 2])]
+    long = [k for k, s in enumerate(strokes) if len(s) >= 6]
+    if long and rng.random() < chance:
+        k = long[rng.integers(len(long))]
+        at = rng.integers(2, len(strokes[k]) - 2)
+        strokes[k:k + 1] = [strokes[k][:at], strokes[k][at:]]
+    return strokes
+
+
+def paths_of(samples, rng: np.random.Generator | None, rewrite: float = REWRITE) -> np.ndarray:
+    """(N, 6, 64) float32 pen paths of the samples' strokes: varied (and rewritten, with chance `rewrite`)
+    by `rng`, or as written (None)."""
+    return np.stack([trajectory(varied(rewritten(s.strokes, rng, rewrite), rng) if rng is not None else s.strokes)
+                     for s in samples])
 
 
 def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, widths: tuple[int, ...] = WIDTHS,
-                     log=print) -> StrokeNet:
-    """A StrokeNet trained on the samples' strokes, varied anew each epoch, drawn to `target_prior`."""
+                     log=print, rewrite: float = REWRITE) -> StrokeNet:
+    """A StrokeNet trained on the samples' strokes, varied (and rewritten) anew each epoch, drawn to
+    `target_prior`."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     labels = np.array([s.bymerge for s in samples], np.int64)
@@ -71,7 +99,7 @@ def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, 
     start = time.time()
     net.train()
     for epoch in range(epochs):
-        paths = torch.from_numpy(paths_of(samples, rng))
+        paths = torch.from_numpy(paths_of(samples, rng, rewrite))
         chosen = rng.choice(len(samples), size=steps * BATCH, p=draw)
         total = 0.0
         for step in range(steps):
@@ -119,10 +147,13 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="train on at most this many characters (0: all)")
     parser.add_argument("--cut-joined", help="also train on letters cut out of written words (a file of "
                         "`python -m train.cut_joined`)")
+    parser.add_argument("--rewrite", type=float, default=REWRITE,
+                        help="chance of each change of how a training character was written (stroke direction, "
+                             "order, joined, parted; 0 to 1)")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.limit < 0:
-        parser.error("--epochs must be at least 1 and --limit not negative")
+    if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1:
+        parser.error("--epochs must be at least 1, --limit not negative and --rewrite from 0 to 1")
     if not 1 <= len(args.widths) <= MAX_STROKE_LAYERS or not all(1 <= w <= MAX_WIDTH for w in args.widths):
         parser.error(f"--widths: 1 to {MAX_STROKE_LAYERS} layers of 1 to {MAX_WIDTH} channels")
     if Path(args.out).exists() and not args.force:
@@ -168,7 +199,7 @@ def main(argv=None) -> int:
         return 2
     print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
           f"{len(val.labels)} validation characters")
-    net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths))
+    net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths), rewrite=args.rewrite)
     model = checkpoint.build_model(args.checkpoint)
     logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
     stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
@@ -186,6 +217,7 @@ def main(argv=None) -> int:
     record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
+              "rewrite": args.rewrite,
               "train_characters": len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
               "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
