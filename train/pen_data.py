@@ -56,14 +56,15 @@ class PenImages:
         return PenImages(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
 
-def varied(strokes: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The strokes slanted, turned, stretched and jittered about their middle, as writers vary."""
+def varied(strokes: list[np.ndarray], rng: np.random.Generator, shear: float = SHEAR) -> list[np.ndarray]:
+    """The strokes slanted (x += up to `shear` * y, both ways), turned, stretched and jittered about their
+    middle, as writers vary."""
     points = np.concatenate(strokes)
     middle = (points.min(0) + points.max(0)) / 2
     size = max(float(np.ptp(points, 0).max()), 1e-6)
     angle = math.radians(rng.uniform(-ROTATE_DEGREES, ROTATE_DEGREES))
     c, s = math.cos(angle), math.sin(angle)
-    matrix = np.array([[1, rng.uniform(-SHEAR, SHEAR)], [0, 1]]) @ np.array([[c, -s], [s, c]])
+    matrix = np.array([[1, rng.uniform(-shear, shear)], [0, 1]]) @ np.array([[c, -s], [s, c]])
     matrix[:, 0] *= rng.uniform(*ASPECT)
     return [((stroke - middle) @ matrix.T + rng.normal(0, JITTER * size, stroke.shape)).astype(np.float32)
             for stroke in strokes]

@@ -77,15 +77,16 @@ def rewritten(strokes: list[np.ndarray], rng: np.random.Generator, chance: float
     return strokes
 
 
-def paths_of(samples, rng: np.random.Generator | None, rewrite: float = REWRITE) -> np.ndarray:
-    """(N, 6, 64) float32 pen paths of the samples' strokes: varied (and rewritten, with chance `rewrite`)
-    by `rng`, or as written (None)."""
-    return np.stack([trajectory(varied(rewritten(s.strokes, rng, rewrite), rng) if rng is not None else s.strokes)
-                     for s in samples])
+def paths_of(samples, rng: np.random.Generator | None, rewrite: float = REWRITE, shear: float = pen_data.SHEAR
+             ) -> np.ndarray:
+    """(N, 6, 64) float32 pen paths of the samples' strokes: varied (slanted up to `shear`; rewritten with
+    chance `rewrite`) by `rng`, or as written (None)."""
+    return np.stack([trajectory(varied(rewritten(s.strokes, rng, rewrite), rng, shear) if rng is not None
+                                else s.strokes) for s in samples])
 
 
 def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, widths: tuple[int, ...] = WIDTHS,
-                     log=print, rewrite: float = REWRITE) -> StrokeNet:
+                     log=print, rewrite: float = REWRITE, shear: float = pen_data.SHEAR) -> StrokeNet:
     """A StrokeNet trained on the samples' strokes, varied (and rewritten) anew each epoch, drawn to
     `target_prior`."""
     torch.manual_seed(seed)
@@ -99,7 +100,7 @@ def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, 
     start = time.time()
     net.train()
     for epoch in range(epochs):
-        paths = torch.from_numpy(paths_of(samples, rng, rewrite))
+        paths = torch.from_numpy(paths_of(samples, rng, rewrite, shear))
         chosen = rng.choice(len(samples), size=steps * BATCH, p=draw)
         total = 0.0
         for step in range(steps):
@@ -150,10 +151,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rewrite", type=float, default=REWRITE,
                         help="chance of each change of how a training character was written (stroke direction, "
                              "order, joined, parted; 0 to 1)")
+    parser.add_argument("--shear", type=float, default=pen_data.SHEAR,
+                        help="the most a training character is slanted, both ways (x += shear * y)")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1:
-        parser.error("--epochs must be at least 1, --limit not negative and --rewrite from 0 to 1")
+    if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1:
+        parser.error("--epochs must be at least 1, --limit not negative, --rewrite and --shear from 0 to 1")
     if not 1 <= len(args.widths) <= MAX_STROKE_LAYERS or not all(1 <= w <= MAX_WIDTH for w in args.widths):
         parser.error(f"--widths: 1 to {MAX_STROKE_LAYERS} layers of 1 to {MAX_WIDTH} channels")
     if Path(args.out).exists() and not args.force:
@@ -199,7 +202,8 @@ def main(argv=None) -> int:
         return 2
     print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
           f"{len(val.labels)} validation characters")
-    net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths), rewrite=args.rewrite)
+    net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths), rewrite=args.rewrite,
+                           shear=args.shear)
     model = checkpoint.build_model(args.checkpoint)
     logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
     stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
@@ -217,7 +221,7 @@ def main(argv=None) -> int:
     record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
-              "rewrite": args.rewrite,
+              "rewrite": args.rewrite, "shear": args.shear,
               "train_characters": len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
               "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
