@@ -130,6 +130,44 @@ class StrokeNet(nn.Module):
         return self.head(torch.cat([h.amax(2), h.mean(2)], 1))
 
 
+def merged_stroke_nets(nets: list[StrokeNet]) -> StrokeNet:
+    """One StrokeNet whose logits are the mean of the given ones' (an ensemble that every reader of a
+    StrokeNet, the browser's too, runs as it is): their layers side by side, each layer's weights block-diagonal
+    (a member reads only its own channels; the first layer's all read the path), the head averaging the members'.
+    Their log-probabilities then differ from the mean of the members' by one number per path, which the
+    reading's softmax cancels (inference.with_strokes). The nets need the same depth, dilation and classes."""
+    first = nets[0].config
+    if any(len(n.config.widths) != len(first.widths) or n.config.dilated_from != first.dilated_from
+           or n.config.num_classes != first.num_classes for n in nets):
+        raise ValueError("stroke nets of different depth, dilation or classes cannot be merged")
+    widths = tuple(sum(n.config.widths[i] for n in nets) for i in range(len(first.widths)))
+    out = StrokeNet(StrokeConfig(widths=widths, dilated_from=first.dilated_from, num_classes=first.num_classes))
+    with torch.no_grad():
+        for layer in range(len(widths)):
+            conv, norm = out.body[3 * layer], out.body[3 * layer + 1]
+            conv.weight.zero_()
+            row = column = 0
+            for net in nets:
+                theirs, their_norm = net.body[3 * layer], net.body[3 * layer + 1]
+                rows, columns = theirs.weight.shape[:2]
+                if layer == 0:  # every member reads the whole path
+                    conv.weight[row:row + rows] = theirs.weight
+                else:
+                    conv.weight[row:row + rows, column:column + columns] = theirs.weight
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(norm, name)[row:row + rows] = getattr(their_norm, name)
+                row, column = row + rows, column + (columns if layer else 0)
+        total, at = widths[-1], 0
+        out.head.weight.zero_()
+        for net in nets:
+            width = net.config.widths[-1]
+            out.head.weight[:, at:at + width] = net.head.weight[:, :width] / len(nets)  # their largest values
+            out.head.weight[:, total + at:total + at + width] = net.head.weight[:, width:] / len(nets)  # their means
+            at += width
+        out.head.bias.copy_(torch.stack([n.head.bias for n in nets]).mean(0))
+    return out.eval()
+
+
 def build_network(config: ModelConfig) -> nn.Module:
     """The network a config describes: one EmnistCNN, or an Ensemble of them."""
     return EmnistCNN(config) if config.members == 1 else Ensemble(config)

@@ -10,7 +10,7 @@ import torch
 from emnist_core.checkpoint import CheckpointError, StrokeReader, load_checkpoint, save_checkpoint
 from emnist_core.inference import model_outputs, probabilities, stroke_log_probs, with_strokes
 from emnist_core.labels import BYMERGE_CHARS
-from emnist_core.model import StrokeConfig, StrokeNet
+from emnist_core.model import StrokeConfig, StrokeNet, merged_stroke_nets
 from emnist_core.predict import Predictor
 from emnist_core.strokes import TRAJECTORY_POINTS, emnist_from_drawing, parse_drawing, trajectory
 from train import pen_data, strokes as train_strokes
@@ -156,3 +156,43 @@ def test_the_cli_trains_chooses_a_weight_and_never_overwrites(tmp_path, monkeypa
     assert "exists" in capsys.readouterr().err
     assert train_strokes.main(argv[:5] + [str(tmp_path)] + argv[6:] + ["--force"]) == 2  # not UNIPEN
     assert out.read_bytes() == before
+
+
+def test_merged_stroke_nets_read_as_the_mean_of_their_members():
+    torch.manual_seed(0)
+    nets = [StrokeNet(StrokeConfig(widths=w)) for w in [(8, 16, 24), (4, 8, 12), (6, 6, 6)]]
+    for net in nets:  # BatchNorm statistics of their own
+        net.train()
+        for _ in range(3):
+            net(torch.randn(16, 6, TRAJECTORY_POINTS))
+        net.eval()
+    merged = merged_stroke_nets(nets)
+    assert merged.config.widths == (18, 30, 42)
+    paths = torch.randn(5, 6, TRAJECTORY_POINTS)
+    with torch.no_grad():
+        assert torch.allclose(merged(paths), torch.stack([n(paths) for n in nets]).mean(0), atol=1e-5)
+    with pytest.raises(ValueError, match="cannot be merged"):
+        merged_stroke_nets([nets[0], StrokeNet(StrokeConfig(widths=(8, 8)))])
+
+
+def test_the_cli_merges_stroke_models_and_refuses_a_checkpoint_without_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pen_data, "VAL_SITES", ("hold",))
+    common = ["--checkpoint", str(checkpoint_or_skip()), "--data-dir", str(prior_folder(tmp_path)),
+              "--unipen-dir", str(pen_folder(tmp_path)), "--epochs", "1", "--workers", "1", "--widths", "8", "16"]
+    for seed in (0, 1):
+        assert train_strokes.main(common + ["--seed", str(seed), "--out", str(tmp_path / f"m{seed}.pt")]) == 0
+    out = tmp_path / "merged.pt"
+    members = [str(tmp_path / "m0.pt"), str(tmp_path / "m1.pt")]
+    assert train_strokes.main(common + ["--members", *members, "--out", str(out)]) == 0
+    saved = load_checkpoint(out)
+    assert saved.strokes.config.widths == (16, 32)
+    assert [m["checkpoint"] for m in saved.strokes.training["members"]] == members
+    nets = [load_checkpoint(m).strokes.build_model() for m in members]
+    paths = torch.from_numpy(np.stack([trajectory(SEVEN), trajectory(PLUS)]))
+    with torch.no_grad():
+        assert torch.allclose(saved.strokes.build_model()(paths), (nets[0](paths) + nets[1](paths)) / 2, atol=1e-5)
+    capsys.readouterr()
+    plain = tmp_path / "plain.pt"
+    save_checkpoint(replace(load_checkpoint(checkpoint_or_skip()), strokes=None), plain)
+    assert train_strokes.main(common + ["--members", str(plain), "--out", str(tmp_path / "no.pt")]) == 2
+    assert "no stroke model" in capsys.readouterr().err and not (tmp_path / "no.pt").exists()

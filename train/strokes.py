@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from emnist_core.checkpoint import (MAX_STROKE_LAYERS, MAX_WIDTH, CheckpointError, StrokeReader, load_checkpoint,
                                    save_checkpoint)
 from emnist_core.inference import model_outputs, probabilities, stroke_log_probs, with_strokes
-from emnist_core.model import StrokeConfig, StrokeNet, count_parameters
+from emnist_core.model import StrokeConfig, StrokeNet, count_parameters, merged_stroke_nets
 from emnist_core.strokes import trajectory
 
 from .data import PRIOR_FILE, DataError, read_class_prior
@@ -50,6 +50,7 @@ WEIGHT_DECAY = 5e-4
 LABEL_SMOOTHING = 0.1
 WIDTHS = StrokeConfig().widths  # its layers' channels
 WEIGHTS = tuple(round(0.25 * k, 2) for k in range(0, 9))  # stroke weights tried: 0 (the CNN alone) to 2
+MEMBER_RECORD = ("command", "commit", "date", "minutes", "parameters")  # what a merged model records of each member
 REWRITE = 0.0  # chance of each change of how a character was written (rewritten): 0, as written
 
 
@@ -153,6 +154,9 @@ def main(argv=None) -> int:
                              "order, joined, parted; 0 to 1)")
     parser.add_argument("--shear", type=float, default=pen_data.SHEAR,
                         help="the most a training character is slanted, both ways (x += shear * y)")
+    parser.add_argument("--members", nargs="+", metavar="CHECKPOINT",
+                        help="train nothing: merge the stroke models of these checkpoints (each written by this "
+                             "command) into one that reads as their mean (model.merged_stroke_nets)")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1:
@@ -164,6 +168,7 @@ def main(argv=None) -> int:
         return 2
     started = time.time()
     try:
+        members = [_stroke_member(path) for path in args.members or ()]
         checkpoint = load_checkpoint(args.checkpoint)
         prior_path = Path(args.data_dir) / PRIOR_FILE
         if not prior_path.is_file():
@@ -202,8 +207,11 @@ def main(argv=None) -> int:
         return 2
     print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
           f"{len(val.labels)} validation characters")
-    net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths), rewrite=args.rewrite,
-                           shear=args.shear)
+    if members:
+        net = merged_stroke_nets([reader.build_model() for reader in members])
+    else:
+        net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths),
+                               rewrite=args.rewrite, shear=args.shear)
     model = checkpoint.build_model(args.checkpoint)
     logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
     stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
@@ -224,7 +232,11 @@ def main(argv=None) -> int:
               "rewrite": args.rewrite, "shear": args.shear,
               "train_characters": len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
               "val_characters": len(val.labels),
-              "parameters": count_parameters(net), "weights_tried": tried, "weight": weight, "figures": figures}
+              "parameters": count_parameters(net), "weights_tried": tried,
+              **({"members": [{"checkpoint": path, "weight_alone": reader.weight,
+                               **{k: reader.training.get(k) for k in MEMBER_RECORD}}
+                              for path, reader in zip(args.members, members)]} if members else {}),
+              "weight": weight, "figures": figures}
     result = replace(checkpoint, strokes=StrokeReader(net.config, net.state_dict(), weight, record))
     save_checkpoint(result, args.out)
     for name in ("cnn", "with_strokes"):
@@ -234,6 +246,14 @@ def main(argv=None) -> int:
     print(f"stroke weight {weight} (chosen on the validation sites); saved {args.out} "
           f"({record['minutes']} minutes)")
     return 0
+
+
+def _stroke_member(path: str) -> StrokeReader:
+    """The stroke model of a checkpoint written by this command (CheckpointError where it has none)."""
+    reader = load_checkpoint(path).strokes
+    if reader is None:
+        raise CheckpointError(f"{path}: no stroke model in it (write one with python -m train.strokes)")
+    return reader
 
 
 def omniglot_figures(checkpoint, model, net, weight: float, folder: str) -> dict | None:
