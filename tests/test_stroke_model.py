@@ -187,6 +187,7 @@ def test_the_cli_merges_stroke_models_and_refuses_a_checkpoint_without_one(tmp_p
     saved = load_checkpoint(out)
     assert saved.strokes.config.widths == (16, 32)
     assert [m["checkpoint"] for m in saved.strokes.training["members"]] == members
+    assert saved.strokes.training["train_characters"] == 0  # nothing trained
     nets = [load_checkpoint(m).strokes.build_model() for m in members]
     paths = torch.from_numpy(np.stack([trajectory(SEVEN), trajectory(PLUS)]))
     with torch.no_grad():

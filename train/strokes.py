@@ -156,7 +156,8 @@ def main(argv=None) -> int:
                         help="the most a training character is slanted, both ways (x += shear * y)")
     parser.add_argument("--members", nargs="+", metavar="CHECKPOINT",
                         help="train nothing: merge the stroke models of these checkpoints (each written by this "
-                             "command) into one that reads as their mean (model.merged_stroke_nets)")
+                             "command) into one that reads as their mean (model.merged_stroke_nets); the training "
+                             "flags are then unused")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1:
@@ -230,7 +231,7 @@ def main(argv=None) -> int:
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
               "rewrite": args.rewrite, "shear": args.shear,
-              "train_characters": len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
+              "train_characters": 0 if members else len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
               "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried,
               **({"members": [{"checkpoint": path, "weight_alone": reader.weight,
