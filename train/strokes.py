@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     if args.limit:
         train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
     joined_letters = 0
-    if args.cut_joined:
+    if args.cut_joined and not members:  # merged models train on nothing
         from .cut_joined import load_joined_samples
         from .cut_letters import excluded_sites
 
