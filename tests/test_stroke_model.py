@@ -193,6 +193,10 @@ def test_the_cli_merges_stroke_models_and_refuses_a_checkpoint_without_one(tmp_p
     with torch.no_grad():
         assert torch.allclose(saved.strokes.build_model()(paths), (nets[0](paths) + nets[1](paths)) / 2, atol=1e-5)
     capsys.readouterr()
+    deeper = tmp_path / "deeper.pt"
+    assert train_strokes.main(common[:-2] + ["8", "8", "8", "--out", str(deeper)]) == 0
+    assert train_strokes.main(common + ["--members", members[0], str(deeper), "--out", str(tmp_path / "no.pt")]) == 2
+    assert "cannot be merged" in capsys.readouterr().err and not (tmp_path / "no.pt").exists()
     plain = tmp_path / "plain.pt"
     save_checkpoint(replace(load_checkpoint(checkpoint_or_skip()), strokes=None), plain)
     assert train_strokes.main(common + ["--members", str(plain), "--out", str(tmp_path / "no.pt")]) == 2

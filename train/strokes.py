@@ -209,7 +209,15 @@ def main(argv=None) -> int:
     print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
           f"{len(val.labels)} validation characters")
     if members:
-        net = merged_stroke_nets([reader.build_model() for reader in members])
+        try:
+            net = merged_stroke_nets([reader.build_model() for reader in members])
+        except ValueError as error:
+            print(f"error: --members: {error}", file=sys.stderr)
+            return 2
+        if max(net.config.widths) > MAX_WIDTH:
+            print(f"error: --members: {len(members)} stroke models side by side need {max(net.config.widths)} "
+                  f"channels, more than a checkpoint holds ({MAX_WIDTH})", file=sys.stderr)
+            return 2
     else:
         net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths),
                                rewrite=args.rewrite, shear=args.shear)
