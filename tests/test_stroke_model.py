@@ -201,3 +201,6 @@ def test_the_cli_merges_stroke_models_and_refuses_a_checkpoint_without_one(tmp_p
     save_checkpoint(replace(load_checkpoint(checkpoint_or_skip()), strokes=None), plain)
     assert train_strokes.main(common + ["--members", str(plain), "--out", str(tmp_path / "no.pt")]) == 2
     assert "no stroke model" in capsys.readouterr().err and not (tmp_path / "no.pt").exists()
+    monkeypatch.setattr(train_strokes, "MAX_WIDTH", 20)  # 16 + 16 channels side by side: more than it holds
+    assert train_strokes.main(common + ["--members", *members, "--out", str(tmp_path / "no.pt")]) == 2
+    assert "more than a checkpoint holds" in capsys.readouterr().err and not (tmp_path / "no.pt").exists()
