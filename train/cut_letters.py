@@ -55,6 +55,16 @@ def excluded_sites() -> set[str]:
     return set(PEN_VAL) | set(WORD_VAL)
 
 
+def refuse_validation_sites(path, sites, val_sites) -> None:
+    """DataError (train/data.py) where letters cut into `path` come from `val_sites` (the pen validation's)
+    or from excluded_sites() (the word bench's, whose words the character model reads)."""
+    from .data import DataError
+
+    held = sorted(set(sites) & (set(val_sites) | excluded_sites()))
+    if held:
+        raise DataError(f"{path}: holds letters of the validation sites {', '.join(held)}")
+
+
 def chosen_words(samples, limit: int = 0, seed: int = SEED, styles: tuple[str, ...] | None = STYLES) -> list:
     """The words to cut: letters only, from sites not excluded, in `styles` (None: any); `limit` > 0 draws that
     many at random."""

@@ -234,12 +234,10 @@ def load_pen_mix(folder, cache_dir, variants: int, share: float, target_prior: n
     except NotUnipen as error:
         raise DataError(str(error)) from None
     for path in [cut_letters] if isinstance(cut_letters, (str, Path)) else cut_letters or []:
-        from .cut_letters import excluded_sites, load_cut_letters
+        from .cut_letters import load_cut_letters, refuse_validation_sites
 
         cut = load_cut_letters(path)
-        held = sorted(set(cut.site.tolist()) & (set(val.site.tolist()) | excluded_sites()))
-        if held:  # the pen validation's sites, or the word bench's (whose words the character model reads)
-            raise DataError(f"{path}: holds letters of the validation sites {', '.join(held)}")
+        refuse_validation_sites(path, cut.site.tolist(), val.site.tolist())
         train = PenImages(*(np.concatenate([getattr(train, f), getattr(cut, f)]) for f in PenImages.__dataclass_fields__))
     if not len(train.labels) or not len(val.labels):
         raise DataError(f"{folder}: no pen characters to train on, or none from the validation sites "

@@ -187,16 +187,13 @@ def main(argv=None) -> int:
     joined_letters = 0
     if args.cut_joined and not members:  # merged models train on nothing
         from .cut_joined import load_joined_samples
-        from .cut_letters import excluded_sites
+        from .cut_letters import refuse_validation_sites
 
         try:
             cut = load_joined_samples(args.cut_joined)
+            refuse_validation_sites(args.cut_joined, {s.site for s in cut}, val_sites)
         except DataError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
-        held = sorted({s.site for s in cut} & (set(val_sites) | excluded_sites()))
-        if held:
-            print(f"error: {args.cut_joined}: holds letters of the validation sites {', '.join(held)}", file=sys.stderr)
             return 2
         print(f"strokes: {len(cut)} letters cut out of words ({args.cut_joined})")
         train += cut
