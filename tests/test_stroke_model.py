@@ -158,6 +158,24 @@ def test_the_cli_trains_chooses_a_weight_and_never_overwrites(tmp_path, monkeypa
     assert out.read_bytes() == before
 
 
+def test_the_cli_trains_on_validation_sites_when_told_and_then_needs_a_weight(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pen_data, "VAL_SITES", ("hold",))
+    out = tmp_path / "all.pt"
+    argv = ["--checkpoint", str(checkpoint_or_skip()), "--data-dir", str(prior_folder(tmp_path)),
+            "--unipen-dir", str(pen_folder(tmp_path)), "--out", str(out), "--epochs", "1", "--workers", "1",
+            "--also-train", "hold"]
+    for bad in ([], ["--weight", "-1"], ["--also-train", "elsewhere", "--weight", "1"]):
+        with pytest.raises(SystemExit) as stop:
+            train_strokes.main(argv + bad)
+        assert stop.value.code == 2 and not out.exists()
+    assert "give --weight" in capsys.readouterr().err
+    assert train_strokes.main(argv + ["--weight", "1.5"]) == 0
+    saved = load_checkpoint(out)
+    record = saved.strokes.training
+    assert saved.strokes.weight == 1.5 and record["also_trained"] == ["hold"] and record["val_sites"] == []
+    assert record["train_characters"] == 5 and record["val_characters"] == 0 and "with_strokes" not in record["figures"]
+
+
 def test_merged_stroke_nets_read_as_the_mean_of_their_members():
     torch.manual_seed(0)
     nets = [StrokeNet(StrokeConfig(widths=w)) for w in [(8, 16, 24), (4, 8, 12), (6, 6, 6)]]

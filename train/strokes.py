@@ -158,8 +158,21 @@ def main(argv=None) -> int:
                         help="train nothing: merge the stroke models of these checkpoints (each written by this "
                              "command) into one that reads as their mean (model.merged_stroke_nets); the training "
                              "flags are then unused")
+    parser.add_argument("--also-train", default="", metavar="SITES",
+                        help="comma-separated pen validation sites (of " + ",".join(pen_data.VAL_SITES) + ") to train "
+                             "on too; the others still validate. All of them: a final fit, which needs --weight")
+    parser.add_argument("--weight", type=float, help="the stroke weight to keep instead of the one the validation "
+                                                     "sites choose (needed where none are left to choose on)")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing the validation characters")
     args = parser.parse_args(argv)
+    also = [s for s in args.also_train.split(",") if s]
+    if any(s not in pen_data.VAL_SITES for s in also):
+        parser.error(f"--also-train: sites of {','.join(pen_data.VAL_SITES)} only")
+    val_sites = tuple(s for s in pen_data.VAL_SITES if s not in also)
+    if not val_sites and args.weight is None:
+        parser.error("--also-train leaves no validation site to choose the stroke weight on: give --weight")
+    if args.weight is not None and not 0 <= args.weight <= 10:
+        parser.error("--weight from 0 to 10")
     if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1:
         parser.error("--epochs must be at least 1, --limit not negative, --rewrite and --shear from 0 to 1")
     if not 1 <= len(args.widths) <= MAX_STROKE_LAYERS or not all(1 <= w <= MAX_WIDTH for w in args.widths):
@@ -180,7 +193,6 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("unipen: " + summary.text().replace("\n", "\nunipen: "))
-    val_sites = pen_data.VAL_SITES
     train = [s for s in samples if s.site not in val_sites]
     if args.limit:
         train = [train[k] for k in np.random.default_rng(args.seed).permutation(len(train))[:args.limit]]
@@ -198,12 +210,12 @@ def main(argv=None) -> int:
         print(f"strokes: {len(cut)} letters cut out of words ({args.cut_joined})")
         train += cut
         joined_letters = len(cut)
-    val, val_paths = plain_validation(samples, args.workers)
-    if not train or not len(val.labels):
+    val, val_paths = plain_validation([s for s in samples if s.site in val_sites], args.workers)
+    if not train or (val_sites and not len(val.labels)):
         print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "
               f"{', '.join(val_sites)}", file=sys.stderr)
         return 2
-    print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites)}), "
+    print(f"strokes: {len(train)} training characters (sites other than {', '.join(val_sites) or 'none'}), "
           f"{len(val.labels)} validation characters")
     if members:
         try:
@@ -219,11 +231,15 @@ def main(argv=None) -> int:
         net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths),
                                rewrite=args.rewrite, shear=args.shear)
     model = checkpoint.build_model(args.checkpoint)
-    logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
-    stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
-    weight, tried = choose_weight(checkpoint, logits, digit_logits, stroke_lp, val)
-    figures = {"cnn": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), val, checkpoint.labels),
-               "with_strokes": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), val, checkpoint.labels)}
+    figures, tried, weight = {}, {}, args.weight
+    if len(val.labels):
+        logits, digit_logits = model_outputs(model, torch.from_numpy(val.images), checkpoint.input_spec)
+        stroke_lp = stroke_log_probs(net, torch.from_numpy(val_paths))
+        chosen, tried = choose_weight(checkpoint, logits, digit_logits, stroke_lp, val)
+        weight = chosen if weight is None else weight
+        figures = {"cnn": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, 0), val, checkpoint.labels),
+                   "with_strokes": scores(*fused(checkpoint, logits, digit_logits, stroke_lp, weight), val,
+                                          checkpoint.labels)}
     if args.omniglot_dir:
         try:
             omniglot = omniglot_figures(checkpoint, model, net, weight, args.omniglot_dir)
@@ -237,7 +253,7 @@ def main(argv=None) -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
               "rewrite": args.rewrite, "shear": args.shear,
               "train_characters": 0 if members else len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
-              "val_characters": len(val.labels),
+              "also_trained": also, "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried,
               **({"members": [{"checkpoint": path, "weight_alone": reader.weight,
                                **{k: reader.training.get(k) for k in MEMBER_RECORD}}
@@ -246,10 +262,12 @@ def main(argv=None) -> int:
     result = replace(checkpoint, strokes=StrokeReader(net.config, net.state_dict(), weight, record))
     save_checkpoint(result, args.out)
     for name in ("cnn", "with_strokes"):
-        print(score_text(figures[name], f"pen validation sites, {name.replace('_', ' ')}"))
+        if name in figures:
+            print(score_text(figures[name], f"pen validation sites, {name.replace('_', ' ')}"))
         if "omniglot" in figures:
             print(score_text({"letters": figures["omniglot"][name]}, f"Omniglot drawings, {name.replace('_', ' ')}"))
-    print(f"stroke weight {weight} (chosen on the validation sites); saved {args.out} "
+    print(f"stroke weight {weight} ({'given' if args.weight is not None else 'chosen on the validation sites'}); "
+          f"saved {args.out} "
           f"({record['minutes']} minutes)")
     return 0
 
