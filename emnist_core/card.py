@@ -157,6 +157,12 @@ def cut_joined_words(training: dict) -> str:
     return ""
 
 
+def also_trained(training: dict) -> str:
+    """", and of the validation sites X, Y" where `train.strokes --also-train` trained on them too, else ""."""
+    sites = training.get("also_trained") or []
+    return f" and of the validation sites {', '.join(sites)}" if sites else ""
+
+
 def stroke_model_lines(strokes) -> list[str]:
     """The card's part on the stroke model (checkpoint.StrokeReader): what it is, its data, its weight, its figures."""
     from .model import StrokeNet
@@ -167,8 +173,8 @@ def stroke_model_lines(strokes) -> list[str]:
              f"line not read as a word, sticks aside), a "
              f"{count_parameters(StrokeNet(strokes.config)):,}-parameter 1-d CNN also reads the pen's path (its strokes' "
              f"order and direction, resampled to 64 points: `strokes.trajectory`), and its log-probabilities times "
-             f"{strokes.weight:g} (chosen on the pen validation sites) are added to the CNN's logits. Trained on "
-             f"{t.get('train_characters', 0):,} UNIPEN characters of the training sites (the credit above{cut_joined_words(t)}), each epoch "
+             f"{strokes.weight:g} ({'chosen on the pen validation sites' if t.get('weights_tried') or not t else 'given'}) are added to the CNN's logits. Trained on "
+             f"{t.get('train_characters', 0):,} UNIPEN characters of the training sites{also_trained(t)} (the credit above{cut_joined_words(t)}), each epoch "
              f"drawn anew with varied slant, turn, width and jitter, to ByMerge's class mix, on "
              f"{t.get('machine', 'an unrecorded machine')}" + (f", commit {t['commit']}" if t.get("commit") else "")
              + f": `{t.get('command', '?')}`. Images (photos, uploads) are read by the CNN alone."]

@@ -174,6 +174,9 @@ def test_the_cli_trains_on_validation_sites_when_told_and_then_needs_a_weight(tm
     record = saved.strokes.training
     assert saved.strokes.weight == 1.5 and record["also_trained"] == ["hold"] and record["val_sites"] == []
     assert record["train_characters"] == 5 and record["val_characters"] == 0 and "with_strokes" not in record["figures"]
+    from emnist_core.card import model_card
+    card = model_card(saved)
+    assert "times 1.5 (given)" in card and "and of the validation sites hold" in card
 
 
 def test_merged_stroke_nets_read_as_the_mean_of_their_members():
