@@ -30,7 +30,7 @@ from .inference import (ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, mo
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
-from .sequence import SequenceReader, fuse, in_case, judge
+from .sequence import SequenceReader, checked, fuse, in_case, judge
 from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, strokes_in_box, trajectory
 from .words import ALPHABET, LineScores, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
@@ -125,6 +125,7 @@ class LineReading:
     word: str | None = None  # read as a word of the word list (writing "word"), one per character
     words_asked: bool = False  # whether the word list was asked for (the reading may be no word of it)
     joined: str | None = None  # the line read whole by the word model (sequence.py), chosen over the characters
+    checked: str | None = None  # letters only: the characters read again with the word model's help (sequence.checked)
 
     @property
     def letters(self) -> str:
@@ -135,7 +136,7 @@ class LineReading:
     def text(self) -> str:
         """The line read whole, when that reading was chosen; else the word, when the line was read as one;
         else the characters' own readings."""
-        return self.joined or self.word or self.letters
+        return self.joined or self.word or self.checked or self.letters
 
     def to_json(self) -> dict:
         found = {"text": self.text}
@@ -143,6 +144,8 @@ class LineReading:
             found.update(in_word_list=self.word is not None, letters=self.letters)
         if self.joined:
             found.update(read_whole=True, letters=self.letters)
+        elif self.checked:
+            found.update(checked_by_word_model=True, letters=self.letters)
         return {**found, "characters": [{"box": list(box), **prediction.to_json()} for box, prediction in self.characters]}
 
 
@@ -280,7 +283,10 @@ class Predictor:
             pending.cancel()  # where it has not started; else it ends on its own (bounded work)
             raise
         if writing == LETTERS:
-            reading.joined = judge(whole(), reading.text)
+            read_whole = whole()
+            reading.joined = judge(read_whole, reading.text)
+            if reading.joined is None:
+                reading.checked = checked(read_whole, [prediction.top5 for _, prediction in reading.characters])
         return reading
 
     def _whole(self, pending, process, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None):

@@ -61,6 +61,13 @@ JUDGE_MARGIN = 10.0
 FUSED_WORDS = 5
 SEGMENTATION_WEIGHT = 1.5
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
+# Letters only, where judge keeps segmentation's reading, its letters are read again with this model's help
+# (checked): of the texts that change at most CHECK_CHANGES characters, each to one of its CHECK_LETTERS likeliest
+# letters, the one whose characters' log-probabilities plus CHECK_WEIGHT times its log-likelihood under this model
+# is highest. Chosen on rim's tuning writers, ugi and par and the Omniglot letter lines (docs/RESULTS.md, real words).
+CHECK_WEIGHT = 0.2
+CHECK_LETTERS = 3
+CHECK_CHANGES = 2
 # The word list's mixture (chosen a priori, as words.py's: not tuned on the validation sites)
 LENGTH_SLACK = 2  # list words this many letters longer or shorter than the greedy reading are looked at
 WORD_COUNT = 200_000  # the list's most frequent words looked in (words.english): 50,000 left out 13 points of rim's
@@ -494,6 +501,41 @@ def judge(whole: Whole | None, theirs: str, margin: float = JUDGE_MARGIN) -> str
     if judged_log_likelihood(whole.log_probs, text) <= judged_log_likelihood(whole.log_probs, theirs) + margin:
         return None
     return in_case(text, theirs)
+
+
+def checked(whole: Whole | None, characters: list[list[tuple[str, float]]], weight: float = CHECK_WEIGHT
+            ) -> str | None:
+    """Letters only: a line's characters (each its readings, likeliest first, with their probabilities: a
+    Prediction's top5) read again with the word model's help. Starting from each character's own reading, one
+    character at a time is changed to another of its CHECK_LETTERS likeliest letters where that raises the
+    characters' summed log-probability plus `weight` times the text's log-likelihood under the word model
+    (`whole`); at most CHECK_CHANGES changes. The text (each letter in the case it was read in), or None where
+    it is the characters' own reading, there is no word model reading, or a character reads as no letter."""
+    if whole is None or not characters or any(not top or not top[0][0].isalpha() for top in characters):
+        return None
+    options = [[(c, math.log(p)) for c, p in top if c.isalpha() and p > 0][:CHECK_LETTERS] for top in characters]
+    if any(not o for o in options):
+        return None
+    choice = [0] * len(options)
+
+    def scores(choices: list[list[int]]) -> np.ndarray:
+        texts = np.array([[ALPHABET.index(options[i][k][0].lower()) for i, k in enumerate(c)] for c in choices])
+        own = np.array([sum(options[i][k][1] for i, k in enumerate(c)) for c in choices])
+        return own + weight * ctc_log_likelihood(whole.log_probs, texts)
+
+    best = scores([choice])[0]
+    for _ in range(CHECK_CHANGES):
+        changes = [choice[:i] + [k] + choice[i + 1:] for i, o in enumerate(options) for k in range(len(o))
+                   if k != choice[i]]
+        if not changes:
+            break
+        found = scores(changes)
+        if not found.max() > best:
+            break
+        best, choice = float(found.max()), changes[int(found.argmax())]
+    if not any(choice):
+        return None
+    return "".join(options[i][k][0] for i, k in enumerate(choice))
 
 
 @dataclass

@@ -82,6 +82,9 @@ def line_details(reading: LineReading) -> str:
         listed = " with the word list" if reading.words_asked else ""
         rows.insert(0, f"Read whole, as joined-up writing{listed}: **{reading.joined}**. Character by character "
                        f"(the boxes) the model reads **{reading.word or reading.letters}**.\n")
+    elif reading.checked:
+        rows.insert(0, f"Read with the word model's help: **{reading.checked}**. Character by character (the boxes) "
+                       f"the model reads **{reading.letters}**.\n")
     elif reading.word:
         rows.insert(0, f"Read as the word **{reading.word}**; letter by letter the model reads "
                        f"**{reading.letters}**.\n")

@@ -228,6 +228,26 @@ def spelled_out(text: str, columns_per_letter: int = 3, sure: float = 0.98) -> n
     return np.log(out)
 
 
+def test_letters_are_read_again_with_the_word_models_help_among_their_own_likeliest():
+    from emnist_core.sequence import CHECK_CHANGES, Whole, checked, read_with_words
+
+    def whole(text):
+        log_probs = spelled_out(text)
+        return Whole(log_probs, read_with_words(log_probs, None), words=False)
+
+    cat = [[("C", 0.9), ("O", 0.1)], [("e", 0.6), ("a", 0.35), ("o", 0.05)], [("t", 0.9), ("f", 0.1)]]
+    assert checked(whole("cat"), cat) == "Cat"  # the second letter changed, each letter in the case it was read
+    assert checked(whole("cat"), cat, weight=0) is None  # without the word model: the characters' own reading
+    assert checked(whole("cet"), cat) is None  # the word model agrees with the characters
+    assert checked(whole("cat"), [[("C", 0.9)], [("e", 0.6), ("x", 0.4)], [("t", 0.9)]]) is None  # "a" not a choice
+    # a sure character keeps its reading where the change would cost more than the word model gains
+    assert checked(whole("cot"), [[("C", 0.99), ("x", 0.01)], [("a", 0.999999), ("o", 1e-6)], [("t", 1.0)]]) is None
+    assert checked(None, cat) is None and checked(whole("cat"), []) is None
+    assert checked(whole("cat"), [[("C", 0.9)], [("4", 0.6), ("a", 0.4)], [("t", 0.9)]]) is None  # a digit read
+    many = [[("x", 0.6), (c, 0.4)] for c in "abcdef"]  # the word model spells abcdef: only so many changes
+    assert sum(a != b for a, b in zip(checked(whole("abcdef"), many), "xxxxxx")) == CHECK_CHANGES
+
+
 def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_likelier():
     from emnist_core.sequence import (JUDGE_MARGIN, Whole, judge, judged_log_likelihood, language_log_prior,
                                       read_with_words)
@@ -275,6 +295,31 @@ def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, 
         reading = fresh.read_line_strokes(drawing, "letters")
     assert fresh.word_reader is None and reading.joined is None and reading.text == reading.letters
     assert "segmentation alone" in caplog.text
+
+
+def test_a_line_of_letters_shows_the_word_models_help_beside_what_each_character_reads(predictor, monkeypatch):
+    """Letters only, where judge keeps segmentation's reading, sequence.checked gets each character's readings; a
+    text it returns is the line's reading, with the characters' own beside it (the JSON, the page's details)."""
+    import emnist_core.predict as predict
+    from emnist_core.strokes import parse_drawing
+    from emnist_core.wording import line_details
+
+    if not DEFAULT_WORD_CHECKPOINT.is_file():
+        pytest.skip(f"no word model at {DEFAULT_WORD_CHECKPOINT}")
+    drawing = parse_drawing({"width": 1000, "height": 300, "brush": 10,
+                             "strokes": [[[100, 100], [100, 250]], [[150, 150], [200, 250], [250, 150]]]})
+    given = []
+    monkeypatch.setattr(predict, "judge", lambda whole, theirs: None)
+    monkeypatch.setattr(predict, "checked", lambda whole, characters: given.append(characters) or "xy")
+    reading = predictor.read_line_strokes(drawing, "letters")
+    assert given == [[prediction.top5 for _, prediction in reading.characters]]
+    assert reading.text == "xy" != reading.letters
+    assert reading.to_json()["checked_by_word_model"] and reading.to_json()["letters"] == reading.letters
+    assert f"Read with the word model's help: **xy**" in line_details(reading)
+    monkeypatch.setattr(predict, "judge", lambda whole, theirs: "uv")  # the word model's own reading wins
+    given.clear()
+    assert predictor.read_line_strokes(drawing, "letters").text == "uv" and given == []
+    assert predictor.read_line_strokes(drawing, "any").checked is None and given == []
 
 
 def test_the_word_model_in_its_own_process_reads_as_on_a_thread(predictor, caplog):
