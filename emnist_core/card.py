@@ -173,7 +173,7 @@ def stroke_model_lines(strokes) -> list[str]:
              f"line not read as a word, sticks aside), a "
              f"{count_parameters(StrokeNet(strokes.config)):,}-parameter 1-d CNN also reads the pen's path (its strokes' "
              f"order and direction, resampled to 64 points: `strokes.trajectory`), and its log-probabilities times "
-             f"{strokes.weight:g} ({'chosen on the pen validation sites' if t.get('weights_tried') or not t else 'given'}) are added to the CNN's logits. Trained on "
+             f"{strokes.weight:g} ({'given' if t.get('weight_given') else 'chosen on the pen validation sites'}) are added to the CNN's logits. Trained on "
              f"{t.get('train_characters', 0):,} UNIPEN characters of the training sites{also_trained(t)} (the credit above{cut_joined_words(t)}), each epoch "
              f"drawn anew with varied slant, turn, width and jitter, to ByMerge's class mix, on "
              f"{t.get('machine', 'an unrecorded machine')}" + (f", commit {t['commit']}" if t.get("commit") else "")

@@ -135,7 +135,8 @@ class LineReading:
     @property
     def text(self) -> str:
         """The line read whole, when that reading was chosen; else the word, when the line was read as one;
-        else the characters' own readings."""
+        else the characters read again with the word model's help, where that changed them; else the
+        characters' own readings."""
         return self.joined or self.word or self.checked or self.letters
 
     def to_json(self) -> dict:

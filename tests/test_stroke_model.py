@@ -148,6 +148,8 @@ def test_the_cli_trains_chooses_a_weight_and_never_overwrites(tmp_path, monkeypa
     assert saved.strokes.weight in train_strokes.WEIGHTS and record["weight"] == saved.strokes.weight
     assert record["train_characters"] == 3 and record["val_characters"] == 2 and record["val_sites"] == ["hold"]
     assert set(record["weights_tried"]) == {str(w) for w in train_strokes.WEIGHTS}
+    from emnist_core.card import model_card
+    assert not record["weight_given"] and "(chosen on the pen validation sites)" in model_card(saved)
     assert "pen validation sites, with strokes" in capsys.readouterr().out
     from train.record import record_of
     assert record_of(str(out))["strokes"]["training"] == record  # its record in checkpoints/records/ keeps it
@@ -176,7 +178,7 @@ def test_the_cli_trains_on_validation_sites_when_told_and_then_needs_a_weight(tm
     assert record["train_characters"] == 5 and record["val_characters"] == 0 and "with_strokes" not in record["figures"]
     from emnist_core.card import model_card
     card = model_card(saved)
-    assert "times 1.5 (given)" in card and "and of the validation sites hold" in card
+    assert "times 1.5 (given)" in card and "and of the validation sites hold" in card and record["weight_given"]
 
 
 def test_merged_stroke_nets_read_as_the_mean_of_their_members():

@@ -253,7 +253,7 @@ def main(argv=None) -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
               "rewrite": args.rewrite, "shear": args.shear,
               "train_characters": 0 if members else len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
-              "also_trained": also, "val_characters": len(val.labels),
+              "also_trained": also, "weight_given": args.weight is not None, "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried,
               **({"members": [{"checkpoint": path, "weight_alone": reader.weight,
                                **{k: reader.training.get(k) for k in MEMBER_RECORD}}
