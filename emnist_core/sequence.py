@@ -509,8 +509,9 @@ def checked(whole: Whole | None, characters: list[list[tuple[str, float]]], weig
     Prediction's top5) read again with the word model's help. Starting from each character's own reading, one
     character at a time is changed to another of its CHECK_LETTERS likeliest letters where that raises the
     characters' summed log-probability plus `weight` times the text's log-likelihood under the word model
-    (`whole`); at most CHECK_CHANGES changes. The text (each letter in the case it was read in), or None where
-    it is the characters' own reading, there is no word model reading, or a character reads as no letter."""
+    (`whole`); at most CHECK_CHANGES changes. The text (in the line's case where its reading shows it, in_case;
+    else each letter in the case it was read in), or None where it is the characters' own reading, there is no
+    word model reading, or a character reads as no letter."""
     if whole is None or not characters or any(not top or not top[0][0].isalpha() for top in characters):
         return None
     options = [[(c, math.log(p)) for c, p in top if c.isalpha() and p > 0][:CHECK_LETTERS] for top in characters]
@@ -535,7 +536,7 @@ def checked(whole: Whole | None, characters: list[list[tuple[str, float]]], weig
         best, choice = float(found.max()), changes[int(found.argmax())]
     if not any(choice):
         return None
-    return "".join(options[i][k][0] for i, k in enumerate(choice))
+    return in_case("".join(options[i][k][0] for i, k in enumerate(choice)), "".join(o[0][0] for o in options))
 
 
 @dataclass

@@ -238,6 +238,8 @@ def test_letters_are_read_again_with_the_word_models_help_among_their_own_likeli
     cat = [[("C", 0.9), ("O", 0.1)], [("e", 0.6), ("a", 0.35), ("o", 0.05)], [("t", 0.9), ("f", 0.1)]]
     assert checked(whole("cat"), cat) == "Cat"  # the second letter changed, each letter in the case it was read
     assert checked(whole("cat"), cat, weight=0) is None  # without the word model: the characters' own reading
+    stag = [[("S", 0.9)], [("I", 0.5), ("t", 0.3), ("T", 0.1)], [("A", 0.9)], [("G", 0.9)]]
+    assert checked(whole("stag"), stag) == "STAG"  # a line of capitals stays capitals
     assert checked(whole("cet"), cat) is None  # the word model agrees with the characters
     assert checked(whole("cat"), [[("C", 0.9)], [("e", 0.6), ("x", 0.4)], [("t", 0.9)]]) is None  # "a" not a choice
     # a sure character keeps its reading where the change would cost more than the word model gains
