@@ -150,11 +150,13 @@ def _render_and_cache(root: Path, path: Path, variants: int, seed: int, workers:
 
 
 
-def plain_validation(samples: list, workers: int = 1) -> tuple[PenImages, np.ndarray]:
-    """Of UNIPEN's characters (read_unipen's samples), the validation sites' drawn plainly (as the cache's
-    validation images are) with their pen paths ((N, 6, 64) strokes.trajectory) in the same order: what a
-    drawing's reading needs when the checkpoint has a stroke model. Drawn afresh (25-50 s on the 2 cores)."""
-    samples = [s for s in samples if s.site in VAL_SITES]
+def plain_validation(samples: list, workers: int = 1, sites=None) -> tuple[PenImages, np.ndarray]:
+    """Of UNIPEN's characters (read_unipen's samples), the validation sites' (`sites`, by default VAL_SITES)
+    drawn plainly (as the cache's validation images are) with their pen paths ((N, 6, 64) strokes.trajectory)
+    in the same order: what a drawing's reading needs when the checkpoint has a stroke model. Drawn afresh
+    (25-50 s on the 2 cores)."""
+    sites = VAL_SITES if sites is None else sites
+    samples = [s for s in samples if s.site in sites]
     pen, chosen = _drawn(samples, render_all([list(s.strokes) for s in samples], None, workers))
     return pen, _paths([s.strokes for s in chosen])
 

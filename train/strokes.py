@@ -210,7 +210,7 @@ def main(argv=None) -> int:
         print(f"strokes: {len(cut)} letters cut out of words ({args.cut_joined})")
         train += cut
         joined_letters = len(cut)
-    val, val_paths = plain_validation([s for s in samples if s.site in val_sites], args.workers)
+    val, val_paths = plain_validation(samples, args.workers, val_sites)
     if not train or (val_sites and not len(val.labels)):
         print(f"error: {args.unipen_dir}: no characters to train on, or none from the validation sites "
               f"{', '.join(val_sites)}", file=sys.stderr)
