@@ -50,9 +50,10 @@ def ctc_rows(reader, chosen: dict, seed: int) -> list[dict]:
         base = {"site": site, "style": style_of(sample), "word": sample.label, "message": ""}
         started = time.perf_counter()
         try:
-            (log_probs,) = reader.log_probs([line_image(drawing)])
+            evidence = reader.evidence(drawing, line_image(drawing))  # with the pen model's, where it has one
+            reading = read_with_words(evidence, None)
             greedy_ms = 1000 * (time.perf_counter() - started)
-            reading = read_with_words(log_probs, word_list)
+            reading = read_with_words(evidence, word_list) if word_list is not None else reading
             words_ms = 1000 * (time.perf_counter() - started)
             rows.append({**base, "mode": "ctc greedy", "read": reading.greedy, "ms": greedy_ms})
             if word_list is not None:
@@ -181,11 +182,19 @@ def print_table(result: dict) -> None:
               + f"; e.g. {', '.join(f['all']['misread'][:5])}")
 
 
+def pen_checkpoint(given: str | None):
+    """--pen-checkpoint -> SequenceReader's pen_path: the shipped one (None given), a file, or None ('none')."""
+    from emnist_core.sequence import DEFAULT_PEN_CHECKPOINT
+    return DEFAULT_PEN_CHECKPOINT if given is None else None if given == "none" else given
+
+
 def main(argv=None) -> int:
     from train.word_ctc import VAL_SITES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--word-checkpoint", help="default: checkpoints/word_ctc.pt")
+    parser.add_argument("--pen-checkpoint", help="the pen word model beside it (default: checkpoints/word_pen.pt where "
+                        "it is there; 'none': the image word model alone)")
     parser.add_argument("--checkpoint", help="the character model for segmentation (default: the shipped one)")
     parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"))
     parser.add_argument("--sites", default=",".join(VAL_SITES))
@@ -205,7 +214,7 @@ def main(argv=None) -> int:
     from train.unipen import NotUnipen, read_unipen
 
     try:
-        reader = SequenceReader(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT)
+        reader = SequenceReader(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT, pen_path=pen_checkpoint(args.pen_checkpoint))
     except SequenceCheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

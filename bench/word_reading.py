@@ -428,6 +428,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--word-checkpoint", help="the word model that judges drawn lines (default: the shipped one)")
+    parser.add_argument("--pen-checkpoint", help="the pen word model beside it (default: the shipped one where it is "
+                        "there; 'none': the image word model alone)")
     parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"), help="the UNIPEN folder")
     parser.add_argument("--words", type=int, default=100, help="words per site, drawn at random (0: all)")
     parser.add_argument("--sites", help="comma-separated sites (default: all in the folder)")
@@ -467,10 +469,12 @@ def main(argv=None) -> int:
         print("error: no words of letters found", file=sys.stderr)
         return 2
     predictor = Predictor(args.checkpoint, word_process=args.word_process)
-    if args.word_checkpoint:
-        from emnist_core.sequence import SequenceCheckpointError, SequenceReader
+    if args.word_checkpoint or args.pen_checkpoint:
+        from bench.word_ctc import pen_checkpoint
+        from emnist_core.sequence import DEFAULT_WORD_CHECKPOINT, SequenceCheckpointError, SequenceReader
         try:
-            predictor.word_reader = SequenceReader(args.word_checkpoint)
+            predictor.word_reader = SequenceReader(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT,
+                                                   pen_path=pen_checkpoint(args.pen_checkpoint))
         except SequenceCheckpointError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -485,7 +489,8 @@ def main(argv=None) -> int:
         return 0
     result = measure(predictor, chosen, modes, args.seed, brush=args.brush, why=args.why,
                      progress=lambda site: print(f"  {site} read ({time.time() - started:.0f} s)", file=sys.stderr))
-    report = {"checkpoint": args.checkpoint, "word_checkpoint": args.word_checkpoint, "unipen": args.unipen,
+    report = {"checkpoint": args.checkpoint, "word_checkpoint": args.word_checkpoint,
+              "pen_checkpoint": args.pen_checkpoint, "unipen": args.unipen,
               "words_per_site": args.words,
               "seed": args.seed, "brush": args.brush, **result["report"]}
     for mode in modes:

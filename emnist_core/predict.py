@@ -306,12 +306,13 @@ class Predictor:
     @cached_property
     def word_model_process(self):
         """sequence.WordModelProcess of the word reader's checkpoint where `word_process` was asked for and
-        there is a word model; else None (the word model reads on a thread)."""
+        there is a word model loaded from files; else None (the word model reads on a thread)."""
         from .sequence import WordModelProcess
         reader = self.word_reader
-        if not self.word_process or reader is None or reader.path is None:
+        if not self.word_process or reader is None or reader.path is None \
+                or (reader.pen_model is not None and reader.pen_path is None):
             return None
-        return WordModelProcess(reader.path)
+        return WordModelProcess(reader.path, reader.pen_path)
 
     @cached_property
     def _halves(self) -> ThreadPoolExecutor:

@@ -9,16 +9,23 @@ on the canvas they drew on), cropped to its ink, scaled to HEIGHT px and stretch
 across only where it would be wider than MAX_WIDTH). The model reads it left to right in columns of 4 px and
 gives, for each, log P(blank or letter); the CTC path collapses to letters.
 
+Beside it, where checkpoints/word_pen.pt is there, the pen model (PenWordCTC) reads the same letters from the
+line's strokes, the way they were written: its pen path (pen_path: resampled along the pen's way, scaled by the
+ink's height), 1-d convolutions and a bidirectional GRU, CTC over the same letters. The two are combined where
+texts are scored (Evidence): a text's log-likelihood is the weighted sum of the two models' (PEN_WEIGHT), each
+model's greedy reading is a candidate, and the list words nearest to either are scored.
+
 Two readings:
   greedy     the best letter (or blank) per column, repeats and blanks removed
   word list  the NEAREST words of emnist_core.words.english(WORD_COUNT) to the greedy reading (by edit distance,
              within LENGTH_SLACK letters of its length; the commoner first among equals), each scored
              exactly by its CTC log-likelihood plus WORD_WEIGHT * log P(word),
-             in a mixture with "any string of letters" (the greedy path's log-probability plus a uniform
+             in a mixture with "any string of letters" (the greedy reading's CTC log-likelihood plus a uniform
              letter prior), as words.best_word's: the more probable wins.
 
-Checkpoint: a torch file {"format": FORMAT, "config": {...}, "alphabet": "abc...", "state_dict": {...},
-"training": {...}}, tensors and plain data only (loaded with weights_only=True).
+Checkpoints: torch files {"format": FORMAT (PEN_FORMAT), "config": {...}, "alphabet": "abc...", "state_dict": {...},
+"training": {...}, and the image's or the path's settings}, tensors and plain data only (loaded with
+weights_only=True), the weights in float16.
 """
 
 import math
@@ -76,6 +83,15 @@ NEAREST = 200  # of those, the nearest to the greedy reading by edit distance (t
 WORD_WEIGHT = 1.0  # log P(word) counts this much against the CTC log-likelihood
 IN_LIST = 0.99  # how often a word is a word of the list (0.9 read fewer written words right: docs/RESULTS.md)
 DEFAULT_WORD_CHECKPOINT = shipped_file("checkpoints/word_ctc.pt")
+# The pen model (PenWordCTC): the same letters read from how the line was written, its pen path (pen_path). Where
+# it is there, a text's log-likelihood is the two models' weighted sum (Evidence), the weights adding to one so
+# the constants above keep their scale; equal weights, chosen a priori (docs/RESULTS.md, the pen word model).
+PEN_FORMAT = "emnist-sketchpad-word-pen-v1"
+PEN_STEP = 1 / 16  # the pen path resampled every this much of the line's ink height along the pen's way
+PEN_POINTS = 1600  # at most this many points: a longer path is resampled more coarsely
+PEN_STRIDE = 4  # path points per output column
+PEN_WEIGHT = 0.5  # the pen model's share of a text's log-likelihood; the image model's is 1 - PEN_WEIGHT
+DEFAULT_PEN_CHECKPOINT = shipped_file("checkpoints/word_pen.pt")
 
 
 class SequenceCheckpointError(RuntimeError):
@@ -124,6 +140,96 @@ class WordCTC(nn.Module):
         features = features.permute(3, 0, 1, 2).reshape(w, n, c * h)
         hidden, _ = self.rnn(self.dropout(torch.relu(self.project(features))))
         return self.out(self.dropout(hidden)).log_softmax(-1)
+
+
+@dataclass(frozen=True)
+class PenConfig:
+    channels: tuple = (64, 96, 128, 128)  # 1-d convolutions along the path, the 2nd and 4th of stride 2
+    hidden: int = 128  # GRU units each way
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PenConfig":
+        return cls(channels=tuple(int(c) for c in d["channels"]), hidden=int(d["hidden"]))
+
+
+class PenWordCTC(nn.Module):
+    """(N, 4, L) pen paths (pen_path) and their lengths -> ((L / PEN_STRIDE, N, 27) log-probabilities, blank
+    first; each path's number of output columns)."""
+
+    def __init__(self, config: PenConfig = PenConfig(), classes: int = len(ALPHABET) + 1):
+        super().__init__()
+        if len(config.channels) != 4:
+            raise ValueError("a pen model has 4 convolutions")
+        layers, previous = [], 4
+        for k, out in enumerate(config.channels):
+            layers += [nn.Conv1d(previous, out, 5, stride=2 if k % 2 else 1, padding=2, bias=False),
+                       nn.BatchNorm1d(out), nn.ReLU()]
+            previous = out
+        self.body = nn.Sequential(*layers)
+        self.rnn = nn.GRU(previous, config.hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * config.hidden, classes)
+
+    def forward(self, paths: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(paths).transpose(1, 2)  # (N, L / 4, C)
+        columns = pen_columns(lengths)
+        packed = nn.utils.rnn.pack_padded_sequence(features, columns.cpu(), batch_first=True, enforce_sorted=False)
+        hidden, _ = self.rnn(packed)
+        hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=features.shape[1])
+        return self.head(hidden).log_softmax(-1).transpose(0, 1), columns
+
+
+def pen_columns(lengths: torch.Tensor) -> torch.Tensor:
+    """Path lengths -> the pen model's output columns (two convolutions of stride 2, padded)."""
+    return ((lengths + 1) // 2 + 1) // 2
+
+
+def pen_path(strokes) -> np.ndarray:
+    """A line's strokes ((K, 2) points, y down, any units: canvas pixels on the page) -> (4, N) float32, the pen
+    path the pen model reads: every stroke resampled along its length every PEN_STEP of the ink's height (a
+    stroke of one point is one point; at most PEN_POINTS in all), each point as its step from the point before
+    (x and y; a new stroke's first point: the jump there, pen up), its height (0 the middle of the ink, +-1 its
+    top and bottom) and whether a stroke starts there. Scaled by the ink's height, so the canvas and units do
+    not matter. Raises ValueError for no points."""
+    strokes = [np.asarray(s, np.float64).reshape(-1, 2) for s in strokes]
+    strokes = [s for s in strokes if len(s)]
+    if not strokes:
+        raise ValueError("no points")
+    points = np.concatenate(strokes)
+    low, high = points.min(0), points.max(0)
+    height = max(float(high[1] - low[1]), 1e-6)
+    middle = (low[1] + high[1]) / 2
+    scaled = [(s - [low[0], middle]) / height for s in strokes]
+    steps = [np.hypot(*np.diff(s, axis=0).T) for s in scaled]
+    length = float(sum(d.sum() for d in steps))
+    step = max(PEN_STEP, length / max(1, PEN_POINTS - 2 * len(scaled)))  # a stroke's ends may add a point each
+    xs, ys, starts = [], [], []
+    for s, d in zip(scaled, steps):
+        along = np.concatenate([[0.0], np.cumsum(d)])
+        at = np.arange(0.0, along[-1], step) if along[-1] > 0 else np.zeros(1)
+        if along[-1] - at[-1] > step / 2:
+            at = np.append(at, along[-1])
+        xs.append(np.interp(at, along, s[:, 0]))
+        ys.append(np.interp(at, along, s[:, 1]))
+        first = np.zeros(len(at))
+        first[0] = 1
+        starts.append(first)
+    x, y, starts = np.concatenate(xs), np.concatenate(ys), np.concatenate(starts)
+    if len(x) > PEN_POINTS:  # more strokes than half of PEN_POINTS: every so many points kept
+        keep = np.linspace(0, len(x) - 1, PEN_POINTS).round().astype(int)
+        x, y, starts = x[keep], y[keep], starts[keep]
+    return np.stack([10 * np.diff(x, prepend=x[0]), 10 * np.diff(y, prepend=y[0]), 2 * y,
+                     starts]).astype(np.float32)
+
+
+def pen_batch(paths: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pen paths -> (N, 4, max L) zero-padded, and their lengths."""
+    out = np.zeros((len(paths), 4, max(p.shape[1] for p in paths)), np.float32)
+    for k, path in enumerate(paths):
+        out[k, :, :path.shape[1]] = path
+    return torch.from_numpy(out), torch.tensor([p.shape[1] for p in paths], dtype=torch.long)
 
 
 # ---- the image ------------------------------------------------------------------------------------------
@@ -320,27 +426,64 @@ class WordReading:
         return self.score / max(1, len(self.text))
 
 
-def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
-    """The greedy reading, replaced by the best word of the list when the mixture prefers it."""
-    text, path_score = greedy(log_probs)
-    free = path_score + len(text) * math.log(1 / len(ALPHABET)) + math.log(1 - IN_LIST)
+@dataclass(frozen=True)
+class Evidence:
+    """One line as the word models read it: each model's (T, 27) log-probabilities and the weight its
+    log-likelihoods carry (the image model's alone: weight 1; with the pen model: 1 - PEN_WEIGHT and PEN_WEIGHT).
+    A text's log-likelihood is their weighted sum."""
+    parts: tuple  # ((log_probs, weight), ...), the image model's first
+
+    @classmethod
+    def of(cls, log_probs) -> "Evidence":
+        """An Evidence as it is, or one model's (T, 27) log-probabilities as one."""
+        return log_probs if isinstance(log_probs, cls) else cls(((np.asarray(log_probs), 1.0),))
+
+    @property
+    def columns(self) -> int:
+        """The most letters every model's columns can hold."""
+        return min(len(log_probs) for log_probs, _ in self.parts)
+
+    def log_likelihood(self, words: np.ndarray) -> np.ndarray:
+        """(N, L) letter indices -> (N,) the weighted sum of ctc_log_likelihood (-inf where a model cannot hold one)."""
+        return sum(weight * ctc_log_likelihood(log_probs, words) for log_probs, weight in self.parts)
+
+    def judged(self, text: str) -> float:
+        """judged_log_likelihood, weighted and summed over the models."""
+        return sum(weight * judged_log_likelihood(log_probs, text) for log_probs, weight in self.parts)
+
+    def blank(self) -> float:
+        """The log-likelihood of no letters at all (every column blank), weighted and summed."""
+        return sum(weight * float(log_probs[:, 0].sum()) for log_probs, weight in self.parts)
+
+
+def read_with_words(log_probs, word_list=None) -> WordReading:
+    """The greedy reading, replaced by the best word of the list when the mixture prefers it. `log_probs`: one
+    model's (T, 27), or an Evidence of several; then each one's greedy reading is a candidate (the likeliest of
+    them is the reading as any string) and the list words nearest to each are scored by all of them together."""
+    evidence = Evidence.of(log_probs)
+    greedies = list(dict.fromkeys(greedy(part)[0] for part, _ in evidence.parts))
+    likelihoods = [evidence.judged(text) if text else evidence.blank() for text in greedies]
+    text = greedies[int(np.argmax(likelihoods))]
+    free = max(likelihoods) + len(text) * math.log(1 / len(ALPHABET)) + math.log(1 - IN_LIST)
     best = WordReading(text, text, False, free)
     if word_list is None:
         return best
-    t_len = len(log_probs)
-    near = []  # (distance, -log prior, length, row)
-    for length in range(max(1, len(text) - LENGTH_SLACK), len(text) + LENGTH_SLACK + 1):
-        if length not in word_list.by_length or length > t_len:
-            continue
-        letters, log_prior, _ = word_list.by_length[length]
-        distance = edit_distances(text, letters, word_list.letter_masks(length))
-        keep = np.lexsort((-log_prior, distance))[:NEAREST]
-        near += [(int(distance[k]), -float(log_prior[k]), length, int(k)) for k in keep]
-    chosen, scored = sorted(near)[:NEAREST], []  # scored: (total, word, CTC log-likelihood)
-    for length in sorted({c[2] for c in chosen}):
+    near = set()  # (length, row)
+    for reading in greedies:
+        found = []  # (distance, -log prior, length, row)
+        for length in range(max(1, len(reading) - LENGTH_SLACK), len(reading) + LENGTH_SLACK + 1):
+            if length not in word_list.by_length or length > evidence.columns:
+                continue
+            letters, log_prior, _ = word_list.by_length[length]
+            distance = edit_distances(reading, letters, word_list.letter_masks(length))
+            keep = np.lexsort((-log_prior, distance))[:NEAREST]
+            found += [(int(distance[k]), -float(log_prior[k]), length, int(k)) for k in keep]
+        near.update((c[2], c[3]) for c in sorted(found)[:NEAREST])
+    scored = []  # (total, word, log-likelihood)
+    for length in sorted({length for length, _ in near}):
         letters, log_prior, words = word_list.by_length[length]
-        rows = np.array([c[3] for c in chosen if c[2] == length])
-        likelihoods = ctc_log_likelihood(log_probs, letters[rows])
+        rows = np.array(sorted(row for n, row in near if n == length))
+        likelihoods = evidence.log_likelihood(letters[rows])
         totals = likelihoods + WORD_WEIGHT * log_prior[rows] + math.log(IN_LIST)
         scored += [(float(t), words[r], float(ll)) for t, r, ll in zip(totals, rows, likelihoods)]
     scored.sort(key=lambda item: -item[0])  # stable: among equal totals, the shorter and commoner first
@@ -352,15 +495,9 @@ def read_with_words(log_probs: np.ndarray, word_list=None) -> WordReading:
 
 # ---- the reader and its checkpoint ----------------------------------------------------------------------
 
-def save_sequence_checkpoint(model: WordCTC, config: SequenceConfig, path, training: dict | None = None,
-                             half: bool = True) -> None:
-    """Write atomically; `half` stores the weights as float16 (half the size, the same readings to ~1e-3)."""
+def _save_atomically(payload: dict, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "config": config.to_dict(), "alphabet": ALPHABET, "height": HEIGHT,
-               "stride": STRIDE, "widen": WIDEN, "state_dict": state, "training": training or {}}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -371,8 +508,12 @@ def save_sequence_checkpoint(model: WordCTC, config: SequenceConfig, path, train
         raise
 
 
-def load_sequence_checkpoint(path=DEFAULT_WORD_CHECKPOINT) -> tuple[WordCTC, SequenceConfig, dict]:
-    """-> (the model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
+def _stored(model: nn.Module, half: bool) -> dict:
+    return {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+            for k, v in model.state_dict().items()}
+
+
+def _payload(path, form: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise SequenceCheckpointError(f"{path}: no such word checkpoint file")
@@ -380,28 +521,80 @@ def load_sequence_checkpoint(path=DEFAULT_WORD_CHECKPOINT) -> tuple[WordCTC, Seq
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise SequenceCheckpointError(f"{path}: not a readable word checkpoint ({type(error).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise SequenceCheckpointError(f"{path}: not a {FORMAT} checkpoint")
-    if payload.get("alphabet") != ALPHABET or payload.get("height") != HEIGHT or payload.get("stride") != STRIDE \
-            or payload.get("widen") != WIDEN:
-        raise SequenceCheckpointError(f"{path}: made for another alphabet or image size")
+    if not isinstance(payload, dict) or payload.get("format") != form:
+        raise SequenceCheckpointError(f"{path}: not a {form} checkpoint")
+    return payload
+
+
+def _loaded(path, payload: dict, make) -> tuple:
     try:
-        config = SequenceConfig.from_dict(payload["config"])
-        model = WordCTC(config)
+        config, model = make(payload["config"])
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise SequenceCheckpointError(f"{path}: the weights do not fit the model: {str(error)[:200]}") from None
     return model.eval(), config, payload.get("training", {})
 
 
-class SequenceReader:
-    """A trained WordCTC and the word list, reading drawn words."""
+def save_sequence_checkpoint(model: WordCTC, config: SequenceConfig, path, training: dict | None = None,
+                             half: bool = True) -> None:
+    """Write atomically; `half` stores the weights as float16 (half the size, the same readings to ~1e-3)."""
+    _save_atomically({"format": FORMAT, "config": config.to_dict(), "alphabet": ALPHABET, "height": HEIGHT,
+                      "stride": STRIDE, "widen": WIDEN, "state_dict": _stored(model, half), "training": training or {}},
+                     path)
 
-    def __init__(self, path=DEFAULT_WORD_CHECKPOINT, model: WordCTC | None = None):
+
+def load_sequence_checkpoint(path=DEFAULT_WORD_CHECKPOINT) -> tuple[WordCTC, SequenceConfig, dict]:
+    """-> (the model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
+    payload = _payload(path, FORMAT)
+    if payload.get("alphabet") != ALPHABET or payload.get("height") != HEIGHT or payload.get("stride") != STRIDE \
+            or payload.get("widen") != WIDEN:
+        raise SequenceCheckpointError(f"{Path(path)}: made for another alphabet or image size")
+
+    def make(d):
+        config = SequenceConfig.from_dict(d)
+        return config, WordCTC(config)
+    return _loaded(path, payload, make)
+
+
+def save_pen_checkpoint(model: PenWordCTC, config: PenConfig, path, training: dict | None = None,
+                        half: bool = True) -> None:
+    """The pen model, as save_sequence_checkpoint writes the image model."""
+    _save_atomically({"format": PEN_FORMAT, "config": config.to_dict(), "alphabet": ALPHABET, "step": PEN_STEP,
+                      "points": PEN_POINTS, "stride": PEN_STRIDE, "state_dict": _stored(model, half),
+                      "training": training or {}}, path)
+
+
+def load_pen_checkpoint(path=DEFAULT_PEN_CHECKPOINT) -> tuple[PenWordCTC, PenConfig, dict]:
+    """-> (the pen model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
+    payload = _payload(path, PEN_FORMAT)
+    if payload.get("alphabet") != ALPHABET or payload.get("step") != PEN_STEP or payload.get("points") != PEN_POINTS \
+            or payload.get("stride") != PEN_STRIDE:
+        raise SequenceCheckpointError(f"{Path(path)}: made for another alphabet or pen path")
+
+    def make(d):
+        config = PenConfig.from_dict(d)
+        return config, PenWordCTC(config)
+    return _loaded(path, payload, make)
+
+
+class SequenceReader:
+    """A trained WordCTC, the pen model beside it where there is one (PenWordCTC), and the word list, reading
+    drawn words."""
+
+    def __init__(self, path=DEFAULT_WORD_CHECKPOINT, model: WordCTC | None = None, pen_path=DEFAULT_PEN_CHECKPOINT,
+                 pen_model: PenWordCTC | None = None):
+        """`pen_path`: the pen model's checkpoint (the shipped one by default, where it is there; None: none)."""
         self.path = path if model is None else None  # what WordModelProcess loads again (None: a model given)
         if model is None:
             model, self.config, self.training = load_sequence_checkpoint(path)
         self.model = model.eval()
+        if pen_model is None and pen_path is not None and (Path(pen_path) != Path(DEFAULT_PEN_CHECKPOINT)
+                                                           or Path(pen_path).is_file()):
+            pen_model = load_pen_checkpoint(pen_path)[0]
+        else:
+            pen_path = None
+        self.pen_path = pen_path  # what WordModelProcess loads again (None: no pen model, or one given)
+        self.pen_model = None if pen_model is None else pen_model.eval()
 
     def log_probs(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Line images -> each one's (T, 27) log-probabilities (its padding's columns cut off)."""
@@ -410,10 +603,26 @@ class SequenceReader:
             out = self.model(x).numpy()
         return [out[:n, k] for k, n in enumerate(lengths.tolist())]
 
+    def pen_log_probs(self, strokes) -> np.ndarray:
+        """A line's strokes -> the pen model's (T, 27) log-probabilities of its pen path. Raises ValueError for no
+        points."""
+        paths, lengths = pen_batch([pen_path(strokes)])
+        with torch.inference_mode():
+            out, columns = self.pen_model(paths, lengths)
+        return out[:int(columns[0]), 0].numpy()
+
+    def evidence(self, drawing: StrokeDrawing, line: np.ndarray) -> Evidence:
+        """The drawing read by the models: the image model's reading of its line image `line`, and the pen
+        model's of its strokes where there is a pen model (weighted PEN_WEIGHT)."""
+        (log_probs,) = self.log_probs([line])
+        if self.pen_model is None:
+            return Evidence.of(log_probs)
+        return Evidence(((log_probs, 1 - PEN_WEIGHT), (self.pen_log_probs(drawing.strokes), PEN_WEIGHT)))
+
     def read_whole(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> "Whole | None":
-        """A drawn line read whole by this model (with the word list where `words`), before it is judged
+        """A drawn line read whole by the word models (with the word list where `words`), before it is judged
         beside segmentation's reading (judge): what needs no segmentation, so it may run beside it. None
-        where this model should not read it (no strokes; longer than the words it learnt from, where it
+        where they should not read it (no strokes; longer than the words they learnt from, where the image model
         would read letters 2-3 columns wide; no ink)."""
         if not drawing.strokes:
             return None
@@ -421,10 +630,10 @@ class SequenceReader:
         if squeezed(ink):
             return None
         try:
-            (log_probs,) = self.log_probs([ink_to_line(ink)])
-        except UnusableImage:
+            evidence = self.evidence(drawing, ink_to_line(ink))
+        except (UnusableImage, ValueError):
             return None
-        return Whole(log_probs, read_with_words(log_probs, self.word_list() if words else None), words)
+        return Whole(evidence, read_with_words(evidence, self.word_list() if words else None), words)
 
     @staticmethod
     def word_list():
@@ -437,16 +646,18 @@ class SequenceReader:
 
     def read(self, drawing: StrokeDrawing, words: bool = True) -> WordReading:
         """A drawn word -> its reading; with `words`, the word list decides (if wordfreq is there)."""
-        (log_probs,) = self.log_probs([line_image(drawing)])
-        return read_with_words(log_probs, self.word_list() if words else None)
+        return read_with_words(self.evidence(drawing, line_image(drawing)), self.word_list() if words else None)
 
 
 @dataclass
 class Whole:
-    """A line read whole by the word model, waiting to be judged beside segmentation's reading (judge)."""
-    log_probs: np.ndarray  # (T, 27)
-    reading: WordReading  # its own reading: with the word list where `words`, else greedy
+    """A line read whole by the word models, waiting to be judged beside segmentation's reading (judge)."""
+    evidence: Evidence  # each model's log-probabilities (Evidence.of takes one model's (T, 27) too)
+    reading: WordReading  # their own reading: with the word list where `words`, else greedy
     words: bool  # read as an English word (the line tab's "An English word")
+
+    def __post_init__(self):
+        self.evidence = Evidence.of(self.evidence)
 
 
 class WordModelProcess:
@@ -457,9 +668,10 @@ class WordModelProcess:
     answer. Where the process cannot start or dies, the Future raises (concurrent.futures' BrokenProcessPool):
     the caller reads in its own process instead."""
 
-    def __init__(self, path=DEFAULT_WORD_CHECKPOINT):
+    def __init__(self, path=DEFAULT_WORD_CHECKPOINT, pen_path=DEFAULT_PEN_CHECKPOINT):
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start_reader, initargs=(str(path),))
+                                         initializer=_start_reader,
+                                         initargs=(str(path), None if pen_path is None else str(pen_path)))
         self.ready = self._pool.submit(_reader_ready)  # done when the model is loaded (or the start failed)
 
     def submit(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> Future:
@@ -472,10 +684,10 @@ class WordModelProcess:
 _READER: SequenceReader | None = None  # in a WordModelProcess's process: its reader
 
 
-def _start_reader(path: str) -> None:
+def _start_reader(path: str, pen_path: str | None) -> None:
     global _READER
     torch.set_num_threads(1)  # as the page's own process (demo.main): one line's columns are little work
-    _READER = SequenceReader(path)
+    _READER = SequenceReader(path, pen_path=pen_path)
     word_list = _READER.word_list()  # loaded now, not at the first word
     for length in word_list.by_length if word_list is not None else ():
         word_list.letter_masks(length)  # and what its edit distances read (30 ms for 200,000 words)
@@ -490,15 +702,15 @@ def _read_whole(drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None
 
 
 def judge(whole: Whole | None, theirs: str, margin: float = JUDGE_MARGIN) -> str | None:
-    """The word model's reading (`whole`, read as letters only) where it is more than `margin` nats likelier,
-    under that model, than `theirs` (another reader's text, case-folded), in their case (in_case); None where
+    """The word models' reading (`whole`, read as letters only) where it is more than `margin` nats likelier,
+    under those models, than `theirs` (another reader's text, case-folded), in their case (in_case); None where
     theirs stands."""
     if whole is None:
         return None
     text = whole.reading.text
     if not text or text == theirs.lower():
         return None
-    if judged_log_likelihood(whole.log_probs, text) <= judged_log_likelihood(whole.log_probs, theirs) + margin:
+    if whole.evidence.judged(text) <= whole.evidence.judged(theirs) + margin:
         return None
     return in_case(text, theirs)
 
@@ -522,7 +734,7 @@ def checked(whole: Whole | None, characters: list[list[tuple[str, float]]], weig
     def scores(choices: list[list[int]]) -> np.ndarray:
         texts = np.array([[ALPHABET.index(options[i][k][0].lower()) for i, k in enumerate(c)] for c in choices])
         own = np.array([sum(options[i][k][1] for i, k in enumerate(c)) for c in choices])
-        return own + weight * ctc_log_likelihood(whole.log_probs, texts)
+        return own + weight * whole.evidence.log_likelihood(texts)
 
     best = scores([choice])[0]
     for _ in range(CHECK_CHANGES):
@@ -570,7 +782,7 @@ def fuse(whole: Whole | None, line_scores, word_list=None) -> Fused | None:
         read = line_scores.read_as(text) if text else None
         if read is None:
             continue
-        likelihood = judged_log_likelihood(whole.log_probs, text) if likelihood is None else likelihood
+        likelihood = whole.evidence.judged(text) if likelihood is None else likelihood
         score = likelihood + SEGMENTATION_WEIGHT * read[0] + language_log_prior(text, word_list)
         if score > best_score:
             best, best_score = Fused(text, read[1]), score

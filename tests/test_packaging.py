@@ -66,7 +66,8 @@ def test_wheel_holds_the_code_the_checkpoint_and_the_pages_files(wheel):
     # the browser's reader: its scripts, TensorFlow.js with its licence, and the exported model (issue 29)
     assert {f"{data}/web/reader/worker.js", f"{data}/web/reader/vendor/tfjs-backend-wasm-simd.wasm",
             f"{data}/web/reader/vendor/LICENSE", f"{data}/checkpoints/emnist_bymerge.web.bin",
-            f"{data}/checkpoints/emnist_bymerge.web.json", f"{data}/checkpoints/word_ctc.pt"} <= names
+            f"{data}/checkpoints/emnist_bymerge.web.json", f"{data}/checkpoints/word_ctc.pt",
+            f"{data}/checkpoints/word_pen.pt"} <= names
     assert f"{data}/examples/7.png" in names
     # what the wheel ships is the clone's file, byte for byte
     assert wheel.read(f"{data}/checkpoints/{DEFAULT_CHECKPOINT.name}") == DEFAULT_CHECKPOINT.read_bytes()

@@ -291,7 +291,8 @@ def test_lines_are_read_by_segmentation_alone_without_the_word_model(predictor, 
         predictor.read_line_strokes(drawing, writing)
     assert asked == ([False, True] if DEFAULT_WORD_CHECKPOINT.is_file() else [])
     monkeypatch.setattr(sequence, "DEFAULT_WORD_CHECKPOINT", DEFAULT_WORD_CHECKPOINT.parent / "no-such-file.pt")
-    monkeypatch.setattr(sequence.SequenceReader.__init__, "__defaults__", (sequence.DEFAULT_WORD_CHECKPOINT, None))
+    monkeypatch.setattr(sequence.SequenceReader.__init__, "__defaults__",
+                        (sequence.DEFAULT_WORD_CHECKPOINT, *sequence.SequenceReader.__init__.__defaults__[1:]))
     fresh = Predictor(predictor.checkpoint_path)
     with caplog.at_level("WARNING"):
         reading = fresh.read_line_strokes(drawing, "letters")
@@ -426,3 +427,109 @@ def test_a_word_in_separate_letters_is_read_by_both_models_together():
     # no reading of the word model, or one read as letters only: nothing to fuse
     assert fuse(None, sure, words) is None
     assert fuse(Whole(close, read_with_words(close, None), words=False), sure, words) is None
+
+
+# ---- the pen model: the same letters read from the pen's path (sequence.PenWordCTC) -----------------------------
+
+def test_a_lines_pen_path_is_resampled_along_the_pen_whatever_the_units():
+    from emnist_core.sequence import PEN_POINTS, PEN_STEP, pen_path
+    strokes = [loop_word(3), np.array([[300.0, 80.0]]), np.array([[320.0, 60.0], [320.0, 200.0]])]  # a dot, a stem
+    path = pen_path(strokes)
+    assert path.shape[0] == 4 and path.dtype == np.float32
+    assert path[3].sum() == 3 and path[3, 0] == 1  # where each of the three strokes starts
+    height = 200.0 - min(float(loop_word(3)[:, 1].min()), 60.0)
+    stem = np.flatnonzero(path[3])[2]
+    assert path.shape[1] - stem == 1 + round(140 / height / PEN_STEP)  # the stem: its length in steps, its end too
+    np.testing.assert_allclose(path[1, stem + 1:], 10 * PEN_STEP, rtol=1e-4)  # straight down, a step at a time
+    assert path[2].min() == pytest.approx(-1) and path[2].max() == pytest.approx(1)  # the ink's top and bottom
+    np.testing.assert_allclose(pen_path([s * 7.5 + 3 for s in strokes]), path, atol=1e-4)  # units do not matter
+    rng = np.random.default_rng(0)
+    scribble = [rng.uniform(0, 1000, (int(rng.integers(2, 30)), 2)) for _ in range(300)]
+    assert pen_path(scribble).shape[1] <= PEN_POINTS  # a long path is resampled more coarsely, never longer
+    with pytest.raises(ValueError):
+        pen_path([np.zeros((0, 2))])
+
+
+def test_the_pen_model_reads_a_column_per_four_points_and_saves_as_float16(tmp_path):
+    from emnist_core.sequence import (PenConfig, PenWordCTC, load_pen_checkpoint, pen_batch, pen_columns, pen_path,
+                                      save_pen_checkpoint)
+    torch.manual_seed(0)
+    config = PenConfig(channels=(8, 8, 8, 8), hidden=8)
+    model = PenWordCTC(config).eval()
+    paths = [pen_path([loop_word(k)]) for k in (1, 4)]
+    x, lengths = pen_batch(paths)
+    with torch.inference_mode():
+        log_probs, columns = model(x, lengths)
+    assert columns.tolist() == [-(--(-n // 2) // 2) for n in lengths.tolist()] == pen_columns(lengths).tolist()
+    assert log_probs.shape == (x.shape[2] // 4 + (x.shape[2] % 4 > 0), 2, 27)
+    np.testing.assert_allclose(log_probs.exp().sum(-1), 1, atol=1e-5)
+    save_pen_checkpoint(model, config, tmp_path / "p.pt", {"steps": 2})
+    again, loaded, training = load_pen_checkpoint(tmp_path / "p.pt")
+    assert loaded == config and training == {"steps": 2}
+    with torch.inference_mode():
+        np.testing.assert_allclose(again(x, lengths)[0], log_probs, atol=0.05)
+    with pytest.raises(SequenceCheckpointError, match="not a"):
+        load_pen_checkpoint(DEFAULT_WORD_CHECKPOINT if DEFAULT_WORD_CHECKPOINT.is_file() else tmp_path / "absent.pt")
+    with pytest.raises(SequenceCheckpointError, match="not a emnist-sketchpad-word-ctc"):
+        load_sequence_checkpoint(tmp_path / "p.pt")
+
+
+def test_both_models_weigh_every_text_and_each_ones_reading_is_a_candidate(monkeypatch):
+    """Evidence: a text's log-likelihood is the models' weighted sum; read_with_words looks at each model's
+    greedy reading and at the list words nearest to each, and one model's log-probabilities read as before."""
+    from emnist_core.sequence import Evidence
+    image, pen = spelled_out("thw"), spelled_out("tha", columns_per_letter=5)
+    both = Evidence(((image, 0.5), (pen, 0.5)))
+    texts = np.array([[ALPHABET.index(c) for c in "the"], [ALPHABET.index(c) for c in "thw"]])
+    np.testing.assert_allclose(both.log_likelihood(texts),
+                               0.5 * ctc_log_likelihood(image, texts) + 0.5 * ctc_log_likelihood(pen, texts))
+    assert both.judged("THE") == pytest.approx(0.5 * float(ctc_log_likelihood(image, texts[:1])[0])
+                                               + 0.5 * float(ctc_log_likelihood(pen, texts[:1])[0]))
+    assert both.columns == len(image) and both.blank() < 0
+    alone = read_with_words(image, None)
+    assert alone == read_with_words(Evidence.of(image), None) and alone.text == "thw"
+    assert read_with_words(both, None).text in ("thw", "tha")  # either model's own reading, as any string
+    from emnist_core import sequence
+    monkeypatch.setattr(sequence, "NEAREST", 1)  # the one nearest list word to each model's reading is scored
+    words = WordList.from_frequencies({"ha": 0.5, "the": 0.1})  # "ha": 1 from the pen's "tha", 2 from "thw"
+    assert [w for w, _ in read_with_words(image, words).nearest] == ["the"]
+    assert sorted(w for w, _ in read_with_words(both, words).nearest) == ["ha", "the"]
+
+
+def test_the_reader_reads_with_both_models_where_it_has_a_pen_model(tmp_path, reader):
+    from emnist_core.predict import Predictor
+    from emnist_core.sequence import PEN_WEIGHT, PenConfig, PenWordCTC, save_pen_checkpoint
+    torch.manual_seed(1)
+    config = PenConfig(channels=(8, 8, 8, 8), hidden=8)
+    save_pen_checkpoint(PenWordCTC(config), config, tmp_path / "p.pt")
+    both = SequenceReader(model=reader.model, pen_path=tmp_path / "p.pt")
+    drawing = StrokeDrawing(*CANVAS, 10.0, (loop_word(),))
+    whole = both.read_whole(drawing, words=False)
+    (image, w1), (pen, w2) = whole.evidence.parts
+    assert (w1, w2) == (1 - PEN_WEIGHT, PEN_WEIGHT) and pen.shape[1] == 27 == image.shape[1]
+    assert both.pen_path == tmp_path / "p.pt" and both.read(drawing, words=False).text == whole.reading.text
+    none = SequenceReader(model=reader.model, pen_path=None)
+    assert none.pen_model is None and len(none.read_whole(drawing, words=False).evidence.parts) == 1
+    with pytest.raises(SequenceCheckpointError, match="no such"):
+        SequenceReader(model=reader.model, pen_path=tmp_path / "absent.pt")  # asked for by name: must be there
+    given = Predictor.__new__(Predictor)  # the page's process loads files: a pen model given as an object has none
+    given.word_process, given.word_reader = True, SequenceReader(DEFAULT_WORD_CHECKPOINT, pen_model=both.pen_model) \
+        if DEFAULT_WORD_CHECKPOINT.is_file() else None
+    assert given.word_model_process is None
+
+
+def test_the_pen_training_cli_runs_a_few_steps_and_validates_beside_the_image_model(tmp_path, capsys):
+    from emnist_core.sequence import load_pen_checkpoint
+    from train import word_pen
+
+    folder = word_folder(tmp_path / "unipen", {"trn": ["eel", "lee", "eye", "leel"], "val": ["eel", "le"]})
+    out = tmp_path / "run"
+    assert word_pen.main(["--unipen-dir", str(folder), "--out", str(out), "--steps", "3", "--val-sites", "val",
+                          "--composed", "0"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["steps"] == 3 and report["training"]["train_sites"] == ["trn"]
+    if DEFAULT_WORD_CHECKPOINT.is_file():
+        assert report["validation"]["figures"]["ctc greedy"]["CURSIVE"]["words"] == 2
+    _, _, training = load_pen_checkpoint(out / "word_pen.pt")
+    assert training["val_sites"] == ["val"] and training["train_words"] == 4
+    assert word_pen.main(["--unipen-dir", str(tmp_path), "--out", str(out), "--steps", "1"]) == 2  # no UNIPEN

@@ -99,18 +99,14 @@ def compose(text: str, letters: list, rng: np.random.Generator) -> list[np.ndarr
     return out
 
 
-def composed_words(characters: list, count: int, seed: int, progress=None) -> tuple[list, list]:
-    """`count` printed words set from isolated UNIPEN letters (compose), drawn as render_training draws:
-    English words of the word list (a tenth of its commonest, COMPOSED_LENGTHS letters, of the letters there
-    are) or random letter strings, in a case of COMPOSED_CASES; each letter one writer's (one writer drawn a
-    word) where that writer wrote it, else any writer's, else the other case's (at most 20 * count tries).
-    -> (line images, their words)."""
-    from bench.word_reading import word_drawing
-    from emnist_core.preprocess import UnusableImage
-    from emnist_core.sequence import line_image
+def composed_strokes(characters: list, rng: np.random.Generator, tries: int):
+    """Printed words set from isolated UNIPEN letters (compose), one at a time: (word, strokes) for English words of
+    the word list (a tenth of its commonest, COMPOSED_LENGTHS letters, of the letters there are) or random letter
+    strings, in a case of COMPOSED_CASES; each letter one writer's (one writer drawn a word) where that writer wrote
+    it, else any writer's, else the other case's. At most `tries` words are tried. The caller may draw from `rng`
+    between words (composed_words draws each word with it)."""
     from emnist_core.words import english
 
-    rng = np.random.default_rng([seed, 32])
     by_letter, by_writer = defaultdict(list), defaultdict(lambda: defaultdict(list))
     for sample in characters:
         if len(sample.label) == 1 and sample.label.isalpha() and sample.label.isascii():
@@ -119,16 +115,12 @@ def composed_words(characters: list, count: int, seed: int, progress=None) -> tu
     writers = sorted(w for w, got in by_writer.items() if len(got) >= 20)
     known = sorted({c.lower() for c in by_letter})
     if not known:
-        if progress:
-            progress("composed no words: the characters hold no letters")
-        return [], []
+        return
     vocabulary = [w for length, (_, _, words) in english().by_length.items()
                   if COMPOSED_LENGTHS[0] <= length <= COMPOSED_LENGTHS[1] for w in words[:max(50, len(words) // 10)]
                   if set(w) <= set(known)]
     cases, weights = zip(*COMPOSED_CASES)
-    images, labels, tries = [], [], 0
-    while len(images) < count and tries < 20 * count:  # letters missing from `characters` end it early
-        tries += 1
+    for _ in range(tries):  # letters missing from `characters` end it early
         if rng.uniform() < COMPOSED_RANDOM or not vocabulary:
             word = "".join(rng.choice(known, rng.integers(COMPOSED_LENGTHS[0], COMPOSED_LENGTHS[1] + 1)))
         else:
@@ -141,7 +133,24 @@ def composed_words(characters: list, count: int, seed: int, progress=None) -> tu
             continue
         letters = [pool[rng.integers(len(pool))] for pool in pools]
         try:
-            strokes = shaped(compose(text, letters, rng), rng)
+            strokes = compose(text, letters, rng)
+        except ValueError:
+            continue
+        yield word, strokes
+
+
+def composed_words(characters: list, count: int, seed: int, progress=None) -> tuple[list, list]:
+    """`count` printed words set from isolated UNIPEN letters (composed_strokes), drawn as render_training
+    draws. -> (line images, their words)."""
+    from bench.word_reading import word_drawing
+    from emnist_core.preprocess import UnusableImage
+    from emnist_core.sequence import line_image
+
+    rng = np.random.default_rng([seed, 32])
+    images, labels = [], []
+    for word, strokes in composed_strokes(characters, rng, 20 * count):
+        try:
+            strokes = shaped(strokes, rng)
             drawing = word_drawing(strokes, rng, brush=BRUSHES[rng.integers(len(BRUSHES))])  # the brush drawn last
             images.append((line_image(drawing) * 255).astype(np.uint8))
             labels.append(word)
@@ -149,8 +158,11 @@ def composed_words(characters: list, count: int, seed: int, progress=None) -> tu
             pass
         if progress and len(images) % 5000 == 0 and images:
             progress(f"composed {len(images)}/{count} words")
+        if len(images) >= count:
+            break
     if progress and len(images) < count:
-        progress(f"composed {len(images)} of {count} words: the rest could not be drawn")
+        progress(f"composed {len(images)} of {count} words" + (": the rest could not be drawn" if images else
+                                                                 ": the characters hold no letters"))
     return images, labels
 
 

@@ -1,0 +1,151 @@
+"""Train the pen word model (emnist_core.sequence.PenWordCTC, issue 30): the letters of a drawn line read from its
+pen path, beside the image word model (train.word_ctc), on UNIPEN category 7 words and printed words set from
+UNIPEN's letters.
+
+    python -m train.word_pen --unipen-dir ../shared/data/unipen-dev --out runs/pen1 --minutes 30
+
+The same words as train.word_ctc, split BY SITE (VAL_SITES never trained on): each training word REAL_REPEAT times an
+epoch and COMPOSED printed words (train.word_ctc.composed_strokes), every one slanted and stretched anew each time
+(train.word_ctc.shaped) before its pen path is taken (sequence.pen_path: no rendering, so nothing is cached).
+Training runs for --minutes of wall time (or --steps); then the validation words are read as the line tab reads
+them whole (bench.word_ctc: the shipped image word model and this one together, greedy and with the word list);
+OUT/word_pen.pt holds the weights (float16), OUT/report.json the figures.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+# ---- hyperparameters, all in one place ----------------------------------------------------------------
+REAL_REPEAT = 2  # each written training word this many times an epoch
+COMPOSED = 60_000  # printed words set from single letters
+BATCH = 32
+LR = 2e-3
+WEIGHT_DECAY = 1e-4
+WARMUP = 0.05  # of the run, then cosine to zero
+MINUTES = 30.0
+SEED = 0
+
+
+def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr: float = LR, log=print) -> dict:
+    """samples: (strokes, word) pairs; each batch's strokes shaped anew, then read as pen paths."""
+    from emnist_core.sequence import pen_batch, pen_path
+    from train.word_ctc import shaped, targets
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng([seed, 41])
+    optimiser = torch.optim.AdamW(model.parameters(), lr, weight_decay=WEIGHT_DECAY)
+    ctc = nn.CTCLoss(zero_infinity=True)
+    budget, started, step, seen, losses = minutes * 60, time.time(), 0, 0, []
+    size, done = min(BATCH, len(samples)), not samples
+    while not done:
+        order = rng.permutation(len(samples))
+        for k in range(0, len(order) - size + 1, size):
+            progress = step / steps if steps else (time.time() - started) / budget
+            if progress >= 1:
+                done = True
+                break
+            rate = lr * (progress / WARMUP if progress < WARMUP
+                         else 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP))))
+            for group in optimiser.param_groups:
+                group["lr"] = rate
+            chosen = [samples[i] for i in order[k:k + size]]
+            paths, lengths = pen_batch([pen_path(shaped(strokes, rng)) for strokes, _ in chosen])
+            words = [targets(word) for _, word in chosen]
+            model.train()
+            log_probs, columns = model(paths, lengths)
+            loss = ctc(log_probs, torch.tensor([c for w in words for c in w]), columns,
+                       torch.tensor([len(w) for w in words]))
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            losses.append(loss.item())
+            step, seen = step + 1, seen + len(chosen)
+            if step % 500 == 0:
+                log(f"step {step}  {seen / len(samples):.2f} epochs  loss {np.mean(losses[-500:]):.3f}  "
+                    f"lr {rate:.2e}  {time.time() - started:.0f} s")
+    return {"steps": step, "samples": seen, "epochs": seen / max(1, len(samples)), "seconds": time.time() - started,
+            "final_loss": float(np.mean(losses[-500:])) if losses else None}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--unipen-dir", required=True, help="a UNIPEN folder (original layout) with category 7")
+    parser.add_argument("--out", required=True, help="folder for word_pen.pt and report.json")
+    parser.add_argument("--minutes", type=float, default=MINUTES, help="training wall time")
+    parser.add_argument("--steps", type=int, help="train this many steps instead of --minutes")
+    parser.add_argument("--val-sites", help="comma-separated, never trained on (default: train.word_ctc's)")
+    parser.add_argument("--val-words", type=int, default=0, help="validation words per site (0: all)")
+    parser.add_argument("--composed", type=int, default=COMPOSED, help="printed words set from UNIPEN's letters")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--threads", type=int, default=0, help="torch's threads (0: its default, one a core)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from bench.word_ctc import compare, print_table
+    from bench.word_reading import sample_words
+    from emnist_core.sequence import (DEFAULT_WORD_CHECKPOINT, PenConfig, PenWordCTC, SequenceCheckpointError,
+                                      SequenceReader, save_pen_checkpoint)
+    from train.unipen import NotUnipen, read_unipen
+    from train.word_ctc import VAL_SITES, composed_strokes
+
+    started = time.time()
+    log = lambda text: print(f"[{time.time() - started:6.0f} s] {text}", flush=True)
+    try:
+        samples, _ = read_unipen(args.unipen_dir, categories=("7",))
+        characters, _ = read_unipen(args.unipen_dir, categories=("1b", "1c")) if args.composed else ([], None)
+    except (NotUnipen, FileNotFoundError, OSError) as error:
+        print(f"error: cannot read {args.unipen_dir}: {error}", file=sys.stderr)
+        return 2
+    val_sites = set(VAL_SITES if args.val_sites is None else (s for s in args.val_sites.split(",") if s))
+    every = sample_words(samples, None, args.seed)
+    written = [(w.strokes, w.label.lower()) for site, words in every.items() if site not in val_sites for w in words]
+    if not written:
+        print("error: no training words (every site is a validation site?)", file=sys.stderr)
+        return 2
+    characters = [c for c in characters if c.site not in val_sites]
+    composed = []
+    for word, strokes in composed_strokes(characters, np.random.default_rng([args.seed, 42]), 20 * args.composed):
+        composed.append((strokes, word))
+        if len(composed) >= args.composed:
+            break
+    val = sample_words(samples, args.val_words or None, args.seed, val_sites) if val_sites else {}
+    log(f"{len(written)} training words from {sorted(set(every) - val_sites)}, {len(composed)} composed; validation "
+        + ", ".join(f"{site} {len(words)}" for site, words in val.items()))
+
+    config = PenConfig()
+    model = PenWordCTC(config)
+    log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters, {torch.get_num_threads()} threads")
+    record = train(model, written * REAL_REPEAT + composed, args.minutes, args.steps, args.seed, args.lr, log)
+    log(f"trained: {record['steps']} steps, {record['epochs']:.2f} epochs in {record['seconds']:.0f} s")
+    out = Path(args.out)
+    record.update({"train_sites": sorted(set(every) - val_sites), "val_sites": sorted(val_sites),
+                   "train_words": len(written), "real_repeat": REAL_REPEAT, "composed": len(composed),
+                   "batch": BATCH, "lr": args.lr, "seed": args.seed})
+    save_pen_checkpoint(model, config, out / "word_pen.pt", record)
+    report = {"training": record}
+    if val:
+        try:  # the saved (float16) weights beside the shipped image word model, as the line tab will read
+            reader = SequenceReader(DEFAULT_WORD_CHECKPOINT, pen_path=out / "word_pen.pt")
+        except SequenceCheckpointError as error:
+            print(f"not validated: {error}", file=sys.stderr)
+        else:
+            report["validation"] = compare(reader, val, args.seed, segmentation=None)
+            print_table(report["validation"])
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    log(f"saved {out / 'word_pen.pt'} ({(out / 'word_pen.pt').stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
