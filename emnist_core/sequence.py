@@ -56,15 +56,15 @@ PAD = 2  # blank pixels left and right of the ink crop
 STRIDE = 4  # image columns per output column
 INK = 0.25  # a pixel is ink above this (0..1)
 # The line tab's two readers of a drawn line (predict.py). Letters only: segmentation's reading is kept unless
-# this model finds its own (greedy) reading JUDGE_MARGIN nats likelier than segmentation's, both texts
-# case-folded and scored by this model (judge; judged_log_likelihood); chosen on the validation sites, all styles
-# together (docs/RESULTS.md, joined-up words). An English word drawn in separate letters (segmentation parts at
+# the word models find their own (greedy) reading JUDGE_MARGIN nats likelier than segmentation's, both texts
+# case-folded and scored by them (judge; Evidence.judged); chosen with the pen model on rim's tuning writers, ugi,
+# par and the Omniglot letter lines (10 before it: docs/RESULTS.md, the pen word model). An English word drawn in separate letters (segmentation parts at
 # least as many letters as this model's word has) is read by both models together (fuse): each of a few texts
 # (this model's FUSED_WORDS likeliest list words and both models' readings as any string) scores its
 # log-likelihood under this model, plus SEGMENTATION_WEIGHT times segmentation's score of its best grouping,
 # plus its language prior; chosen on the validation sites ugi and par, rim's tuning writers and the Omniglot
 # letter lines (docs/RESULTS.md, real words). Joined-up, this model's own reading.
-JUDGE_MARGIN = 10.0
+JUDGE_MARGIN = 7.0
 FUSED_WORDS = 5
 SEGMENTATION_WEIGHT = 1.5
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only

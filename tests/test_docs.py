@@ -180,6 +180,9 @@ def test_readme_results_are_the_records(checkpoint):
     assert table_row("lines:", README)[1] == both(table_row("200 words, letters only")[2],
                                                   table_row("200 numbers, digits only")[2])
     assert table_row("speed: one drawing", README)[1] == exact_row("1")[3].split(" / ")[0] + " ms"
+    printed, joined = exact_row("rim's unseen writers (122)")[4], exact_row("ugi and par's CURSIVE (315)")[4]
+    assert table_row("real words by unseen writers", README)[1] == both(
+        printed.strip("*").split(" / ")[2] + "%", joined.strip("*").split(" / ")[1] + "%")
 
 
 def test_readme_api_snippet_runs_as_written(monkeypatch, capsys):
