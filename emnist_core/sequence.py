@@ -495,9 +495,13 @@ def read_with_words(log_probs, word_list=None) -> WordReading:
 
 # ---- the reader and its checkpoint ----------------------------------------------------------------------
 
-def _save_atomically(payload: dict, path) -> None:
+def _save(model: nn.Module, config, settings: dict, path, training: dict | None, half: bool) -> None:
+    """{"format", "config", the settings the model was made for, "state_dict", "training"}, written atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    payload = {**settings, "config": config.to_dict(), "state_dict": state, "training": training or {}}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -508,12 +512,9 @@ def _save_atomically(payload: dict, path) -> None:
         raise
 
 
-def _stored(model: nn.Module, half: bool) -> dict:
-    return {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-            for k, v in model.state_dict().items()}
-
-
-def _payload(path, form: str) -> dict:
+def _load(path, settings: dict, config_class, model_class) -> tuple:
+    """_save's file -> (the model in eval mode, float32, its config, its training record), where it was made for
+    these settings (its format first). Raises SequenceCheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise SequenceCheckpointError(f"{path}: no such word checkpoint file")
@@ -521,60 +522,43 @@ def _payload(path, form: str) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise SequenceCheckpointError(f"{path}: not a readable word checkpoint ({type(error).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != form:
-        raise SequenceCheckpointError(f"{path}: not a {form} checkpoint")
-    return payload
-
-
-def _loaded(path, payload: dict, make) -> tuple:
+    if not isinstance(payload, dict) or payload.get("format") != settings["format"]:
+        raise SequenceCheckpointError(f"{path}: not a {settings['format']} checkpoint")
+    if any(payload.get(key) != value for key, value in settings.items()):
+        raise SequenceCheckpointError(f"{path}: made for another alphabet, image or pen path")
     try:
-        config, model = make(payload["config"])
+        config = config_class.from_dict(payload["config"])
+        model = model_class(config)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise SequenceCheckpointError(f"{path}: the weights do not fit the model: {str(error)[:200]}") from None
     return model.eval(), config, payload.get("training", {})
 
 
+IMAGE_SETTINGS = {"format": FORMAT, "alphabet": ALPHABET, "height": HEIGHT, "stride": STRIDE, "widen": WIDEN}
+PEN_SETTINGS = {"format": PEN_FORMAT, "alphabet": ALPHABET, "step": PEN_STEP, "points": PEN_POINTS, "stride": PEN_STRIDE}
+
+
 def save_sequence_checkpoint(model: WordCTC, config: SequenceConfig, path, training: dict | None = None,
                              half: bool = True) -> None:
     """Write atomically; `half` stores the weights as float16 (half the size, the same readings to ~1e-3)."""
-    _save_atomically({"format": FORMAT, "config": config.to_dict(), "alphabet": ALPHABET, "height": HEIGHT,
-                      "stride": STRIDE, "widen": WIDEN, "state_dict": _stored(model, half), "training": training or {}},
-                     path)
+    _save(model, config, IMAGE_SETTINGS, path, training, half)
 
 
 def load_sequence_checkpoint(path=DEFAULT_WORD_CHECKPOINT) -> tuple[WordCTC, SequenceConfig, dict]:
     """-> (the model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
-    payload = _payload(path, FORMAT)
-    if payload.get("alphabet") != ALPHABET or payload.get("height") != HEIGHT or payload.get("stride") != STRIDE \
-            or payload.get("widen") != WIDEN:
-        raise SequenceCheckpointError(f"{Path(path)}: made for another alphabet or image size")
-
-    def make(d):
-        config = SequenceConfig.from_dict(d)
-        return config, WordCTC(config)
-    return _loaded(path, payload, make)
+    return _load(path, IMAGE_SETTINGS, SequenceConfig, WordCTC)
 
 
 def save_pen_checkpoint(model: PenWordCTC, config: PenConfig, path, training: dict | None = None,
                         half: bool = True) -> None:
     """The pen model, as save_sequence_checkpoint writes the image model."""
-    _save_atomically({"format": PEN_FORMAT, "config": config.to_dict(), "alphabet": ALPHABET, "step": PEN_STEP,
-                      "points": PEN_POINTS, "stride": PEN_STRIDE, "state_dict": _stored(model, half),
-                      "training": training or {}}, path)
+    _save(model, config, PEN_SETTINGS, path, training, half)
 
 
 def load_pen_checkpoint(path=DEFAULT_PEN_CHECKPOINT) -> tuple[PenWordCTC, PenConfig, dict]:
     """-> (the pen model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
-    payload = _payload(path, PEN_FORMAT)
-    if payload.get("alphabet") != ALPHABET or payload.get("step") != PEN_STEP or payload.get("points") != PEN_POINTS \
-            or payload.get("stride") != PEN_STRIDE:
-        raise SequenceCheckpointError(f"{Path(path)}: made for another alphabet or pen path")
-
-    def make(d):
-        config = PenConfig.from_dict(d)
-        return config, PenWordCTC(config)
-    return _loaded(path, payload, make)
+    return _load(path, PEN_SETTINGS, PenConfig, PenWordCTC)
 
 
 class SequenceReader:

@@ -209,6 +209,51 @@ def batches(widths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.
     return [groups[k] for k in rng.permutation(len(groups))]
 
 
+def learning_rate(progress: float, lr: float, warmup: float = WARMUP) -> float:
+    """The rate at this share of the run (0..1): up from zero over `warmup`, then a cosine down to zero."""
+    if progress < warmup:
+        return lr * progress / warmup
+    return lr * 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
+
+
+def fit(model: nn.Module, epoch, read, count: int, minutes: float, steps: int | None, lr: float,
+        weight_decay: float = WEIGHT_DECAY, warmup: float = WARMUP, every: int = 200, log=print) -> dict:
+    """CTC training for `minutes` of wall time (or `steps`): AdamW, learning_rate's schedule, gradients clipped
+    to norm 5. `epoch()`: one epoch's batches; `read(batch)`: -> (the model's (T, N, 27) log-probabilities, each
+    row's columns, the batch's words); `count`: samples an epoch. -> the run's record."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr, weight_decay=weight_decay)
+    ctc = nn.CTCLoss(zero_infinity=True)
+    budget, started, step, seen, losses = minutes * 60, time.time(), 0, 0, []
+    while True:
+        before, out_of_time = step, False
+        for chosen in epoch():
+            progress = step / steps if steps else (time.time() - started) / budget
+            if progress >= 1:
+                out_of_time = True
+                break
+            rate = learning_rate(progress, lr, warmup)
+            for group in optimiser.param_groups:
+                group["lr"] = rate
+            model.train()
+            log_probs, columns, words = read(chosen)
+            letters = [targets(word) for word in words]
+            loss = ctc(log_probs, torch.tensor([c for w in letters for c in w]), columns,
+                       torch.tensor([len(w) for w in letters]))
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            losses.append(loss.item())
+            step, seen = step + 1, seen + len(words)
+            if step % every == 0:
+                log(f"step {step}  {seen / count:.2f} epochs  loss {np.mean(losses[-every:]):.3f}  "
+                    f"lr {rate:.2e}  {time.time() - started:.0f} s")
+        if out_of_time or step == before:  # the time is up, or an epoch held no batch
+            break
+    return {"steps": step, "samples": seen, "epochs": seen / max(1, count), "seconds": time.time() - started,
+            "final_loss": float(np.mean(losses[-every:])) if losses else None}
+
+
 def train(model, images: list, labels: list, minutes: float, steps: int | None, seed: int, lr: float = LR,
           log=print) -> dict:
     from emnist_core.sequence import batch
@@ -216,37 +261,11 @@ def train(model, images: list, labels: list, minutes: float, steps: int | None, 
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 31])
     widths = np.array([i.shape[1] for i in images])
-    optimiser = torch.optim.AdamW(model.parameters(), lr, weight_decay=WEIGHT_DECAY)
-    ctc = nn.CTCLoss(zero_infinity=True)
-    budget = minutes * 60
-    started, step, seen, losses = time.time(), 0, 0, []
-    done = False
-    while not done:
-        for chosen in batches(widths, BATCH, rng):
-            progress = step / steps if steps else (time.time() - started) / budget
-            if progress >= 1:
-                done = True
-                break
-            rate = lr * (progress / WARMUP if progress < WARMUP else 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP))))
-            for group in optimiser.param_groups:
-                group["lr"] = rate
-            x, lengths = batch([images[k].astype(np.float32) / 255 for k in chosen])
-            words = [targets(labels[k]) for k in chosen]
-            model.train()
-            log_probs = model(x)
-            loss = ctc(log_probs, torch.tensor([c for w in words for c in w]), lengths,
-                       torch.tensor([len(w) for w in words]))
-            optimiser.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            losses.append(loss.item())
-            step, seen = step + 1, seen + len(chosen)
-            if step % 200 == 0:
-                log(f"step {step}  {seen / len(images):.2f} epochs  loss {np.mean(losses[-200:]):.3f}  "
-                    f"lr {rate:.2e}  {time.time() - started:.0f} s")
-    return {"steps": step, "samples": seen, "epochs": seen / max(1, len(images)), "seconds": time.time() - started,
-            "final_loss": float(np.mean(losses[-200:])) if losses else None}
+
+    def read(chosen):
+        x, lengths = batch([images[k].astype(np.float32) / 255 for k in chosen])
+        return model(x), lengths, [labels[k] for k in chosen]
+    return fit(model, lambda: batches(widths, BATCH, rng), read, len(images), minutes, steps, lr, log=log)
 
 
 def main(argv=None) -> int:

@@ -14,14 +14,12 @@ OUT/word_pen.pt holds the weights (float16), OUT/report.json the figures.
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 # ---- hyperparameters, all in one place ----------------------------------------------------------------
 REAL_REPEAT = 2  # each written training word this many times an epoch
@@ -35,45 +33,23 @@ SEED = 0
 
 
 def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr: float = LR, log=print) -> dict:
-    """samples: (strokes, word) pairs; each batch's strokes shaped anew, then read as pen paths."""
+    """samples: (strokes, word) pairs; each batch's strokes shaped anew, then read as pen paths
+    (train.word_ctc.fit's loop)."""
     from emnist_core.sequence import pen_batch, pen_path
-    from train.word_ctc import shaped, targets
+    from train.word_ctc import fit, shaped
 
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 41])
-    optimiser = torch.optim.AdamW(model.parameters(), lr, weight_decay=WEIGHT_DECAY)
-    ctc = nn.CTCLoss(zero_infinity=True)
-    budget, started, step, seen, losses = minutes * 60, time.time(), 0, 0, []
-    size, done = min(BATCH, len(samples)), not samples
-    while not done:
+    size = min(BATCH, len(samples))
+
+    def epoch():
         order = rng.permutation(len(samples))
-        for k in range(0, len(order) - size + 1, size):
-            progress = step / steps if steps else (time.time() - started) / budget
-            if progress >= 1:
-                done = True
-                break
-            rate = lr * (progress / WARMUP if progress < WARMUP
-                         else 0.5 * (1 + math.cos(math.pi * (progress - WARMUP) / (1 - WARMUP))))
-            for group in optimiser.param_groups:
-                group["lr"] = rate
-            chosen = [samples[i] for i in order[k:k + size]]
-            paths, lengths = pen_batch([pen_path(shaped(strokes, rng)) for strokes, _ in chosen])
-            words = [targets(word) for _, word in chosen]
-            model.train()
-            log_probs, columns = model(paths, lengths)
-            loss = ctc(log_probs, torch.tensor([c for w in words for c in w]), columns,
-                       torch.tensor([len(w) for w in words]))
-            optimiser.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimiser.step()
-            losses.append(loss.item())
-            step, seen = step + 1, seen + len(chosen)
-            if step % 500 == 0:
-                log(f"step {step}  {seen / len(samples):.2f} epochs  loss {np.mean(losses[-500:]):.3f}  "
-                    f"lr {rate:.2e}  {time.time() - started:.0f} s")
-    return {"steps": step, "samples": seen, "epochs": seen / max(1, len(samples)), "seconds": time.time() - started,
-            "final_loss": float(np.mean(losses[-500:])) if losses else None}
+        return [order[k:k + size] for k in range(0, len(order) - size + 1, size)] if size else []
+
+    def read(chosen):
+        log_probs, columns = model(*pen_batch([pen_path(shaped(samples[i][0], rng)) for i in chosen]))
+        return log_probs, columns, [samples[i][1] for i in chosen]
+    return fit(model, epoch, read, len(samples), minutes, steps, lr, WEIGHT_DECAY, WARMUP, every=500, log=log)
 
 
 def main(argv=None) -> int:
