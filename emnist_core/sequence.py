@@ -32,6 +32,8 @@ import math
 import multiprocessing
 import os
 import tempfile
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -670,11 +672,20 @@ _READER: SequenceReader | None = None  # in a WordModelProcess's process: its re
 
 def _start_reader(path: str, pen_path: str | None) -> None:
     global _READER
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True, name="parent-watch").start()
     torch.set_num_threads(1)  # as the page's own process (demo.main): one line's columns are little work
     _READER = SequenceReader(path, pen_path=pen_path)
     word_list = _READER.word_list()  # loaded now, not at the first word
     for length in word_list.by_length if word_list is not None else ():
         word_list.letter_masks(length)  # and what its edit distances read (30 ms for 200,000 words)
+
+
+def _end_with(parent: int) -> None:
+    """In a WordModelProcess's process: end it within a second of the process that started it, however that one
+    ended (a server killed while this process was still loading left it behind, holding the server's output)."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _reader_ready() -> bool:

@@ -533,3 +533,55 @@ def test_the_pen_training_cli_runs_a_few_steps_and_validates_beside_the_image_mo
     _, _, training = load_pen_checkpoint(out / "word_pen.pt")
     assert training["val_sites"] == ["val"] and training["train_words"] == 4
     assert word_pen.main(["--unipen-dir", str(tmp_path), "--out", str(out), "--steps", "1"]) == 2  # no UNIPEN
+
+
+def test_the_word_models_process_ends_with_the_process_that_started_it(tmp_path):
+    """A server killed outright (SIGKILL: no clean-up runs) leaves no word-model process behind: that one ends
+    within a second or two on its own (sequence._end_with), so nothing holds the server's output or files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if not Path("/proc").is_dir() or not DEFAULT_WORD_CHECKPOINT.is_file():
+        pytest.skip("needs /proc (Linux) to find the processes, and the shipped word model")
+    script = ("from emnist_core.sequence import WordModelProcess\n"
+              "process = WordModelProcess()\n"
+              "assert process.ready.result(timeout=300)\n"
+              "print('ready', flush=True)\n"
+              "import time; time.sleep(600)\n")
+    root = Path(__file__).resolve().parent.parent
+    server = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+
+    def children(pid: int) -> set[int]:
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(stat.parent.name))
+        return found
+
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        workers = children(server.pid)
+        assert workers, "the word model's process was not found"
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+        deadline = time.time() + 20
+        while time.time() < deadline and any(Path(f"/proc/{pid}").is_dir() and children(1) >= {pid} for pid in workers):
+            time.sleep(0.5)
+        left = {pid for pid in workers if Path(f"/proc/{pid}/stat").is_file()
+                and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"}
+        assert not left, f"still running after their parent was killed: {left}"
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.stdout.close()
+        for pid in children(server.pid):
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
