@@ -196,16 +196,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--words", action="store_true", help="also measure the word list (and non-words)")
     parser.add_argument("--json", help="write the figures (and the misread lines) here")
-    parser.add_argument("--pen-checkpoint", help="the pen word model beside the image word model (default: the "
-                        "shipped one where it is there; 'none': the image word model alone)")
+    from bench.word_ctc import add_pen_argument, word_reader
+    add_pen_argument(parser)
     args = parser.parse_args(argv)
 
     predictor = Predictor(args.checkpoint)
     if args.pen_checkpoint:
-        from bench.word_ctc import pen_checkpoint
-        from emnist_core.sequence import DEFAULT_WORD_CHECKPOINT, SequenceCheckpointError, SequenceReader
+        from emnist_core.sequence import SequenceCheckpointError
         try:
-            predictor.word_reader = SequenceReader(DEFAULT_WORD_CHECKPOINT, pen_path=pen_checkpoint(args.pen_checkpoint))
+            predictor.word_reader = word_reader(None, args.pen_checkpoint)
         except SequenceCheckpointError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -182,10 +182,18 @@ def print_table(result: dict) -> None:
               + f"; e.g. {', '.join(f['all']['misread'][:5])}")
 
 
-def pen_checkpoint(given: str | None):
-    """--pen-checkpoint -> SequenceReader's pen_path: the shipped one (None given), a file, or None ('none')."""
-    from emnist_core.sequence import DEFAULT_PEN_CHECKPOINT
-    return DEFAULT_PEN_CHECKPOINT if given is None else None if given == "none" else given
+def add_pen_argument(parser: argparse.ArgumentParser) -> None:
+    """--pen-checkpoint, as every bench that reads with the word models takes it (word_reader)."""
+    parser.add_argument("--pen-checkpoint", help="the pen word model beside the image word model (default: the shipped "
+                        "one, checkpoints/word_pen.pt, where it is there; 'none': the image word model alone)")
+
+
+def word_reader(word_checkpoint: str | None, pen_checkpoint: str | None):
+    """The word models a bench reads with: --word-checkpoint (default: the shipped one) and --pen-checkpoint (see
+    add_pen_argument). Raises SequenceCheckpointError."""
+    from emnist_core.sequence import DEFAULT_PEN_CHECKPOINT, DEFAULT_WORD_CHECKPOINT, SequenceReader
+    pen = DEFAULT_PEN_CHECKPOINT if pen_checkpoint is None else None if pen_checkpoint == "none" else pen_checkpoint
+    return SequenceReader(word_checkpoint or DEFAULT_WORD_CHECKPOINT, pen_path=pen)
 
 
 def main(argv=None) -> int:
@@ -193,8 +201,6 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--word-checkpoint", help="default: checkpoints/word_ctc.pt")
-    parser.add_argument("--pen-checkpoint", help="the pen word model beside it (default: checkpoints/word_pen.pt where "
-                        "it is there; 'none': the image word model alone)")
     parser.add_argument("--checkpoint", help="the character model for segmentation (default: the shipped one)")
     parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"))
     parser.add_argument("--sites", default=",".join(VAL_SITES))
@@ -207,14 +213,15 @@ def main(argv=None) -> int:
                         "--sites, --words and --seed (instead of reading them again; the page's readings: with the "
                         "word model beside segmentation)")
     parser.add_argument("--json", help="write the figures and every reading here")
+    add_pen_argument(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    from emnist_core.sequence import DEFAULT_WORD_CHECKPOINT, SequenceCheckpointError, SequenceReader
+    from emnist_core.sequence import SequenceCheckpointError
     from train.unipen import NotUnipen, read_unipen
 
     try:
-        reader = SequenceReader(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT, pen_path=pen_checkpoint(args.pen_checkpoint))
+        reader = word_reader(args.word_checkpoint, args.pen_checkpoint)
     except SequenceCheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

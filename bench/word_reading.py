@@ -428,8 +428,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="default: the shipped one")
     parser.add_argument("--word-checkpoint", help="the word model that judges drawn lines (default: the shipped one)")
-    parser.add_argument("--pen-checkpoint", help="the pen word model beside it (default: the shipped one where it is "
-                        "there; 'none': the image word model alone)")
+    from bench.word_ctc import add_pen_argument, word_reader  # bench.word_ctc imports this module
+    add_pen_argument(parser)
     parser.add_argument("--unipen", default=str(SHARED / "unipen-dev"), help="the UNIPEN folder")
     parser.add_argument("--words", type=int, default=100, help="words per site, drawn at random (0: all)")
     parser.add_argument("--sites", help="comma-separated sites (default: all in the folder)")
@@ -470,11 +470,9 @@ def main(argv=None) -> int:
         return 2
     predictor = Predictor(args.checkpoint, word_process=args.word_process)
     if args.word_checkpoint or args.pen_checkpoint:
-        from bench.word_ctc import pen_checkpoint
-        from emnist_core.sequence import DEFAULT_WORD_CHECKPOINT, SequenceCheckpointError, SequenceReader
+        from emnist_core.sequence import SequenceCheckpointError
         try:
-            predictor.word_reader = SequenceReader(args.word_checkpoint or DEFAULT_WORD_CHECKPOINT,
-                                                   pen_path=pen_checkpoint(args.pen_checkpoint))
+            predictor.word_reader = word_reader(args.word_checkpoint, args.pen_checkpoint)
         except SequenceCheckpointError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
