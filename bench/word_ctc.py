@@ -109,7 +109,8 @@ JUDGE_MARGINS = (0.0, 1.0, 2.3, 5.0, 10.0, 20.0)
 
 
 def choice(reader, predictor, chosen: dict, seed: int) -> dict:
-    """A per-line choice by score, measured in both of the line tab's modes for letters: each word read by both
+    """A per-line choice by score (the image word model alone: the measurement of 2026-12-06), measured in both
+    of the line tab's modes for letters: each word read by both
     readers (letters: CTC greedy, segmentation letter by letter; word: CTC + word list, segmentation's English
     word), then (a) segmentation's reading taken when its confidence (mean log-probability of its characters'
     top readings) beats the CTC reading's (sequence.letter_confidence) by more than a margin, (b) the CTC model

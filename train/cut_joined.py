@@ -151,7 +151,7 @@ def _reader(path):
     from emnist_core.sequence import SequenceReader
 
     if path not in _READERS:
-        _READERS[path] = SequenceReader(path)
+        _READERS[path] = SequenceReader(path, pen_path=None)  # its image model's columns align the letters
     return _READERS[path]
 
 

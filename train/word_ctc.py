@@ -338,7 +338,7 @@ def main(argv=None) -> int:
     save_sequence_checkpoint(model, config, out / "word_ctc.pt", record)
     report = {"training": record}
     if val:
-        reader = SequenceReader(out / "word_ctc.pt")  # the saved (float16) weights, as they will be used
+        reader = SequenceReader(out / "word_ctc.pt", pen_path=None)  # the saved (float16) weights, read alone
         report["validation"] = compare(reader, val, args.seed, segmentation=None)
         print_table(report["validation"])
     (out / "report.json").write_text(json.dumps(report, indent=1))
