@@ -555,19 +555,22 @@ def main(argv=None) -> int:
     except (StoreError, OSError) as error:
         print(f"error: --collect: {error}", file=sys.stderr)
         return 2
-    server.warm_up(predictor)
-    with server.own_temp_folder(), server.stopped_by_sigterm():
-        blocks = build_demo(predictor, store)
-        try:
-            # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Quiet:
-            # Gradio's own start-up lines tell the user to "set `share=True` in `launch()`"; ours name --share.
-            serve(blocks, server_name=args.host, server_port=args.port, share=args.share or None, quiet=True,
-                  prevent_thread_lock=True)
-        except OSError:  # Gradio's message names its launch() parameters and environment, not our flags
-            print(f"error: {server.not_served(args.host, args.port)}", file=sys.stderr)
-            return 2
-        print(server.started(blocks), flush=True)
-        blocks.block_thread()  # until Ctrl-C or SIGTERM, as launch() itself would block
+    try:
+        server.warm_up(predictor)
+        with server.own_temp_folder(), server.stopped_by_sigterm():
+            blocks = build_demo(predictor, store)
+            try:
+                # None leaves host and port to Gradio, which reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Quiet:
+                # Gradio's own start-up lines tell the user to "set `share=True` in `launch()`"; ours name --share.
+                serve(blocks, server_name=args.host, server_port=args.port, share=args.share or None, quiet=True,
+                      prevent_thread_lock=True)
+            except OSError:  # Gradio's message names its launch() parameters and environment, not our flags
+                print(f"error: {server.not_served(args.host, args.port)}", file=sys.stderr)
+                return 2
+            print(server.started(blocks), flush=True)
+            blocks.block_thread()  # until Ctrl-C or SIGTERM, as launch() itself would block
+    finally:
+        predictor.close()  # the word model's process ends now: the exit does not wait on it
     return 0
 
 

@@ -303,6 +303,12 @@ class Predictor:
             self.word_model_process = None  # a line read at the same time may say so too: both read here
             return self.word_reader.read_whole(drawing, words, rendered)
 
+    def close(self) -> None:
+        """Stop the word model's own process, if one was started (the page does so as it stops)."""
+        process = self.__dict__.get("word_model_process")  # cached_property's value, without starting one
+        if process is not None:
+            process.close()
+
     @cached_property
     def word_model_process(self):
         """sequence.WordModelProcess of the word reader's checkpoint where `word_process` was asked for and

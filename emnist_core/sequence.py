@@ -655,16 +655,22 @@ class WordModelProcess:
     the caller reads in its own process instead."""
 
     def __init__(self, path=DEFAULT_WORD_CHECKPOINT, pen_path=DEFAULT_PEN_CHECKPOINT):
+        before = set(multiprocessing.active_children())
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start_reader,
                                          initargs=(str(path), None if pen_path is None else str(pen_path)))
         self.ready = self._pool.submit(_reader_ready)  # done when the model is loaded (or the start failed)
+        self._workers = set(multiprocessing.active_children()) - before  # the process the submit started
 
     def submit(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> Future:
         return self._pool.submit(_read_whole, drawing, words, rendered)
 
     def close(self) -> None:
+        """Stop it now, whatever it is doing: what waits is cancelled and the process ends (SIGTERM), so that a
+        stopping server does not wait at exit for a start still loading or a line nobody will see."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in self._workers:
+            worker.terminate()
 
 
 _READER: SequenceReader | None = None  # in a WordModelProcess's process: its reader

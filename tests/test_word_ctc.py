@@ -352,6 +352,27 @@ def test_the_word_model_in_its_own_process_reads_as_on_a_thread(predictor, caplo
     assert broken.word_model_process is None and "process stopped" in caplog.text
 
 
+def test_a_closed_word_model_process_ends_at_once_even_while_it_loads():
+    """close() (the page's stop, demo.main) ends the word model's process there and then, though it is still
+    loading its models (several seconds): a stopping server used to wait at its exit for that start to finish.
+    What waited on it is told (BrokenProcessPool), never left waiting."""
+    import multiprocessing
+    import multiprocessing.connection
+    from concurrent.futures.process import BrokenProcessPool
+
+    from emnist_core.sequence import WordModelProcess
+
+    if not DEFAULT_WORD_CHECKPOINT.is_file():
+        pytest.skip(f"no word model at {DEFAULT_WORD_CHECKPOINT}")
+    before = set(multiprocessing.active_children())
+    process = WordModelProcess()
+    [worker] = set(multiprocessing.active_children()) - before
+    process.close()
+    assert multiprocessing.connection.wait([worker.sentinel], timeout=5), "still running 5 s after close()"
+    with pytest.raises(BrokenProcessPool):
+        process.ready.result(timeout=30)
+
+
 def test_printed_words_are_composed_from_isolated_letters(tmp_path, capsys):
     """--composed: words set from single pen letters, each letter in its box (capitals and ascenders up to
     the cap height, small letters to the x-height, descenders below the baseline), left to right, one writer's
