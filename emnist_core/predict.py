@@ -30,7 +30,7 @@ from .inference import (ANY, DIGITS, LETTERS, ONLY_CHOICES, WORD, classes_of, mo
 from .labels import NUM_DIGITS, are_lookalikes
 from .preprocess import Prepared, UnusableImage, emnist_from_mask, prepare, prepared
 from .segment import LINE_MAX_SIDE, MAX_CHARACTERS, LinePieces, line_from_drawing, line_from_image
-from .sequence import SequenceReader, checked, fuse, in_case, judge
+from .sequence import TWO_CASES, SequenceReader, checked, fuse, in_case, judge
 from .strokes import StrokeDrawing, emnist_from_drawing, render_drawing, strokes_in_box, trajectory
 from .words import ALPHABET, LineScores, WordListUnavailable, best_word, english, letter_log_probs, spelled
 
@@ -44,7 +44,6 @@ LOOKALIKE_MIN_PROB = 0.10  # a look-alike runner-up this likely makes the readin
 # capitals a stick reads as I rather than l (EMNIST's merged l/L class takes most sticks: 1.5 nats more
 # for I). Chosen on dev writers (docs/RESULTS.md, real words; CASE_OTHER -2 -> -8 on 2026-12-07: once the case
 # is decided, the other case's letters are all but ruled out); the grouping is not changed by it.
-TWO_CASES = "abdefghnqrt"
 CASE_SMOOTHING, CASE_OTHER, CASE_STICK = 0.1, -8.0, 1.5
 CASE_MARGIN = 1.0  # the lean must pass this, one way or the other, to decide the case (0 cost letter lines 0.9 points)
 # A drawn line's characters are read again with their own strokes (the runs of the line's strokes inside each
