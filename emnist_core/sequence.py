@@ -803,10 +803,11 @@ def language_log_prior(text: str, word_list) -> float:
 
 def in_case(text: str, segmented: str) -> str:
     """`text` (lowercase) in the case segmentation read the line in, where that is known: all capitals when
-    every letter of `segmented` that ByMerge reads in both cases (TWO_CASES) is a capital, and a capital first
-    letter when segmentation's first letter is one of those in capitals; else as it is."""
+    most of the letters of `segmented` that ByMerge reads in both cases (TWO_CASES), two at least, are capitals
+    (BREAKPaNT: a stray small a among capitals), and a capital first letter when segmentation's first letter is
+    one of those in capitals; else as it is."""
     known = [c for c in segmented if c.lower() in TWO_CASES]
-    if len(known) >= 2 and all(c.isupper() for c in known):
+    if len(known) >= 2 and 2 * sum(c.isupper() for c in known) > len(known):
         return text.upper()
     if segmented[:1].lower() in TWO_CASES and segmented[:1].isupper():
         return text[:1].upper() + text[1:]

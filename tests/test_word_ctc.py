@@ -250,6 +250,21 @@ def test_letters_are_read_again_with_the_word_models_help_among_their_own_likeli
     assert sum(a != b for a, b in zip(checked(whole("abcdef"), many), "xxxxxx")) == CHECK_CHANGES
 
 
+def test_a_reading_takes_the_case_most_of_the_lines_letters_were_read_in():
+    """in_case: all capitals where most letters that ByMerge reads in both cases were read as capitals (a stray
+    small letter among them, as BREAKPaNT drawn on the page, does not undo the line's case); else a capital first
+    letter where it was read so."""
+    from emnist_core.sequence import in_case
+
+    assert in_case("breakpoint", "BREAKPaNT") == "BREAKPOINT"
+    assert in_case("hallo", "HELLO") == "HALLO" and in_case("hello", "HELLO") == "HELLO"
+    assert in_case("hello", "Hello") == "Hello"  # one capital of the two (H, e): its first letter only
+    assert in_case("the", "The") == "The" and in_case("bad", "bAd") == "bad"  # b, A, d: one of three
+    assert in_case("cat", "CAT") == "CAT"  # A and T: ByMerge reads both in both cases
+    assert in_case("mix", "MIX") == "mix"  # none of M, I, X: ByMerge merges their cases, so the case is not known
+    assert in_case("cat", "cat") == "cat" and in_case("cat", "") == "cat"
+
+
 def test_the_word_model_replaces_segmentations_reading_only_where_it_is_much_likelier():
     from emnist_core.sequence import (JUDGE_MARGIN, Whole, judge, judged_log_likelihood, language_log_prior,
                                       read_with_words)
