@@ -148,13 +148,15 @@ class WordCTC(nn.Module):
 class PenConfig:
     channels: tuple = (64, 96, 128, 128)  # 1-d convolutions along the path, the 2nd and 4th of stride 2
     hidden: int = 128  # GRU units each way
+    members: int = 1  # networks of this shape trained apart (other seeds): each reads, Evidence weighs them alike
 
     def to_dict(self) -> dict:
         return {**asdict(self), "channels": list(self.channels)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PenConfig":
-        return cls(channels=tuple(int(c) for c in d["channels"]), hidden=int(d["hidden"]))
+        return cls(channels=tuple(int(c) for c in d["channels"]), hidden=int(d["hidden"]),
+                   members=int(d.get("members", 1)))
 
 
 class PenWordCTC(nn.Module):
@@ -181,6 +183,24 @@ class PenWordCTC(nn.Module):
         hidden, _ = self.rnn(packed)
         hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=features.shape[1])
         return self.head(hidden).log_softmax(-1).transpose(0, 1), columns
+
+
+class PenEnsemble(nn.Module):
+    """config.members PenWordCTC of one shape, trained apart: (N, 4, L) pen paths and their lengths -> ((M,
+    L / PEN_STRIDE, N, 27) each one's log-probabilities, the output columns)."""
+
+    def __init__(self, config: PenConfig):
+        super().__init__()
+        self.members = nn.ModuleList(PenWordCTC(config) for _ in range(config.members))
+
+    def forward(self, paths: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        read = [member(paths, lengths) for member in self.members]
+        return torch.stack([log_probs for log_probs, _ in read]), read[0][1]
+
+
+def pen_model(config: PenConfig) -> nn.Module:
+    """The pen model a PenConfig describes: one PenWordCTC, or a PenEnsemble of config.members."""
+    return PenWordCTC(config) if config.members == 1 else PenEnsemble(config)
 
 
 def pen_columns(lengths: torch.Tensor) -> torch.Tensor:
@@ -431,8 +451,8 @@ class WordReading:
 @dataclass(frozen=True)
 class Evidence:
     """One line as the word models read it: each model's (T, 27) log-probabilities and the weight its
-    log-likelihoods carry (the image model's alone: weight 1; with the pen model: 1 - PEN_WEIGHT and PEN_WEIGHT).
-    A text's log-likelihood is their weighted sum."""
+    log-likelihoods carry (the image model's alone: weight 1; with the pen model: 1 - PEN_WEIGHT and PEN_WEIGHT,
+    shared alike by the pen model's networks). A text's log-likelihood is their weighted sum."""
     parts: tuple  # ((log_probs, weight), ...), the image model's first
 
     @classmethod
@@ -552,15 +572,16 @@ def load_sequence_checkpoint(path=DEFAULT_WORD_CHECKPOINT) -> tuple[WordCTC, Seq
     return _load(path, IMAGE_SETTINGS, SequenceConfig, WordCTC)
 
 
-def save_pen_checkpoint(model: PenWordCTC, config: PenConfig, path, training: dict | None = None,
+def save_pen_checkpoint(model: nn.Module, config: PenConfig, path, training: dict | None = None,
                         half: bool = True) -> None:
     """The pen model, as save_sequence_checkpoint writes the image model."""
     _save(model, config, PEN_SETTINGS, path, training, half)
 
 
-def load_pen_checkpoint(path=DEFAULT_PEN_CHECKPOINT) -> tuple[PenWordCTC, PenConfig, dict]:
-    """-> (the pen model in eval mode, float32, its config, its training record). Raises SequenceCheckpointError."""
-    return _load(path, PEN_SETTINGS, PenConfig, PenWordCTC)
+def load_pen_checkpoint(path=DEFAULT_PEN_CHECKPOINT) -> tuple[nn.Module, PenConfig, dict]:
+    """-> (the pen model in eval mode, float32: a PenWordCTC or a PenEnsemble, pen_model; its config, its training
+    record). Raises SequenceCheckpointError."""
+    return _load(path, PEN_SETTINGS, PenConfig, pen_model)
 
 
 class SequenceReader:
@@ -568,7 +589,7 @@ class SequenceReader:
     drawn words."""
 
     def __init__(self, path=DEFAULT_WORD_CHECKPOINT, model: WordCTC | None = None, pen_path=DEFAULT_PEN_CHECKPOINT,
-                 pen_model: PenWordCTC | None = None):
+                 pen_model: nn.Module | None = None):
         """`pen_path`: the pen model's checkpoint (the shipped one by default, where it is there; None: none)."""
         self.path = path if model is None else None  # what WordModelProcess loads again (None: a model given)
         if model is None:
@@ -589,21 +610,22 @@ class SequenceReader:
             out = self.model(x).numpy()
         return [out[:n, k] for k, n in enumerate(lengths.tolist())]
 
-    def pen_log_probs(self, strokes) -> np.ndarray:
-        """A line's strokes -> the pen model's (T, 27) log-probabilities of its pen path. Raises ValueError for no
-        points."""
+    def pen_log_probs(self, strokes) -> list[np.ndarray]:
+        """A line's strokes -> the pen model's (T, 27) log-probabilities of its pen path, one array for each of its
+        networks (PenEnsemble). Raises ValueError for no points."""
         paths, lengths = pen_batch([pen_path(strokes)])
         with torch.inference_mode():
             out, columns = self.pen_model(paths, lengths)
-        return out[:int(columns[0]), 0].numpy()
+        return [member[:int(columns[0]), 0].numpy() for member in (out if out.dim() == 4 else out[None])]
 
     def evidence(self, drawing: StrokeDrawing, line: np.ndarray) -> Evidence:
         """The drawing read by the models: the image model's reading of its line image `line`, and the pen
-        model's of its strokes where there is a pen model (weighted PEN_WEIGHT)."""
+        model's of its strokes where there is a pen model (weighted PEN_WEIGHT, shared alike by its networks)."""
         (log_probs,) = self.log_probs([line])
         if self.pen_model is None:
             return Evidence.of(log_probs)
-        return Evidence(((log_probs, 1 - PEN_WEIGHT), (self.pen_log_probs(drawing.strokes), PEN_WEIGHT)))
+        pens = self.pen_log_probs(drawing.strokes)
+        return Evidence(((log_probs, 1 - PEN_WEIGHT), *((pen, PEN_WEIGHT / len(pens)) for pen in pens)))
 
     def read_whole(self, drawing: StrokeDrawing, words: bool, rendered: np.ndarray | None = None) -> "Whole | None":
         """A drawn line read whole by the word models (with the word list where `words`), before it is judged

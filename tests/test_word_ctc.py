@@ -571,6 +571,37 @@ def test_the_pen_training_cli_runs_a_few_steps_and_validates_beside_the_image_mo
     assert word_pen.main(["--unipen-dir", str(tmp_path), "--out", str(out), "--steps", "1"]) == 2  # no UNIPEN
 
 
+def test_pen_models_trained_apart_join_into_one_file_and_each_weighs_alike(tmp_path, reader):
+    """train.word_pen --join: one checkpoint of several pen models (sequence.PenEnsemble); the reader reads the
+    line with each and Evidence gives each an equal share of PEN_WEIGHT; each network reads as it did alone.
+    Exit 2 for one model alone, models of two shapes, an ensemble given again, or a missing file."""
+    from emnist_core.sequence import (PEN_WEIGHT, PenConfig, PenEnsemble, PenWordCTC, load_pen_checkpoint,
+                                      save_pen_checkpoint)
+    from train import word_pen
+
+    config = PenConfig(channels=(8, 8, 8, 8), hidden=8)
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        save_pen_checkpoint(PenWordCTC(config), config, tmp_path / f"p{seed}.pt", {"seed": seed})
+    out = tmp_path / "both"
+    assert word_pen.main(["--join", str(tmp_path / "p1.pt"), str(tmp_path / "p2.pt"), "--out", str(out)]) == 0
+    model, joined, training = load_pen_checkpoint(out / "word_pen.pt")
+    assert isinstance(model, PenEnsemble) and joined.members == 2 and [m["seed"] for m in training["members"]] == [1, 2]
+    drawing = StrokeDrawing(*CANVAS, 10.0, (loop_word(),))
+    together = SequenceReader(model=reader.model, pen_path=out / "word_pen.pt")
+    alone = [SequenceReader(model=reader.model, pen_path=tmp_path / f"p{seed}.pt") for seed in (1, 2)]
+    parts = together.read_whole(drawing, words=False).evidence.parts
+    assert [w for _, w in parts] == [1 - PEN_WEIGHT, PEN_WEIGHT / 2, PEN_WEIGHT / 2]
+    for (pen, _), single in zip(parts[1:], alone):
+        np.testing.assert_array_equal(pen, single.pen_log_probs(drawing.strokes)[0])
+    assert not np.array_equal(parts[1][0], parts[2][0])  # two networks, two readings
+    other = PenConfig(channels=(8, 8, 8, 8), hidden=4)
+    save_pen_checkpoint(PenWordCTC(other), other, tmp_path / "small.pt")
+    for given in (["p1.pt"], ["p1.pt", "small.pt"], ["p1.pt", "both/word_pen.pt"], ["p1.pt", "absent.pt"]):
+        assert word_pen.main(["--join", *(str(tmp_path / g) for g in given), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x" / "word_pen.pt").exists()
+
+
 def test_the_word_models_process_ends_with_the_process_that_started_it(tmp_path):
     """A server killed outright (SIGKILL: no clean-up runs) leaves no word-model process behind: that one ends
     within a second or two on its own (sequence._end_with), so nothing holds the server's output or files."""

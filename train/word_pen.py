@@ -10,6 +10,11 @@ epoch and COMPOSED printed words (train.word_ctc.composed_strokes), every one sl
 Training runs for --minutes of wall time (or --steps); then the validation words are read as the line tab reads
 them whole (bench.word_ctc: the shipped image word model and this one together, greedy and with the word list);
 OUT/word_pen.pt holds the weights (float16), OUT/report.json the figures.
+
+    python -m train.word_pen --join runs/pen1/word_pen.pt runs/pen3/word_pen.pt --out checkpoints
+
+puts pen models trained apart (other seeds, one shape) into one file (sequence.PenEnsemble): the line is read by
+each, and each has an equal share of the pen model's weight (sequence.Evidence).
 """
 
 import argparse
@@ -52,9 +57,34 @@ def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr
     return fit(model, epoch, read, len(samples), minutes, steps, lr, WEIGHT_DECAY, WARMUP, every=500, log=log)
 
 
+def join(paths: list[str], out: Path) -> int:
+    """--join: one checkpoint of several single pen models (sequence.PenEnsemble), each one's training record
+    kept. Exit 2, with the reason, where one is missing or unreadable, or their shapes differ."""
+    from dataclasses import replace
+
+    from emnist_core.sequence import PenEnsemble, SequenceCheckpointError, load_pen_checkpoint, save_pen_checkpoint
+    try:
+        loaded = [load_pen_checkpoint(path) for path in paths]
+    except SequenceCheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    configs = {json.dumps(config.to_dict(), sort_keys=True) for _, config, _ in loaded}
+    if len(loaded) < 2 or len(configs) != 1 or loaded[0][1].members != 1:
+        print("error: --join takes two single pen models or more, of one shape", file=sys.stderr)
+        return 2
+    config = replace(loaded[0][1], members=len(loaded))
+    together = PenEnsemble(config)
+    for member, (model, _, _) in zip(together.members, loaded):
+        member.load_state_dict(model.state_dict())
+    save_pen_checkpoint(together, config, out / "word_pen.pt",
+                        {"members": [{"file": str(path), **training} for path, (_, _, training) in zip(paths, loaded)]})
+    print(f"saved {out / 'word_pen.pt'}: {len(loaded)} pen models ({(out / 'word_pen.pt').stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--unipen-dir", required=True, help="a UNIPEN folder (original layout) with category 7")
+    parser.add_argument("--unipen-dir", help="a UNIPEN folder (original layout) with category 7 (to train)")
     parser.add_argument("--out", required=True, help="folder for word_pen.pt and report.json")
     parser.add_argument("--minutes", type=float, default=MINUTES, help="training wall time")
     parser.add_argument("--steps", type=int, help="train this many steps instead of --minutes")
@@ -64,7 +94,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument("--threads", type=int, default=0, help="torch's threads (0: its default, one a core)")
+    parser.add_argument("--join", nargs="+", metavar="WORD_PEN_PT",
+                        help="instead of training: OUT/word_pen.pt holds these pen models (one shape, trained apart "
+                             "with other seeds), each read and their readings weighed alike")
     args = parser.parse_args(argv)
+    if args.join:
+        return join(args.join, Path(args.out))
+    if not args.unipen_dir:
+        parser.error("--unipen-dir is needed to train (or --join to put trained pen models together)")
     if args.threads:
         torch.set_num_threads(args.threads)
 
