@@ -8,10 +8,9 @@ from PIL import Image
 
 import demo
 from emnist_core.corrections import CORRECTION_NOTE_KEPT, CorrectionStore, keep_correction
-from helpers import SEVEN, page_image, sketch_value
+from helpers import SEVEN, free_port, page_image, sketch_value
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")  # in gradio
-PORT = 7941  # this helper's port range (7940-7949)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def test_api_correct_keeps_the_drawing(predictor, seven_value, tmp_path):
     from gradio_client import Client, handle_file
     store = CorrectionStore(tmp_path / "c.db")
     blocks = demo.build_demo(predictor, store)
-    demo.serve(blocks, server_name="127.0.0.1", server_port=PORT, prevent_thread_lock=True, quiet=True)
+    demo.serve(blocks, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(blocks.local_url, verbose=False)
         path = tmp_path / "seven.png"
