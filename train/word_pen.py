@@ -68,8 +68,7 @@ def join(paths: list[str], out: Path) -> int:
     except SequenceCheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    configs = {json.dumps(config.to_dict(), sort_keys=True) for _, config, _ in loaded}
-    if len(loaded) < 2 or len(configs) != 1 or loaded[0][1].members != 1:
+    if len(loaded) < 2 or len({config for _, config, _ in loaded}) != 1 or loaded[0][1].members != 1:
         print("error: --join takes two single pen models or more, of one shape", file=sys.stderr)
         return 2
     config = replace(loaded[0][1], members=len(loaded))
