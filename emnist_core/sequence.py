@@ -688,11 +688,13 @@ class WordModelProcess:
         return self._pool.submit(_read_whole, drawing, words, rendered)
 
     def close(self) -> None:
-        """Stop it now, whatever it is doing: what waits is cancelled and the process ends (SIGTERM), so that a
-        stopping server does not wait at exit for a start still loading or a line nobody will see."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop it now, whatever it is doing: the process ends (SIGTERM) and what waits is told (BrokenProcessPool),
+        so that a stopping server does not wait at exit for a start still loading or a line nobody will see. It
+        returns once the pool's own thread has ended too: left running, that thread closed its pipe while the
+        interpreter's exit wrote to it ("OSError: [Errno 9] Bad file descriptor" after Ctrl-C, now and then)."""
         for worker in self._workers:
             worker.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)  # quick: with its process gone, the pool gives up
 
 
 _READER: SequenceReader | None = None  # in a WordModelProcess's process: its reader

@@ -370,19 +370,22 @@ def test_the_word_model_in_its_own_process_reads_as_on_a_thread(predictor, caplo
 def test_a_closed_word_model_process_ends_at_once_even_while_it_loads():
     """close() (the page's stop, demo.main) ends the word model's process there and then, though it is still
     loading its models (several seconds): a stopping server used to wait at its exit for that start to finish.
-    What waited on it is told (BrokenProcessPool), never left waiting."""
+    What waited on it is told (BrokenProcessPool), never left waiting. No thread of the pool's outlives close(): one
+    left closing its pipe while the interpreter exits made Ctrl-C print "Bad file descriptor" now and then."""
     import multiprocessing
     import multiprocessing.connection
+    import threading
     from concurrent.futures.process import BrokenProcessPool
 
     from emnist_core.sequence import WordModelProcess
 
     if not DEFAULT_WORD_CHECKPOINT.is_file():
         pytest.skip(f"no word model at {DEFAULT_WORD_CHECKPOINT}")
-    before = set(multiprocessing.active_children())
+    before, threads = set(multiprocessing.active_children()), set(threading.enumerate())
     process = WordModelProcess()
     [worker] = set(multiprocessing.active_children()) - before
     process.close()
+    assert not [t for t in threading.enumerate() if t not in threads and t.is_alive()], "a thread outlived close()"
     assert multiprocessing.connection.wait([worker.sentinel], timeout=5), "still running 5 s after close()"
     with pytest.raises(BrokenProcessPool):
         process.ready.result(timeout=30)
