@@ -82,6 +82,26 @@ def test_a_character_rewritten_keeps_its_ink_and_changes_only_how_it_was_written
     assert sum(len(s) for s in always) == 4 and len(always) in (1, 2)
 
 
+def test_a_warped_character_is_bent_smoothly_and_a_little_and_zero_leaves_it_as_written():
+    rng = np.random.default_rng(0)
+    line = np.stack([np.linspace(0, 100, 201), np.linspace(0, 200, 201)], 1).astype(np.float32)
+    strokes = [line, np.array([[50.0, 20.0]], np.float32)]
+    assert pen_data.warped(strokes, rng, 0.0) is strokes
+    first = pen_data.warped(strokes, np.random.default_rng(3), 0.05)
+    assert all(np.array_equal(a, b) for a, b in zip(first, pen_data.warped(strokes, np.random.default_rng(3), 0.05)))
+    moves, strains = [], []
+    for _ in range(50):
+        bent = pen_data.warped(strokes, rng, 0.05)
+        assert [s.shape for s in bent] == [s.shape for s in strokes] and all(s.dtype == np.float32 for s in bent)
+        move = bent[0] - line
+        moves.append(np.hypot(*move.T))
+        strains.append(np.hypot(*np.diff(move, axis=0).T).max() / np.hypot(0.5, 1.0))  # neighbours move alike
+    assert max(strains) < 1.5 and np.median(strains) < 0.5  # a bend, not noise
+    moves = np.concatenate(moves)
+    assert 0.02 * 200 < np.sqrt((moves ** 2).mean()) < 0.12 * 200  # about 0.05 of the height, each axis
+    assert moves.max() < 0.3 * 200
+
+
 def test_the_checkpoint_carries_the_stroke_model(with_strokes_checkpoint, tmp_path):
     loaded = load_checkpoint(with_strokes_checkpoint)
     assert loaded.strokes.weight == 0.7 and loaded.strokes.config.widths == (8, 16)
@@ -166,7 +186,8 @@ def test_the_cli_trains_on_validation_sites_when_told_and_then_needs_a_weight(tm
     argv = ["--checkpoint", str(checkpoint_or_skip()), "--data-dir", str(prior_folder(tmp_path)),
             "--unipen-dir", str(pen_folder(tmp_path)), "--out", str(out), "--epochs", "1", "--workers", "1",
             "--also-train", "hold"]
-    for bad in ([], ["--weight", "-1"], ["--also-train", "elsewhere", "--weight", "1"]):
+    for bad in ([], ["--weight", "-1"], ["--also-train", "elsewhere", "--weight", "1"],
+                ["--weight", "1", "--warp", "0.5"]):
         with pytest.raises(SystemExit) as stop:
             train_strokes.main(argv + bad)
         assert stop.value.code == 2 and not out.exists()

@@ -564,13 +564,16 @@ def test_the_pen_training_cli_runs_a_few_steps_and_validates_beside_the_image_mo
     folder = word_folder(tmp_path / "unipen", {"trn": ["eel", "lee", "eye", "leel"], "val": ["eel", "le"]})
     out = tmp_path / "run"
     assert word_pen.main(["--unipen-dir", str(folder), "--out", str(out), "--steps", "3", "--val-sites", "val",
-                          "--composed", "0"]) == 0
+                          "--composed", "0", "--warp", "0.05"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["training"]["steps"] == 3 and report["training"]["train_sites"] == ["trn"]
     if DEFAULT_WORD_CHECKPOINT.is_file():
         assert report["validation"]["figures"]["ctc greedy"]["CURSIVE"]["words"] == 2
     _, _, training = load_pen_checkpoint(out / "word_pen.pt")
-    assert training["val_sites"] == ["val"] and training["train_words"] == 4
+    assert training["val_sites"] == ["val"] and training["train_words"] == 4 and training["warp"] == 0.05
+    with pytest.raises(SystemExit) as stop:
+        word_pen.main(["--unipen-dir", str(folder), "--out", str(out), "--steps", "1", "--warp", "0.5"])
+    assert stop.value.code == 2
     assert word_pen.main(["--unipen-dir", str(tmp_path), "--out", str(out), "--steps", "1"]) == 2  # no UNIPEN
 
 

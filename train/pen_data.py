@@ -39,6 +39,9 @@ SHEAR = 0.25  # x += shear * y, both ways
 ROTATE_DEGREES = 8.0
 ASPECT = (0.8, 1.25)  # width stretch
 JITTER = 0.006  # pen noise, share of the character's size (standard deviation)
+WARP = 0.0  # a smooth bend of the ink (warped), share of its height (standard deviation): 0, as written
+WARP_WAVES = 3  # the bend's plane waves per axis
+WARP_CYCLES = (0.4, 1.2)  # their frequency, cycles per ink height
 KINDS = {category: CATEGORIES[category] for category in CHARACTER_CATEGORIES}  # 1a digits, 1b upper, 1c lower
 
 
@@ -68,6 +71,28 @@ def varied(strokes: list[np.ndarray], rng: np.random.Generator, shear: float = S
     matrix[:, 0] *= rng.uniform(*ASPECT)
     return [((stroke - middle) @ matrix.T + rng.normal(0, JITTER * size, stroke.shape)).astype(np.float32)
             for stroke in strokes]
+
+
+def warped(strokes: list[np.ndarray], rng: np.random.Generator, amount: float = WARP) -> list[np.ndarray]:
+    """The strokes bent by a smooth random field (each axis moved by WARP_WAVES plane waves of WARP_CYCLES a
+    height, in random directions and phases, `amount` of the ink's height in all; elastic distortion for pen
+    paths): a writer's own shapes, the strokes' order and direction kept. A word's letters are bent each their
+    own way, since the waves are measured in its height. amount 0: the strokes as they are."""
+    if amount <= 0:
+        return strokes
+    points = np.concatenate(strokes).astype(np.float64)
+    height = max(float(np.ptp(points[:, 1])), float(np.ptp(points[:, 0])) / 4, 1e-6)
+    angles = rng.uniform(0, 2 * math.pi, (2, WARP_WAVES))
+    cycles = rng.uniform(*WARP_CYCLES, (2, WARP_WAVES)) * 2 * math.pi / height
+    waves = np.stack([np.cos(angles), np.sin(angles)], -1) * cycles[..., None]  # (axis, wave, xy)
+    phases = rng.uniform(0, 2 * math.pi, (2, WARP_WAVES))
+    sizes = rng.normal(0, amount * height * math.sqrt(2 / WARP_WAVES), (2, WARP_WAVES))
+
+    def bent(stroke):
+        stroke = np.asarray(stroke, np.float64)
+        moves = (np.sin(np.einsum("nd,awd->naw", stroke, waves) + phases) * sizes).sum(-1)  # (n, axis)
+        return (stroke + moves).astype(np.float32)
+    return [bent(stroke) for stroke in strokes]
 
 
 def render(strokes: list[np.ndarray], seed: int | None) -> np.ndarray | None:

@@ -39,7 +39,8 @@ from .evaluate import machine_description
 from .finish import git_commit
 from .flags import new_file
 from . import pen_data
-from .pen_data import drawing_scores, hits, omniglot_drawings, plain_validation, sample_weights, score_text, scores, varied
+from .pen_data import (drawing_scores, hits, omniglot_drawings, plain_validation, sample_weights, score_text, scores,
+                       varied, warped)
 from .unipen import CHARACTER_CATEGORIES, NotUnipen, read_unipen
 
 # The recipe, in one place (chosen on the pen validation sites, docs/RESULTS.md "The stroke model").
@@ -78,16 +79,17 @@ def rewritten(strokes: list[np.ndarray], rng: np.random.Generator, chance: float
     return strokes
 
 
-def paths_of(samples, rng: np.random.Generator | None, rewrite: float = REWRITE, shear: float = pen_data.SHEAR
-             ) -> np.ndarray:
+def paths_of(samples, rng: np.random.Generator | None, rewrite: float = REWRITE, shear: float = pen_data.SHEAR,
+             warp: float = pen_data.WARP) -> np.ndarray:
     """(N, 6, 64) float32 pen paths of the samples' strokes: varied (slanted up to `shear`; rewritten with
-    chance `rewrite`) by `rng`, or as written (None)."""
-    return np.stack([trajectory(varied(rewritten(s.strokes, rng, rewrite), rng, shear) if rng is not None
-                                else s.strokes) for s in samples])
+    chance `rewrite`; bent by `warp`, pen_data.warped) by `rng`, or as written (None)."""
+    return np.stack([trajectory(varied(warped(rewritten(s.strokes, rng, rewrite), rng, warp), rng, shear)
+                                if rng is not None else s.strokes) for s in samples])
 
 
 def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, widths: tuple[int, ...] = WIDTHS,
-                     log=print, rewrite: float = REWRITE, shear: float = pen_data.SHEAR) -> StrokeNet:
+                     log=print, rewrite: float = REWRITE, shear: float = pen_data.SHEAR,
+                     warp: float = pen_data.WARP) -> StrokeNet:
     """A StrokeNet trained on the samples' strokes, varied (and rewritten) anew each epoch, drawn to
     `target_prior`."""
     torch.manual_seed(seed)
@@ -101,7 +103,7 @@ def train_stroke_net(samples, target_prior: np.ndarray, epochs: int, seed: int, 
     start = time.time()
     net.train()
     for epoch in range(epochs):
-        paths = torch.from_numpy(paths_of(samples, rng, rewrite, shear))
+        paths = torch.from_numpy(paths_of(samples, rng, rewrite, shear, warp))
         chosen = rng.choice(len(samples), size=steps * BATCH, p=draw)
         total = 0.0
         for step in range(steps):
@@ -154,6 +156,9 @@ def main(argv=None) -> int:
                              "order, joined, parted; 0 to 1)")
     parser.add_argument("--shear", type=float, default=pen_data.SHEAR,
                         help="the most a training character is slanted, both ways (x += shear * y)")
+    parser.add_argument("--warp", type=float, default=pen_data.WARP,
+                        help="bend each training character smoothly by this share of its height (pen_data.warped; "
+                             "0 to 0.2, 0: as written)")
     parser.add_argument("--members", nargs="+", metavar="CHECKPOINT",
                         help="train nothing: merge the stroke models of these checkpoints (each written by this "
                              "command) into one that reads as their mean (model.merged_stroke_nets); the training "
@@ -173,8 +178,10 @@ def main(argv=None) -> int:
         parser.error("--also-train leaves no validation site to choose the stroke weight on: give --weight")
     if args.weight is not None and not 0 <= args.weight <= 10:
         parser.error("--weight from 0 to 10")
-    if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1:
-        parser.error("--epochs must be at least 1, --limit not negative, --rewrite and --shear from 0 to 1")
+    if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1 \
+            or not 0 <= args.warp <= 0.2:
+        parser.error("--epochs must be at least 1, --limit not negative, --rewrite and --shear from 0 to 1, "
+                     "--warp from 0 to 0.2")
     if not 1 <= len(args.widths) <= MAX_STROKE_LAYERS or not all(1 <= w <= MAX_WIDTH for w in args.widths):
         parser.error(f"--widths: 1 to {MAX_STROKE_LAYERS} layers of 1 to {MAX_WIDTH} channels")
     if Path(args.out).exists() and not args.force:
@@ -229,7 +236,7 @@ def main(argv=None) -> int:
             return 2
     else:
         net = train_stroke_net(train, target_prior, args.epochs, args.seed, tuple(args.widths),
-                               rewrite=args.rewrite, shear=args.shear)
+                               rewrite=args.rewrite, shear=args.shear, warp=args.warp)
     model = checkpoint.build_model(args.checkpoint)
     figures, tried, weight = {}, {}, args.weight
     if len(val.labels):
@@ -251,7 +258,7 @@ def main(argv=None) -> int:
     record = {"command": "python -m train.strokes " + shlex.join(argv), "commit": git_commit(),
               "machine": machine_description(torch.device("cpu")), "minutes": round((time.time() - started) / 60, 1),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "epochs": args.epochs, "seed": args.seed,
-              "rewrite": args.rewrite, "shear": args.shear,
+              "rewrite": args.rewrite, "shear": args.shear, "warp": args.warp,
               "train_characters": 0 if members else len(train), "cut_joined_letters": joined_letters, "val_sites": list(val_sites),
               "also_trained": also, "weight_given": args.weight is not None, "val_characters": len(val.labels),
               "parameters": count_parameters(net), "weights_tried": tried,

@@ -35,12 +35,15 @@ WEIGHT_DECAY = 1e-4
 WARMUP = 0.05  # of the run, then cosine to zero
 MINUTES = 30.0
 SEED = 0
+WARP = 0.0  # each word's strokes bent this much (train.pen_data.warped, share of its height): 0, as written
 
 
-def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr: float = LR, log=print) -> dict:
-    """samples: (strokes, word) pairs; each batch's strokes shaped anew, then read as pen paths
-    (train.word_ctc.fit's loop)."""
+def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr: float = LR, log=print,
+          warp: float = WARP) -> dict:
+    """samples: (strokes, word) pairs; each batch's strokes shaped (and bent by `warp`) anew, then read as pen
+    paths (train.word_ctc.fit's loop)."""
     from emnist_core.sequence import pen_batch, pen_path
+    from train.pen_data import warped
     from train.word_ctc import fit, shaped
 
     torch.manual_seed(seed)
@@ -52,7 +55,8 @@ def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr
         return [order[k:k + size] for k in range(0, len(order) - size + 1, size)] if size else []
 
     def read(chosen):
-        log_probs, columns = model(*pen_batch([pen_path(shaped(samples[i][0], rng)) for i in chosen]))
+        log_probs, columns = model(*pen_batch([pen_path(warped(shaped(samples[i][0], rng), rng, warp))
+                                                 for i in chosen]))
         return log_probs, columns, [samples[i][1] for i in chosen]
     return fit(model, epoch, read, len(samples), minutes, steps, lr, WEIGHT_DECAY, WARMUP, every=500, log=log)
 
@@ -91,6 +95,9 @@ def main(argv=None) -> int:
     parser.add_argument("--val-words", type=int, default=0, help="validation words per site (0: all)")
     parser.add_argument("--composed", type=int, default=COMPOSED, help="printed words set from UNIPEN's letters")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--warp", type=float, default=WARP,
+                        help="bend each training word smoothly by this share of its height (train.pen_data.warped; "
+                             "0 to 0.2, 0: as written)")
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument("--threads", type=int, default=0, help="torch's threads (0: its default, one a core)")
     parser.add_argument("--join", nargs="+", metavar="WORD_PEN_PT",
@@ -101,6 +108,8 @@ def main(argv=None) -> int:
         return join(args.join, Path(args.out))
     if not args.unipen_dir:
         parser.error("--unipen-dir is needed to train (or --join to put trained pen models together)")
+    if not 0 <= args.warp <= 0.2:
+        parser.error("--warp from 0 to 0.2")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -138,12 +147,13 @@ def main(argv=None) -> int:
     config = PenConfig()
     model = PenWordCTC(config)
     log(f"model: {sum(p.numel() for p in model.parameters()):,} parameters, {torch.get_num_threads()} threads")
-    record = train(model, written * REAL_REPEAT + composed, args.minutes, args.steps, args.seed, args.lr, log)
+    record = train(model, written * REAL_REPEAT + composed, args.minutes, args.steps, args.seed, args.lr, log,
+                   args.warp)
     log(f"trained: {record['steps']} steps, {record['epochs']:.2f} epochs in {record['seconds']:.0f} s")
     out = Path(args.out)
     record.update({"train_sites": sorted(set(every) - val_sites), "val_sites": sorted(val_sites),
                    "train_words": len(written), "real_repeat": REAL_REPEAT, "composed": len(composed),
-                   "batch": BATCH, "lr": args.lr, "seed": args.seed})
+                   "batch": BATCH, "lr": args.lr, "seed": args.seed, "warp": args.warp})
     save_pen_checkpoint(model, config, out / "word_pen.pt", record)
     report = {"training": record}
     if val:
