@@ -448,8 +448,11 @@ def test_a_stopped_server_removes_its_uploads_and_cached_outputs(predictor, tmp_
     env = dict(os.environ, GRADIO_TEMP_DIR=str(named), EMNIST_CHECKPOINT=str(predictor.checkpoint_path),
                GRADIO_ANALYTICS_ENABLED="False")
     root = Path(demo.__file__).resolve().parent
+    # Ctrl-C as a terminal delivers it: a test run started in the background (`pytest &` in a script) ignores SIGINT,
+    # and a child inherits that, so Python would never raise KeyboardInterrupt in the server (it waited 60 s).
     server = subprocess.Popen([sys.executable, str(root / "demo.py"), "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(240):
