@@ -42,6 +42,7 @@ JITTER = 0.006  # pen noise, share of the character's size (standard deviation)
 WARP = 0.0  # a smooth bend of the ink (warped), share of its height (standard deviation): 0, as written
 WARP_WAVES = 3  # the bend's plane waves per axis
 WARP_CYCLES = (0.4, 1.2)  # their frequency, cycles per ink height
+MAX_WARP = 0.2  # the most a training run may ask for (--warp): more bends letters out of their shapes
 KINDS = {category: CATEGORIES[category] for category in CHARACTER_CATEGORIES}  # 1a digits, 1b upper, 1c lower
 
 

@@ -158,7 +158,7 @@ def main(argv=None) -> int:
                         help="the most a training character is slanted, both ways (x += shear * y)")
     parser.add_argument("--warp", type=float, default=pen_data.WARP,
                         help="bend each training character smoothly by this share of its height (pen_data.warped; "
-                             "0 to 0.2, 0: as written)")
+                             f"0 to {pen_data.MAX_WARP}, 0: as written)")
     parser.add_argument("--members", nargs="+", metavar="CHECKPOINT",
                         help="train nothing: merge the stroke models of these checkpoints (each written by this "
                              "command) into one that reads as their mean (model.merged_stroke_nets); the training "
@@ -179,9 +179,9 @@ def main(argv=None) -> int:
     if args.weight is not None and not 0 <= args.weight <= 10:
         parser.error("--weight from 0 to 10")
     if args.epochs < 1 or args.limit < 0 or not 0 <= args.rewrite <= 1 or not 0 <= args.shear <= 1 \
-            or not 0 <= args.warp <= 0.2:
+            or not 0 <= args.warp <= pen_data.MAX_WARP:
         parser.error("--epochs must be at least 1, --limit not negative, --rewrite and --shear from 0 to 1, "
-                     "--warp from 0 to 0.2")
+                     f"--warp from 0 to {pen_data.MAX_WARP}")
     if not 1 <= len(args.widths) <= MAX_STROKE_LAYERS or not all(1 <= w <= MAX_WIDTH for w in args.widths):
         parser.error(f"--widths: 1 to {MAX_STROKE_LAYERS} layers of 1 to {MAX_WIDTH} channels")
     if Path(args.out).exists() and not args.force:

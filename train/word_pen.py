@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from train.pen_data import MAX_WARP
+
 # ---- hyperparameters, all in one place ----------------------------------------------------------------
 REAL_REPEAT = 2  # each written training word this many times an epoch
 COMPOSED = 60_000  # printed words set from single letters
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--warp", type=float, default=WARP,
                         help="bend each training word smoothly by this share of its height (train.pen_data.warped; "
-                             "0 to 0.2, 0: as written)")
+                             f"0 to {MAX_WARP}, 0: as written)")
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument("--threads", type=int, default=0, help="torch's threads (0: its default, one a core)")
     parser.add_argument("--join", nargs="+", metavar="WORD_PEN_PT",
@@ -108,8 +110,8 @@ def main(argv=None) -> int:
         return join(args.join, Path(args.out))
     if not args.unipen_dir:
         parser.error("--unipen-dir is needed to train (or --join to put trained pen models together)")
-    if not 0 <= args.warp <= 0.2:
-        parser.error("--warp from 0 to 0.2")
+    if not 0 <= args.warp <= MAX_WARP:
+        parser.error(f"--warp from 0 to {MAX_WARP}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
