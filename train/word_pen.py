@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.pen_data import MAX_WARP
+from train.pen_data import MAX_WARP, warped
 
 # ---- hyperparameters, all in one place ----------------------------------------------------------------
 REAL_REPEAT = 2  # each written training word this many times an epoch
@@ -45,7 +45,6 @@ def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr
     """samples: (strokes, word) pairs; each batch's strokes shaped (and bent by `warp`) anew, then read as pen
     paths (train.word_ctc.fit's loop)."""
     from emnist_core.sequence import pen_batch, pen_path
-    from train.pen_data import warped
     from train.word_ctc import fit, shaped
 
     torch.manual_seed(seed)
