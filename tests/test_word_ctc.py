@@ -580,7 +580,8 @@ def test_the_pen_training_cli_runs_a_few_steps_and_validates_beside_the_image_mo
 def test_pen_models_trained_apart_join_into_one_file_and_each_weighs_alike(tmp_path, reader):
     """train.word_pen --join: one checkpoint of several pen models (sequence.PenEnsemble); the reader reads the
     line with each and Evidence gives each an equal share of PEN_WEIGHT; each network reads as it did alone.
-    Exit 2 for one model alone, models of two shapes, an ensemble given again, or a missing file."""
+    A joined file gives its networks one by one. Exit 2 for one network alone, networks of two shapes, or a
+    missing file."""
     from emnist_core.sequence import (PEN_WEIGHT, PenConfig, PenEnsemble, PenWordCTC, load_pen_checkpoint,
                                       save_pen_checkpoint)
     from train import word_pen
@@ -603,9 +604,20 @@ def test_pen_models_trained_apart_join_into_one_file_and_each_weighs_alike(tmp_p
     assert not np.array_equal(parts[1][0], parts[2][0])  # two networks, two readings
     other = PenConfig(channels=(8, 8, 8, 8), hidden=4)
     save_pen_checkpoint(PenWordCTC(other), other, tmp_path / "small.pt")
-    for given in (["p1.pt"], ["p1.pt", "small.pt"], ["p1.pt", "both/word_pen.pt"], ["p1.pt", "absent.pt"]):
+    for given in (["p1.pt"], ["p1.pt", "small.pt"], ["p1.pt", "absent.pt"]):
         assert word_pen.main(["--join", *(str(tmp_path / g) for g in given), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x" / "word_pen.pt").exists()
+    # a joined file gives its networks one by one: the pair and a third network make three, each as it was
+    torch.manual_seed(3)
+    save_pen_checkpoint(PenWordCTC(config), config, tmp_path / "p3.pt", {"seed": 3})
+    assert word_pen.main(["--join", str(out / "word_pen.pt"), str(tmp_path / "p3.pt"), "--out", str(tmp_path / "three")]) == 0
+    three, config3, training3 = load_pen_checkpoint(tmp_path / "three" / "word_pen.pt")
+    assert config3.members == 3 and [m["seed"] for m in training3["members"]] == [1, 2, 3]
+    assert [m.get("joined_in") for m in training3["members"]] == [str(out / "word_pen.pt")] * 2 + [None]
+    for member, source in zip(three.members, [*model.members, load_pen_checkpoint(tmp_path / "p3.pt")[0]]):
+        for key, value in source.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[key], value, rtol=0, atol=0)
+    assert word_pen.main(["--join", str(out / "word_pen.pt"), str(tmp_path / "small.pt"), "--out", str(tmp_path / "y")]) == 2
 
 
 def test_the_word_models_process_ends_with_the_process_that_started_it(tmp_path):

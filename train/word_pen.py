@@ -63,8 +63,9 @@ def train(model, samples: list, minutes: float, steps: int | None, seed: int, lr
 
 
 def join(paths: list[str], out: Path) -> int:
-    """--join: one checkpoint of several single pen models (sequence.PenEnsemble), each one's training record
-    kept. Exit 2, with the reason, where one is missing or unreadable, or their shapes differ."""
+    """--join: one checkpoint of several pen models (sequence.PenEnsemble), each one's training record kept; a
+    file already joined gives its networks one by one (so the shipped pair and a new network make three). Exit 2,
+    with the reason, where one is missing or unreadable, or their shapes differ."""
     from dataclasses import replace
 
     from emnist_core.sequence import PenEnsemble, SequenceCheckpointError, load_pen_checkpoint, save_pen_checkpoint
@@ -73,16 +74,26 @@ def join(paths: list[str], out: Path) -> int:
     except SequenceCheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if len(loaded) < 2 or len({config for _, config, _ in loaded}) != 1 or loaded[0][1].members != 1:
-        print("error: --join takes two single pen models or more, of one shape", file=sys.stderr)
+    networks, records = [], []  # a joined file's networks count one by one, with their own records
+    for path, (model, config, training) in zip(paths, loaded):
+        if config.members == 1:
+            networks.append((model, config))
+            records.append({"file": str(path), **training})
+        else:
+            inner = training.get("members", [{}] * config.members)
+            for member, record in zip(model.members, inner):
+                networks.append((member, replace(config, members=1)))
+                records.append({**record, "joined_in": str(path)})
+    if len(networks) < 2 or len({config for _, config in networks}) != 1:
+        print("error: --join takes two pen networks or more (single or joined files), of one shape", file=sys.stderr)
         return 2
-    config = replace(loaded[0][1], members=len(loaded))
+    config = replace(networks[0][1], members=len(networks))
     together = PenEnsemble(config)
-    for member, (model, _, _) in zip(together.members, loaded):
+    for member, (model, _) in zip(together.members, networks):
         member.load_state_dict(model.state_dict())
-    save_pen_checkpoint(together, config, out / "word_pen.pt",
-                        {"members": [{"file": str(path), **training} for path, (_, _, training) in zip(paths, loaded)]})
-    print(f"saved {out / 'word_pen.pt'}: {len(loaded)} pen models ({(out / 'word_pen.pt').stat().st_size / 1e6:.2f} MB)")
+    out.mkdir(parents=True, exist_ok=True)
+    save_pen_checkpoint(together, config, out / "word_pen.pt", {"members": records})
+    print(f"saved {out / 'word_pen.pt'}: {len(networks)} pen networks ({(out / 'word_pen.pt').stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
