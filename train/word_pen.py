@@ -80,7 +80,7 @@ def join(paths: list[str], out: Path) -> int:
             networks.append((model, config))
             records.append({"file": str(path), **training})
         else:
-            inner = training.get("members", [{}] * config.members)
+            inner = [*training.get("members", []), *[{}] * config.members]  # a record short: the network still counts
             for member, record in zip(model.members, inner):
                 networks.append((member, replace(config, members=1)))
                 records.append({**record, "joined_in": str(path)})
