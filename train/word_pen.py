@@ -91,7 +91,6 @@ def join(paths: list[str], out: Path) -> int:
     together = PenEnsemble(config)
     for member, (model, _) in zip(together.members, networks):
         member.load_state_dict(model.state_dict())
-    out.mkdir(parents=True, exist_ok=True)
     save_pen_checkpoint(together, config, out / "word_pen.pt", {"members": records})
     print(f"saved {out / 'word_pen.pt'}: {len(networks)} pen networks ({(out / 'word_pen.pt').stat().st_size / 1e6:.2f} MB)")
     return 0
