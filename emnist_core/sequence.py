@@ -65,10 +65,10 @@ INK = 0.25  # a pixel is ink above this (0..1)
 # (this model's FUSED_WORDS likeliest list words and both models' readings as any string) scores its
 # log-likelihood under this model, plus SEGMENTATION_WEIGHT times segmentation's score of its best grouping,
 # plus its language prior; chosen on the validation sites ugi and par, rim's tuning writers and the Omniglot
-# letter lines (docs/RESULTS.md, real words). Joined-up, this model's own reading.
+# letter lines (1.5 before 2026-12-08: docs/RESULTS.md, real words). Joined-up, this model's own reading.
 JUDGE_MARGIN = 7.0
 FUSED_WORDS = 5
-SEGMENTATION_WEIGHT = 1.5
+SEGMENTATION_WEIGHT = 1.25
 TWO_CASES = "abdefghnqrt"  # the letters ByMerge reads in both cases: segmentation's case is known for these only
 # Letters only, where judge keeps segmentation's reading, its letters are read again with this model's help
 # (checked): of the texts that change at most CHECK_CHANGES characters, each to one of its CHECK_LETTERS likeliest
